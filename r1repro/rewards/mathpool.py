@@ -1,0 +1,193 @@
+"""A persistent pool of math-verify worker processes with a hard per-sample timeout.
+
+Why processes: math-verify can take unbounded time on adversarial answers (towers of exponents, huge
+expressions), and its timeouts rely on SIGALRM, which does not work off the main thread (TRL may call
+rewards from other threads). Each worker interrupts itself softly (`_mathworker.py`); if a sample
+still runs past its deadline plus a grace period, the worker is killed and replaced, the sample scores
+0 and counts as a timeout. The pool is created once per process and reused by every batch: starting a
+worker costs ~1 s of imports, scoring a sample a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+WORKER = Path(__file__).with_name("_mathworker.py")
+STARTUP_TIMEOUT_S = 120.0  # importing sympy on a loaded 2-core machine can be slow
+KILL_GRACE_S = 1.0  # the soft timer gets this long to work before we kill
+
+
+class _Worker:
+    def __init__(self, env_overrides: dict | None = None):
+        self.log = tempfile.TemporaryFile()  # stderr: read only to explain a crash
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_overrides or {}))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-s", str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
+            close_fds=True,
+        )
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self.buffer = b""
+        self.ready = False
+        self.started = time.monotonic()
+        self.task: int | None = None  # index of the sample in flight
+        self.deadline = 0.0
+
+    def send(self, index: int, gold: str, answer: str, timeout: float) -> None:
+        self.task = index
+        self.deadline = time.monotonic() + timeout + KILL_GRACE_S
+        self.proc.stdin.write((json.dumps({"gold": gold, "answer": answer, "timeout": timeout}) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def read_lines(self) -> list[dict] | None:
+        """Complete messages available now; None at end of file (the worker died)."""
+        try:
+            chunk = os.read(self.proc.stdout.fileno(), 1 << 16)
+        except BlockingIOError:
+            return []
+        if not chunk:
+            return None
+        self.buffer += chunk
+        *lines, self.buffer = self.buffer.split(b"\n")
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def stderr_tail(self) -> str:
+        try:
+            self.log.seek(0)
+            return self.log.read()[-600:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for f in (self.proc.stdin, self.proc.stdout, self.log):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+class MathPool:
+    """`score(pairs, timeout)` -> one (score, timed_out, crashed) triple per (gold, answer) pair."""
+
+    def __init__(self, size: int, env: dict | None = None):
+        self.size = max(1, size)
+        self.env = env
+        self.workers: list[_Worker] = []
+        self.lock = threading.Lock()
+        self.restarts = 0
+
+    def close(self) -> None:
+        with self.lock:
+            for w in self.workers:
+                w.kill()
+            self.workers = []
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.kill()
+        self.workers.remove(worker)
+        self.workers.append(_Worker(self.env))
+        self.restarts += 1
+
+    def score(self, pairs: list[tuple[str, str]], timeout: float) -> list[tuple[float | None, bool, bool]]:
+        if not pairs:
+            return []
+        with self.lock:
+            while len(self.workers) < self.size:
+                self.workers.append(_Worker(self.env))
+            return self._run(pairs, timeout)
+
+    def _run(self, pairs, timeout):
+        results: list[tuple[float | None, bool, bool] | None] = [None] * len(pairs)
+        pending = deque(range(len(pairs)))
+        done = 0
+        with selectors.DefaultSelector() as selector:
+            registered: dict[int, _Worker] = {}
+            while done < len(pairs):
+                # Keep the selector in step with the worker list (workers are replaced when killed).
+                live = {w.proc.stdout.fileno(): w for w in self.workers}
+                for fd in list(registered):
+                    if fd not in live or registered[fd] is not live[fd]:
+                        selector.unregister(fd)
+                        del registered[fd]
+                for fd, w in live.items():
+                    if fd not in registered:
+                        selector.register(fd, selectors.EVENT_READ, w)
+                        registered[fd] = w
+                for w in self.workers:
+                    if w.ready and w.task is None and pending:
+                        i = pending.popleft()
+                        try:
+                            w.send(i, pairs[i][0], pairs[i][1], timeout)
+                        except (BrokenPipeError, OSError):
+                            pending.appendleft(i)  # it died idle: replaced below when its EOF is read
+                            w.task = None
+                now = time.monotonic()
+                deadlines = [w.deadline for w in self.workers if w.task is not None]
+                deadlines += [w.started + STARTUP_TIMEOUT_S for w in self.workers if not w.ready]
+                wait = max(0.0, min(deadlines) - now) if deadlines else 0.05
+                for key, _ in selector.select(timeout=wait):
+                    w = key.data
+                    if w not in self.workers:
+                        continue
+                    messages = w.read_lines()
+                    if messages is None:  # crashed (segfault, MemoryError at import, ...)
+                        if not w.ready:
+                            tail = w.stderr_tail()
+                            self._replace(w)
+                            raise RuntimeError(f"math-verify worker failed to start: {tail or 'no output'}")
+                        if w.task is not None:
+                            results[w.task] = (None, False, True)
+                            done += 1
+                        self._replace(w)
+                        continue
+                    for message in messages:
+                        if message.get("ready"):
+                            w.ready = True
+                        elif w.task is not None:
+                            results[w.task] = (message["score"], bool(message["timeout"]), False)
+                            w.task = None
+                            done += 1
+                now = time.monotonic()
+                for w in list(self.workers):
+                    if w.task is not None and now > w.deadline:  # the soft timer failed: kill and replace
+                        results[w.task] = (0.0, True, False)
+                        done += 1
+                        self._replace(w)
+                    elif not w.ready and now > w.started + STARTUP_TIMEOUT_S:
+                        self._replace(w)
+                        raise RuntimeError(f"math-verify worker did not start within {STARTUP_TIMEOUT_S:.0f} s")
+        return results
+
+
+_POOL: MathPool | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def get_pool() -> MathPool:
+    """The process-wide pool, created on first use. Size: $R1REPRO_MATH_WORKERS, else the CPU count (max 8)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            size = int(os.environ.get("R1REPRO_MATH_WORKERS", "0")) or min(8, os.cpu_count() or 1)
+            _POOL = MathPool(size)
+            atexit.register(_POOL.close)
+        return _POOL
