@@ -1,0 +1,251 @@
+"""One config system for every stage: typed dataclasses, YAML recipes, CLI overrides.
+
+A recipe is a flat YAML mapping whose keys are fields of the stage's dataclasses: TRL's own configs
+(GRPOConfig, SFTConfig, ModelConfig, ...) plus ours below. Parsing goes through TRL's TrlParser, so
+CLI flags override YAML exactly as in TRL and open-r1. On top of it we add what a user needs when a
+recipe is wrong: every problem is reported as one line naming the recipe, the field and what was
+expected (unknown keys get the closest valid name), before any model is loaded.
+
+`${run_dir}` inside any string value is replaced by the recipe's `run_dir` (after CLI overrides),
+so a chain of stage recipes can hand artifacts to each other by path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or command-line problem, reported to the user as one line."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Our dataclasses. Field names must not clash with TRL's (TrlParser merges them into one namespace).
+
+
+@dataclass
+class RunArgs:
+    run_dir: str = field(default="runs/tiny", metadata={"help": "Directory of the whole pipeline run; `${run_dir}` in recipes expands to it."})
+    accelerate_config: str | None = field(default=None, metadata={"help": "accelerate config file the Slurm scripts launch with (recipes/accelerate/*.yaml)."})
+    wandb_project: str | None = field(default=None, metadata={"help": "wandb project; wandb logs offline when WANDB_API_KEY is unset."})
+
+
+@dataclass
+class DataArgs:
+    dataset: str = field(default="tiny:addition", metadata={"help": "tiny:<task> (built locally), a .jsonl/.json/.parquet file, or a HF dataset id."})
+    dataset_config: str | None = field(default=None, metadata={"help": "HF dataset config name."})
+    train_split: str = "train"
+    test_split: str = "test"
+    num_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training rows (tiny: generate this many)."})
+    problem_column: str = field(default="problem", metadata={"help": "Column holding the question."})
+    solution_column: str = field(default="solution", metadata={"help": "Column holding the gold answer."})
+    prompt_template: str = field(default="r1zero", metadata={"help": "r1zero | tiny | chat | path to a text file with {problem}."})
+    system_prompt: str | None = None
+
+
+@dataclass
+class RewardArgs:
+    rewards: list[dict] = field(
+        default_factory=lambda: [{"name": "format"}, {"name": "accuracy"}],
+        metadata={"help": "Reward specs: {name|path, weight, **params}, e.g. {path: rewards/code_tests.py:code_tests}."},
+    )
+
+
+@dataclass
+class EvalArgs:
+    eval_tasks: list[dict] = field(
+        default_factory=lambda: [
+            {"name": "reasoning", "dataset": "tiny:addition", "answer_reward": "accuracy"},
+            {"name": "general", "dataset": "tiny:general", "answer_reward": "exact_match"},
+        ],
+        metadata={"help": "Tasks evaluated after training: {name, dataset, answer_reward, num_samples?}."},
+    )
+    eval_num_problems: int = field(default=100, metadata={"help": "Test problems per eval task (0 disables the eval)."})
+    eval_num_samples: int = field(default=4, metadata={"help": "Samples per problem for pass@1 (R1: 64 on AIME)."})
+    eval_temperature: float = 0.6  # DeepSeek-R1 README
+    eval_top_p: float = 0.95  # DeepSeek-R1 README
+    eval_max_new_tokens: int = 256
+    eval_backend: str = "hf"
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading and validation.
+
+RUN_DIR_PATTERN = re.compile(r"\$\{run_dir\}")
+
+
+def load_recipe(path: str | os.PathLike, run_dir: str | None = None) -> dict:
+    """The recipe as a dict, with `${run_dir}` expanded (run_dir from the caller, else the recipe)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: recipe file not found")
+    try:
+        recipe = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML ({getattr(err, 'problem', err)})") from None
+    if recipe is None:
+        recipe = {}
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"{path}: a recipe must be a YAML mapping of field: value, got {type(recipe).__name__}")
+    run_dir = run_dir or recipe.get("run_dir") or RunArgs.run_dir
+    return _expand(recipe, str(run_dir))
+
+
+def _expand(value, run_dir: str):
+    if isinstance(value, str):
+        return RUN_DIR_PATTERN.sub(run_dir, value)
+    if isinstance(value, list):
+        return [_expand(v, run_dir) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, run_dir) for k, v in value.items()}
+    return value
+
+
+def _fields(dataclass_types) -> dict[str, dataclasses.Field]:
+    fields = {}
+    for dc in dataclass_types:
+        for f in dataclasses.fields(dc):
+            if f.init:
+                fields[f.name] = f
+    return fields
+
+
+def _type_problem(value, annotation) -> str | None:
+    """None when `value` fits `annotation`, else a short description of what was expected."""
+    if isinstance(annotation, str):  # postponed annotations in some TRL dataclasses
+        return None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        problems = [_type_problem(value, a) for a in args]
+        return None if any(p is None for p in problems) else " or ".join(p for p in problems if p)
+    if annotation is type(None):
+        return None if value is None else "null"
+    if annotation is typing.Any:
+        return None
+    if origin is typing.Literal:
+        return None if value in args else f"one of {list(args)}"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        valid = [m.value for m in annotation]
+        return None if value in valid or isinstance(value, annotation) else f"one of {valid}"
+    if origin in (list, tuple) or annotation in (list, tuple):
+        if isinstance(value, (list, tuple)):
+            return None
+        # TrlParser accepts a scalar for a list field (argparse nargs); so do we.
+        return None if args and _type_problem(value, args[0]) is None else "a list"
+    if origin is dict or annotation is dict:
+        return None if isinstance(value, (dict, str)) else "a mapping"
+    if annotation is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if annotation is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None
+        try:  # YAML 1.1 reads `3e-5` as a string; argparse converts it, so accept it here too
+            float(value)
+            return None
+        except (TypeError, ValueError):
+            return "a number"
+    if annotation is str:
+        return None if isinstance(value, (str, int, float)) and not isinstance(value, bool) else "a string"
+    return None
+
+
+def validate_recipe(recipe: dict, dataclass_types, source: str) -> None:
+    fields = _fields(dataclass_types)
+    hints = {}
+    for dc in dataclass_types:
+        try:
+            hints.update(typing.get_type_hints(dc))
+        except Exception:  # a TRL type we cannot resolve: skip type checks for it
+            pass
+    for key, value in recipe.items():
+        if key == "env":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: field 'env' must be a mapping of environment variables")
+            continue
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{source}: unknown field '{key}'{hint}")
+        expected = _type_problem(value, hints.get(key, fields[key].type))
+        if expected:
+            raise ConfigError(f"{source}: field '{key}' must be {expected}, got {value!r}")
+
+
+def _yaml_value(text: str):
+    """CLI values for list/dict fields are YAML: --rewards '{name: accuracy, weight: 2}'."""
+    return yaml.safe_load(text)
+
+
+def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bool = True):
+    """Parse `--config recipe.yaml [--field value ...]` into instances of `dataclass_types`.
+
+    Returns (instances tuple, recipe dict as given). Raises ConfigError with one line on any problem.
+    """
+    from trl import TrlParser
+
+    argv = list(argv or [])
+    recipe, source = {}, "command line"
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise ConfigError("--config needs a recipe path")
+        source = argv[i + 1]
+        del argv[i : i + 2]
+        run_dir = argv[argv.index("--run_dir") + 1] if "--run_dir" in argv[:-1] else None
+        recipe = load_recipe(source, run_dir=run_dir)
+    elif recipe_required:
+        raise ConfigError("missing --config recipe.yaml (see recipes/tiny/ for examples)")
+    validate_recipe(recipe, dataclass_types, source)
+    for key, value in recipe.pop("env", {}).items():
+        os.environ.setdefault(key, str(value))
+
+    parser = TrlParser(dataclass_types)
+    for action in parser._actions:
+        if action.type is dict:
+            action.type = _yaml_value
+
+    def error(message: str):
+        raise ConfigError(f"command line: {message}")
+
+    parser.error = error
+    parser.set_defaults_with_config(**recipe)
+    try:
+        *instances, unknown = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as err:  # raised by a dataclass __post_init__ (e.g. TRL's batch checks)
+        raise ConfigError(f"{source}: {str(err).splitlines()[0]}") from None
+    if unknown:
+        flag = next((u for u in unknown if u.startswith("--")), unknown[0])
+        close = difflib.get_close_matches(flag.lstrip("-"), list(_fields(dataclass_types)), n=1, cutoff=0.6)
+        hint = f"; did you mean '--{close[0]}'?" if close else ""
+        raise ConfigError(f"command line: unknown argument '{flag}'{hint}")
+    _expand_instances(instances)
+    return tuple(instances), recipe
+
+
+def _expand_instances(instances) -> None:
+    """Expand ${run_dir} in values that came from the command line."""
+    run_dir = next((i.run_dir for i in instances if isinstance(i, RunArgs)), None)
+    if run_dir is None:
+        return
+    for inst in instances:
+        for f in dataclasses.fields(inst):
+            value = getattr(inst, f.name, None)
+            if isinstance(value, (str, list, dict)) and "${run_dir}" in str(value):
+                setattr(inst, f.name, _expand(value, run_dir))

@@ -1,0 +1,69 @@
+"""Datasets as lists of rows with the project's columns (`id`, `problem`, `solution`, `task`, ...).
+
+A dataset spec is one string:
+- `tiny:<task>`: generated locally and deterministically (r1repro.tiny.tasks);
+- a `.jsonl` / `.json` / `.parquet` file (or a directory the `datasets` library can read);
+- anything else: a HF dataset id, loaded with `datasets.load_dataset` (cluster runs only).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
+
+
+def load_rows(
+    spec: str,
+    split: str,
+    n: int | None = None,
+    seed: int = 0,
+    *,
+    config: str | None = None,
+    problem_column: str = "problem",
+    solution_column: str = "solution",
+    required: tuple[str, ...] = ("problem",),
+) -> list[dict]:
+    """Rows of one split, with `problem_column`/`solution_column` renamed to `problem`/`solution`."""
+    if spec.startswith("tiny:"):
+        from r1repro.tiny.tasks import task_rows
+
+        return task_rows(spec.removeprefix("tiny:"), split, n or 1000, seed)
+
+    import datasets
+
+    path = Path(spec)
+    if path.suffix in LOCAL_SUFFIXES or path.exists():
+        if not path.exists():
+            raise ValueError(f"dataset: file {spec} not found")
+        if path.is_dir():
+            ds = datasets.load_dataset(str(path), config, split=split)
+        else:
+            builder = {".jsonl": "json", ".json": "json"}.get(path.suffix, path.suffix.lstrip("."))
+            ds = datasets.load_dataset(builder, data_files={split: str(path)}, split=split)
+    else:
+        ds = datasets.load_dataset(spec, config, split=split)
+    renames = {problem_column: "problem", solution_column: "solution"}
+    for old, new in renames.items():
+        if old != new and old in ds.column_names:
+            ds = ds.rename_column(old, new)
+    for column in required:
+        if column not in ds.column_names:
+            raise ValueError(f"dataset {spec} ({split}): missing column '{column}'; columns are {ds.column_names}")
+    if n is not None:
+        ds = ds.select(range(min(n, len(ds))))
+    rows = ds.to_list()
+    for i, row in enumerate(rows):
+        row.setdefault("id", f"{path.stem if path.suffix else spec}-{split}-{i}")
+    return rows
+
+
+def prompt_dataset(rows: list[dict], template: str, system_prompt: str | None = None):
+    """A `datasets.Dataset` with a `prompt` column rendered from `problem` (TRL's prompt-only format);
+    every other column is kept so rewards receive it as a keyword argument."""
+    import datasets
+
+    from r1repro.templates import render_prompt
+
+    rendered = [{**row, "prompt": render_prompt(template, row["problem"], system_prompt=system_prompt)} for row in rows]
+    return datasets.Dataset.from_list(rendered)

@@ -1,0 +1,107 @@
+"""`r1repro pipeline --config recipes/tiny/pipeline.yaml`: run the R1 chain locally, resumable.
+
+A pipeline recipe names the stage recipes in order; every stage runs in its own process (as it
+would under Slurm) with `--run_dir` passed through, so stages hand artifacts to each other via
+`${run_dir}/<stage>`. A stage whose DONE.json matches its resolved config (and its inputs) is
+skipped without starting a process; an interrupted stage resumes from its last checkpoint.
+
+    run_dir: runs/tiny
+    stages:
+      - {name: cpt, recipe: recipes/tiny/cpt.yaml}
+      - {name: r1zero, recipe: recipes/tiny/r1zero.yaml, args: [--max_steps, "40"]}
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from r1repro.cli import STAGES
+from r1repro.config import ConfigError, load_recipe, parse_config
+
+PIPELINE_KEYS = {"run_dir", "stages", "description"}
+
+
+def load_pipeline(path: str, run_dir: str | None) -> tuple[str, list[dict]]:
+    recipe = load_recipe(path, run_dir=run_dir)
+    unknown = set(recipe) - PIPELINE_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown field '{sorted(unknown)[0]}'; a pipeline has {sorted(PIPELINE_KEYS)}")
+    stages = recipe.get("stages")
+    if not isinstance(stages, list) or not stages:
+        raise ConfigError(f"{path}: field 'stages' must be a non-empty list of {{name, recipe}}")
+    for i, stage in enumerate(stages):
+        if not isinstance(stage, dict) or "name" not in stage or "recipe" not in stage:
+            raise ConfigError(f"{path}: stages[{i}] must be a mapping with 'name' and 'recipe'")
+        if stage["name"] not in STAGES:
+            raise ConfigError(f"{path}: stages[{i}].name '{stage['name']}' is not a stage; expected one of {STAGES}")
+        if not Path(stage["recipe"]).is_file():
+            raise ConfigError(f"{path}: stages[{i}].recipe {stage['recipe']} not found")
+        if not isinstance(stage.get("args", []), list):
+            raise ConfigError(f"{path}: stages[{i}].args must be a list of command-line arguments")
+    return str(run_dir or recipe.get("run_dir") or "runs/tiny"), stages
+
+
+def stage_argv(stage: dict, run_dir: str, extra: list[str]) -> list[str]:
+    return ["--config", stage["recipe"], "--run_dir", run_dir, *map(str, stage.get("args", [])), *extra]
+
+
+def stage_state(stage: dict, argv: list[str]) -> tuple[str, dict]:
+    """(output_dir, resolved config) of a stage, parsed exactly as the stage process will."""
+    from r1repro.stages.common import resolved_config
+
+    module = importlib.import_module(f"r1repro.stages.{stage['name']}")
+    instances, _ = parse_config(module.dataclass_types(), argv)
+    config = resolved_config(*instances)
+    return config["output_dir"], config
+
+
+def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None = None, only: list[str] | None = None) -> int:
+    from r1repro.report import write_report
+    from r1repro.stages.common import PREEMPTED_EXIT_CODE, is_done, read_done
+
+    run_dir, stages = load_pipeline(path, run_dir)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    statuses: dict[str, dict] = {}
+    exit_code = 0
+    for stage in stages:
+        name = stage["name"]
+        if only and name not in only:
+            continue
+        argv = stage_argv(stage, run_dir, extra or [])
+        output_dir, config = stage_state(stage, argv)
+        if is_done(output_dir, config):
+            print(f"[pipeline] {name}: done already, skipping")
+            statuses[name] = {"status": "done", "wall_s": read_done(output_dir).get("wall_s"), "output_dir": output_dir, "skipped": True}
+            continue
+        print(f"[pipeline] {name}: r1repro {name} {' '.join(argv)}", flush=True)
+        started = time.time()
+        code = subprocess.call([sys.executable, "-m", "r1repro.cli", name, *argv])
+        wall = round(time.time() - started, 1)
+        if code != 0:
+            status = "preempted" if code == PREEMPTED_EXIT_CODE else "failed"
+            statuses[name] = {"status": status, "wall_s": wall, "output_dir": output_dir, "exit_code": code}
+            print(f"[pipeline] {name}: {status} (exit {code}); rerun the same command to resume", file=sys.stderr)
+            exit_code = code
+            break
+        statuses[name] = {"status": "done", "wall_s": wall, "output_dir": output_dir}
+    report_json = write_report(run_dir, stages, statuses)
+    print(report_json)
+    return exit_code
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="r1repro pipeline", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", required=True, help="pipeline recipe, e.g. recipes/tiny/pipeline.yaml")
+    parser.add_argument("--run_dir", help="override the pipeline's run_dir")
+    parser.add_argument("--only", nargs="+", help="run only these stages (their inputs must exist)")
+    args, extra = parser.parse_known_args(argv)
+    try:
+        return run_pipeline(args.config, args.run_dir, extra, args.only)
+    except ConfigError as err:
+        print(f"r1repro pipeline: error: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,154 @@
+"""The run report: <run_dir>/report.json, report.md and plots, gathered from the stage directories.
+
+report.json (the shape DESIGN.md fixes; more fields welcome):
+  {"stages": {"<stage>": {"status": "done", "wall_s": 12.3, ...}},
+   "evals":  {"<checkpoint>": {"<task>": {"accuracy_greedy": ..., "pass@1": ..., ...}}},
+   "training": {"<stage>": {"first": {...}, "last": {...}}}}
+Checkpoint names: the `cpt` stage's model is `base`; every other stage's model carries its name.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from r1repro.stages.common import write_json_atomic
+
+CHECKPOINT_NAMES = {"cpt": "base"}
+# Training metrics worth following per stage (TRL's log keys).
+CURVES = {"reward": "mean reward", "completions/mean_length": "mean completion length (tokens)", "loss": "loss"}
+
+
+def checkpoint_name(stage: str) -> str:
+    return CHECKPOINT_NAMES.get(stage, stage)
+
+
+def read_metrics(output_dir: str | Path) -> list[dict]:
+    path = Path(output_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a kill: skip it
+            continue
+    return rows
+
+
+def _float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def training_summary(metrics: list[dict]) -> dict:
+    """First and last logged value of each curve (averaged over the first/last 3 log lines)."""
+    summary = {}
+    for key in CURVES:
+        values = [v for v in (_float(m.get(key)) for m in metrics) if v is not None]
+        if len(values) >= 2:
+            k = min(3, len(values) // 2)
+            summary[key] = {"first": sum(values[:k]) / k, "last": sum(values[-k:]) / k}
+    return summary
+
+
+def plot_curves(training: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in CURVES if any(any(k in m for m in rows) for rows in training.values())]
+    if not keys:
+        return
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for stage, rows in training.items():
+            points = [(m["step"], _float(m[key])) for m in rows if key in m and _float(m[key]) is not None]
+            if points:
+                ax.plot(*zip(*points), label=stage)
+        ax.set_title(CURVES[key])
+        ax.set_xlabel("step")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_accuracy(evals: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    checkpoints = list(evals)
+    tasks = sorted({t for e in evals.values() for t in e})
+    if not checkpoints or not tasks:
+        return
+    fig, ax = plt.subplots(figsize=(1.6 * len(checkpoints) + 2, 3.5))
+    width = 0.8 / len(tasks)
+    for j, task in enumerate(tasks):
+        values = [evals[c].get(task, {}).get("accuracy_greedy", 0.0) for c in checkpoints]
+        ax.bar([i + j * width for i in range(len(checkpoints))], values, width, label=task)
+    ax.set_xticks([i + width * (len(tasks) - 1) / 2 for i in range(len(checkpoints))], checkpoints, rotation=20)
+    ax.set_ylabel("greedy accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def stages_table(stages: dict) -> str:
+    lines = ["| stage | status | wall (s) |", "|---|---|---|"]
+    lines += [f"| {name} | {s['status']} | {s.get('wall_s', '')} |" for name, s in stages.items()]
+    return "\n".join(lines)
+
+
+def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, dict]) -> Path:
+    from r1repro.evaluation.report import markdown_table, plot_pass_at_k
+
+    run_dir = Path(run_dir)
+    evals, training = {}, {}
+    for stage in stages:
+        name = stage["name"]
+        status = statuses.get(name)
+        if not status:
+            continue
+        out = Path(status["output_dir"])
+        if (out / "eval.json").is_file() and status["status"] == "done":
+            evals[checkpoint_name(name)] = json.loads((out / "eval.json").read_text())
+        metrics = read_metrics(out)
+        if metrics:
+            training[name] = metrics
+    report = {
+        "run_dir": str(run_dir),
+        "stages": statuses,
+        "evals": evals,
+        "training": {name: training_summary(rows) for name, rows in training.items()},
+    }
+    plots = {"curves": run_dir / "training_curves.png", "accuracy": run_dir / "accuracy.png", "pass_at_k": run_dir / "pass_at_k.png"}
+    plot_curves(training, plots["curves"])
+    plot_accuracy(evals, plots["accuracy"])
+    if evals:
+        plot_pass_at_k(evals, str(plots["pass_at_k"]))
+    report["plots"] = {k: str(p) for k, p in plots.items() if p.is_file()}
+    write_json_atomic(run_dir / "report.json", report)
+
+    md = [f"# r1repro run report: {run_dir}", "", "## Stages", "", stages_table(statuses), ""]
+    if evals:
+        md += ["## Evaluation (test split)", "", markdown_table(evals), ""]
+    if report["training"]:
+        md += ["## Training (first → last logged values)", "", "| stage | metric | first | last |", "|---|---|---|---|"]
+        for name, summary in report["training"].items():
+            md += [f"| {name} | {key} | {v['first']:.3f} | {v['last']:.3f} |" for key, v in summary.items()]
+        md.append("")
+    md += [f"![{k}]({Path(p).name})" for k, p in report["plots"].items()]
+    text = "\n".join(md) + "\n"
+    tmp = run_dir / ".report.md.tmp"
+    tmp.write_text(text)
+    tmp.replace(run_dir / "report.md")
+    print(text)
+    return run_dir / "report.json"

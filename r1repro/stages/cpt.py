@@ -1,0 +1,90 @@
+"""Stage `cpt`: continued pre-training on plain text (no chat template, loss on every token).
+
+On a cluster this continues a base model on a domain corpus (`corpus: path/to/text.jsonl` with a
+`text` column). In the tiny recipe it builds the base model itself: a fresh tiny model trained
+from scratch on a synthetic corpus (r1repro.tiny.corpus), so R1-Zero has a base to start from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from r1repro.config import DataArgs, EvalArgs, RunArgs
+
+STAGE = "cpt"
+
+
+@dataclass
+class CptArgs:
+    init_tiny_model: str | None = field(default=None, metadata={"help": "Build a fresh tiny model of this size (small | micro) instead of loading model_name_or_path."})
+    corpus: str = field(default="tiny", metadata={"help": "`tiny` (synthetic, built locally) or a .jsonl/.parquet file with a `text` column."})
+    corpus_num_docs: int = 20000
+    corpus_format_mix: dict | None = field(default=None, metadata={"help": "Answer-format weights of the tiny corpus (r1repro.tiny.corpus)."})
+    corpus_korean_rate: float = field(default=0.3, metadata={"help": "Share of trace words written in Korean (language mixing)."})
+    corpus_general_fraction: float = 0.2
+
+
+def dataclass_types():
+    from trl import ModelConfig, SFTConfig
+
+    return (RunArgs, DataArgs, EvalArgs, CptArgs, SFTConfig, ModelConfig)
+
+
+def corpus_dataset(cpt_args, data_args, seed: int):
+    import datasets
+
+    if cpt_args.corpus == "tiny":
+        from r1repro.tiny.corpus import build_corpus
+
+        docs = build_corpus(cpt_args.corpus_num_docs, data_args.prompt_template, seed,
+                            cpt_args.corpus_format_mix, cpt_args.corpus_korean_rate, cpt_args.corpus_general_fraction)
+        return datasets.Dataset.from_dict({"text": docs})
+    from r1repro.data import load_rows
+
+    rows = load_rows(cpt_args.corpus, data_args.train_split, cpt_args.corpus_num_docs, required=("text",))
+    return datasets.Dataset.from_list([{"text": r["text"]} for r in rows])
+
+
+def run(instances, config) -> dict:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTTrainer
+
+    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, require_stage_output, setup_tracking, train_with_resume
+    from r1repro.stages.evaluate import evaluate_stage
+
+    run_args, data_args, eval_args, cpt_args, sft_args, model_args = instances
+    output_dir = sft_args.output_dir
+    init_dir = None
+    if cpt_args.init_tiny_model:
+        from r1repro.tiny.model import build_tiny_model
+
+        init_dir = build_tiny_model(f"{output_dir}/init", cpt_args.init_tiny_model, sft_args.seed)
+    else:
+        if not model_args.model_name_or_path:
+            from r1repro.config import ConfigError
+
+            raise ConfigError("model_name_or_path: required unless init_tiny_model is set")
+        require_stage_output(model_args.model_name_or_path, "model_name_or_path")
+    model_path = str(init_dir or model_args.model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=model_args.dtype or "auto")
+    setup_tracking(sft_args, run_args, STAGE)
+    preemption = PreemptionCallback()
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_args,
+        train_dataset=corpus_dataset(cpt_args, data_args, sft_args.seed),
+        processing_class=tokenizer,
+        callbacks=[MetricsJsonlCallback(output_dir), preemption],
+    )
+    train_with_resume(trainer, output_dir, preemption)
+    trainer.save_model(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    evaluate_stage(output_dir, eval_args, data_args, sft_args.seed)
+    return {}
+
+
+def main(argv=None) -> int:
+    from r1repro.stages.common import run_stage_main
+
+    return run_stage_main(STAGE, dataclass_types(), run, argv)

@@ -1,0 +1,66 @@
+"""GRPO with TRL's GRPOTrainer: the engine of stages r1zero, reasoning_rl and all_scenario_rl.
+
+The stage modules only differ in their defaults and what they feed in; the loop is TRL's. Every
+GRPO knob (loss_type, beta, epsilon, epsilon_high, scale_rewards, num_generations, temperature,
+mask_truncated_completions, use_vllm/vllm_mode, ...) is a GRPOConfig field set in the recipe.
+"""
+
+from __future__ import annotations
+
+from r1repro.config import DataArgs, EvalArgs, RewardArgs, RunArgs
+
+
+def dataclass_types():
+    from trl import GRPOConfig, ModelConfig
+
+    return (RunArgs, DataArgs, RewardArgs, EvalArgs, GRPOConfig, ModelConfig)
+
+
+def build_reward_funcs(reward_args, grpo_args):
+    from r1repro.config import ConfigError
+    from r1repro.rewards import build_rewards
+
+    try:
+        funcs, weights = build_rewards(reward_args.rewards)
+    except ValueError as err:
+        raise ConfigError(f"rewards: {err}") from None
+    if grpo_args.reward_weights is None:
+        grpo_args.reward_weights = weights
+    elif len(grpo_args.reward_weights) != len(funcs):
+        raise ConfigError(f"reward_weights: {len(grpo_args.reward_weights)} weights for {len(funcs)} rewards")
+    return funcs
+
+
+def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) -> dict:
+    """Train with GRPO, save the final model into output_dir, evaluate it."""
+    from trl import GRPOTrainer
+
+    from r1repro.data import load_rows, prompt_dataset
+    from r1repro.rewards import RewardStatsCallback
+    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
+    from r1repro.stages.evaluate import evaluate_stage
+    from r1repro.stages.training import load_policy, save_final_model
+
+    run_args, data_args, reward_args, eval_args, grpo_args, model_args = instances
+    funcs = reward_funcs or build_reward_funcs(reward_args, grpo_args)  # fail on a bad reward before loading anything
+    model, tokenizer, peft_config = load_policy(model_args)
+    if train_rows is None:
+        train_rows = load_rows(data_args.dataset, data_args.train_split, data_args.num_train_samples, grpo_args.seed,
+                               config=data_args.dataset_config, problem_column=data_args.problem_column,
+                               solution_column=data_args.solution_column)
+    dataset = prompt_dataset(train_rows, data_args.prompt_template, data_args.system_prompt)
+    setup_tracking(grpo_args, run_args, stage)
+    preemption = PreemptionCallback()
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=funcs,
+        args=grpo_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[MetricsJsonlCallback(grpo_args.output_dir), preemption, RewardStatsCallback()],
+    )
+    train_with_resume(trainer, grpo_args.output_dir, preemption)
+    save_final_model(trainer, tokenizer, grpo_args.output_dir)
+    evaluate_stage(grpo_args.output_dir, eval_args, data_args, grpo_args.seed)
+    return {}

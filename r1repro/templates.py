@@ -1,0 +1,51 @@
+"""Prompt templates: how a dataset's `problem` becomes the text a policy sees.
+
+R1-Zero trains a *base* model, so it uses a plain-text template and no chat template (R1 paper,
+Table 1). Later stages of the real recipe use the model's chat template; the tiny recipe keeps the
+plain template throughout because its character-level model has no chat format.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# DeepSeek-R1 paper, Table 1 ("prompt" is replaced with the problem during training).
+R1ZERO_TEMPLATE = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+    "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>. User: {problem}. Assistant:"
+)
+
+# A short variant for character-level tiny models: same protocol, 5x fewer tokens per prompt.
+TINY_TEMPLATE = "User: {problem}. Put reasoning in <think> </think> and the answer in <answer> </answer>. Assistant:"
+
+TEMPLATES = {"r1zero": R1ZERO_TEMPLATE, "tiny": TINY_TEMPLATE}
+
+
+def get_template(name_or_path: str) -> str:
+    """A template by name (`r1zero`, `tiny`), `chat` (the tokenizer's chat template), or a text file
+    containing `{problem}`."""
+    if name_or_path in TEMPLATES or name_or_path == "chat":
+        return TEMPLATES.get(name_or_path, "chat")
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ValueError(
+            f"prompt_template: {name_or_path!r} is neither a known template ({', '.join([*TEMPLATES, 'chat'])}) "
+            "nor an existing file"
+        )
+    text = path.read_text()
+    if "{problem}" not in text:
+        raise ValueError(f"prompt_template: {path} must contain the placeholder {{problem}}")
+    return text
+
+
+def render_prompt(template: str, problem: str, tokenizer=None, system_prompt: str | None = None):
+    """The policy input for one problem: a string for plain templates, a message list for `chat`
+    (TRL then applies the tokenizer's chat template itself)."""
+    template = get_template(template)
+    if template == "chat":
+        messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        return messages + [{"role": "user", "content": problem}]
+    return template.replace("{problem}", problem.rstrip(". "))

@@ -1,0 +1,71 @@
+"""The tiny recipe's pre-training corpus: task problems answered in a mix of formats.
+
+It plays the role of the web text a real base model saw: the model learns arithmetic and the
+R1 tags exist in its world, but the R1-Zero format (think, then answer) is a minority habit, so
+R1-Zero starts from a format reward that is low but not zero and has something to discover.
+"""
+
+from __future__ import annotations
+
+import random
+
+from r1repro.templates import render_prompt
+from r1repro.tiny.tasks import addition_trace, general_rows, r1_response
+
+# Weights of the answer formats for reasoning problems.
+DEFAULT_FORMAT_MIX = {
+    "r1": 0.12,  # <think> trace </think> <answer> N </answer>   (what R1-Zero rewards)
+    "plain": 0.38,  # The answer is N.                             (direct, no trace: often wrong)
+    "trace": 0.25,  # trace ... so N                                (no tags)
+    "answer_tag": 0.10,  # <answer> N </answer>                    (tags, no thinking)
+    "think_only": 0.15,  # <think> trace </think> N                 (thinks, answers untagged)
+}
+
+
+def reasoning_completion(a: int, b: int, fmt: str, rng: random.Random, korean_rate: float) -> str:
+    trace = addition_trace(a, b, rng, korean_rate)
+    answer = str(a + b)
+    return {
+        "r1": r1_response(trace, answer),
+        "plain": f" The answer is {answer}.",
+        "trace": f" {trace}",
+        "answer_tag": f" <answer> {answer} </answer>",
+        "think_only": f" <think> {trace} </think> {answer}",
+    }[fmt]
+
+
+def build_corpus(
+    num_docs: int,
+    template: str,
+    seed: int = 0,
+    format_mix: dict[str, float] | None = None,
+    korean_rate: float = 0.3,
+    general_fraction: float = 0.2,
+    eos: str = "",
+) -> list[str]:
+    """Documents `prompt + completion + eos`. Reasoning problems come from the train split's range
+    of numbers but test problems are excluded, so evaluation stays held out."""
+    from r1repro.tiny.tasks import _split_of
+
+    mix = format_mix or DEFAULT_FORMAT_MIX
+    unknown = set(mix) - set(DEFAULT_FORMAT_MIX)
+    if unknown:
+        raise ValueError(f"corpus_format_mix: unknown formats {sorted(unknown)}; expected {sorted(DEFAULT_FORMAT_MIX)}")
+    formats, weights = zip(*mix.items())
+    rng = random.Random(f"corpus-{seed}")
+    general = general_rows("train", 10_000, seed)
+    docs = []
+    while len(docs) < num_docs:
+        if rng.random() < general_fraction:
+            row = general[len(docs) % len(general)]
+            completion = row["response"] if rng.random() < 0.3 else f" {row['solution']}"
+            docs.append(render_prompt(template, row["problem"]) + completion + eos)
+            continue
+        digits = rng.choice((2, 3, 3))
+        a, b = rng.randrange(10 ** (digits - 1), 10**digits), rng.randrange(10, 10**digits)
+        if _split_of(f"{a}+{b}") != "train":
+            continue
+        fmt = rng.choices(formats, weights)[0]
+        problem = f"Compute {a} + {b}"
+        docs.append(render_prompt(template, problem) + reasoning_completion(a, b, fmt, rng, korean_rate) + eos)
+    return docs

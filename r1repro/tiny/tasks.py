@@ -1,0 +1,114 @@
+"""Synthetic tasks for the tiny recipe, generated deterministically from a seed.
+
+- `addition` (task `reasoning`): add two 2-3 digit numbers. A digit-by-digit trace with carries makes
+  the answer reliable for a tiny model; answering directly is much less so.
+- `general` (task `general`): word transformations (uppercase, reverse, repeat). No reasoning needed;
+  used to measure forgetting, as stage 3's non-reasoning data and for stage 4's reward model.
+
+Every row has the columns the rest of the project expects: `id`, `problem`, `solution`, `task`,
+`lang`, plus `response`, a well-formed R1-style completion (the "reference" an SFT stage can use).
+Train and test are disjoint: a problem's split is a function of the problem itself, not of the seed.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+
+WORDS = (
+    "apple river stone cloud bread light green table water music north house dream paper glass "
+    "tiger plant ocean smile horse chair train sugar money storm night field heart bird fire lemon "
+    "queen robot snake tower zebra candy earth flame grape honey juice knife mouse piano quiet "
+    "radio salad tulip uncle voice whale yacht album beach cabin daisy eagle fairy giant hotel"
+).split()
+GENERAL_KINDS = ("uppercase", "reverse", "repeat")
+
+# Words of the addition trace, in English and Korean. The tiny corpus mixes them, as R1-Zero's
+# outputs mixed languages; the language-consistency reward (stage 2) is meant to remove the mixing.
+TRACE_WORDS = {"en": {"carry": "carry", "so": "so"}, "ko": {"carry": "올림", "so": "따라서"}}
+
+
+def _split_of(key: str, test_fraction: float = 0.1) -> str:
+    return "test" if zlib.crc32(key.encode()) % 1000 < test_fraction * 1000 else "train"
+
+
+def addition_trace(a: int, b: int, rng: random.Random | None = None, korean_rate: float = 0.0) -> str:
+    """Digit-by-digit addition from the least significant digit, e.g. for 347+582:
+    `7+2=9. 4+8=12 carry 1. 3+5+1=9. so 929`."""
+
+    def word(key: str) -> str:
+        lang = "ko" if rng is not None and rng.random() < korean_rate else "en"
+        return TRACE_WORDS[lang][key]
+
+    da, db = str(a)[::-1], str(b)[::-1]
+    steps, carry = [], 0
+    for i in range(max(len(da), len(db))):
+        x, y = int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0
+        total = x + y + carry
+        step = f"{x}+{y}+{carry}={total}" if carry else f"{x}+{y}={total}"
+        carry = total // 10
+        steps.append(f"{step} {word('carry')} 1" if carry else step)
+    return ". ".join(steps) + f". {word('so')} {a + b}"
+
+
+def r1_response(trace: str, answer: str) -> str:
+    """The completion format R1-Zero rewards: think, then answer (leading space follows `Assistant:`)."""
+    return f" <think> {trace} </think> <answer> {answer} </answer>"
+
+
+def addition_rows(split: str, n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(f"addition-{split}-{seed}")
+    rows, seen = [], set()
+    while len(rows) < n:
+        digits = rng.choice((2, 3, 3))
+        a, b = rng.randrange(10 ** (digits - 1), 10**digits), rng.randrange(10, 10**digits)
+        key = f"{a}+{b}"
+        if key in seen or _split_of(key) != split:
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "id": f"addition-{split}-{len(rows)}",
+                "problem": f"Compute {a} + {b}",
+                "solution": str(a + b),
+                "task": "reasoning",
+                "lang": "en",
+                "response": r1_response(addition_trace(a, b), str(a + b)),
+            }
+        )
+    return rows
+
+
+def general_answer(kind: str, word: str) -> str:
+    return {"uppercase": word.upper(), "reverse": word[::-1], "repeat": f"{word} {word}"}[kind]
+
+
+def general_rows(split: str, n: int, seed: int = 0) -> list[dict]:
+    pairs = [(k, w) for k in GENERAL_KINDS for w in WORDS if _split_of(f"{k}:{w}", 0.25) == split]
+    random.Random(f"general-{split}-{seed}").shuffle(pairs)
+    rows = []
+    for i in range(n):
+        kind, word = pairs[i % len(pairs)]  # the general set is small: cycle through it
+        answer = general_answer(kind, word)
+        rows.append(
+            {
+                "id": f"general-{split}-{i}",
+                "problem": f"{kind.capitalize()} the word {word}",
+                "solution": answer,
+                "task": "general",
+                "lang": "en",
+                "response": f" <think> </think> <answer> {answer} </answer>",
+            }
+        )
+    return rows
+
+
+TASKS = {"addition": addition_rows, "general": general_rows}
+
+
+def task_rows(name: str, split: str, n: int, seed: int = 0) -> list[dict]:
+    if name not in TASKS:
+        raise ValueError(f"unknown tiny task {name!r}: expected one of {sorted(TASKS)}")
+    if split not in ("train", "test"):
+        raise ValueError(f"tiny task split {split!r}: expected 'train' or 'test'")
+    return TASKS[name](split, n, seed)
