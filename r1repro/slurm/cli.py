@@ -1,0 +1,175 @@
+"""`r1repro slurm <command>`: plan, print and submit Slurm runs.
+
+User commands:
+  dry-run STAGE --config R --nodes N --gpus-per-node G [--field value ...]
+      print the sbatch / srun / accelerate / vllm-serve command lines for that cluster shape
+  plan STAGE --config R [--nodes N --gpus-per-node G] [--field value ...]
+      the same plan as JSON (inside a job, the shape comes from Slurm's variables)
+  submit-pipeline --config PIPELINE [--run_dir D] [--only a,b] [--sbatch-arg=ARG ...] [--dry-run]
+                  [--field value ...]
+      submit every stage as a job chained with afterok; --field value goes to every stage
+Used by the sbatch scripts:
+  prepare STAGE --config R [--field value ...]   shell assignments for the batch script (R1_PLAN, ...)
+  node-exec train|vllm                            the per-node task of a job step
+  wait-health --url U --timeout S [--pid P]       wait for the vLLM server
+  is-done                                         exit 0 when the planned stage wrote DONE.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+from r1repro.slurm import launch, submit
+from r1repro.slurm.plan import (PlanError, Shape, accelerate_command, expand, health_url, make_plan, quote,
+                                shape_from_env, srun_command, vllm_command)
+
+# The job-level options the stage scripts set with #SBATCH (shown in dry runs).
+SBATCH_DEFAULTS = ["--ntasks-per-node=1", "--exclusive", "--requeue", "--signal=B:USR1@300",
+                   "--open-mode=append"]
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=f"r1repro slurm {prog}", allow_abbrev=False)
+
+
+def _stage_args(argv: list[str], cluster: bool) -> tuple[argparse.Namespace, list[str]]:
+    p = _parser("plan")
+    p.add_argument("stage")
+    p.add_argument("--config", required=True)
+    if cluster:
+        p.add_argument("--nodes", type=int, help="number of nodes (default: from Slurm, else 1)")
+        p.add_argument("--gpus-per-node", type=int, default=None)
+        p.add_argument("--nodelist", help="Slurm hostlist, e.g. gpu[01-04] (default node[1-N])")
+        p.add_argument("--job-id", default="12345")
+        p.add_argument("--sbatch-arg", action="append", default=[], help="extra sbatch option (repeatable)")
+    return p.parse_known_args(argv)
+
+
+def _shape(ns: argparse.Namespace) -> Shape:
+    if ns.nodes is None and ns.nodelist is None and ns.gpus_per_node is None:
+        try:
+            return shape_from_env()
+        except PlanError:
+            pass
+    nodes = expand(ns.nodelist) if ns.nodelist else [f"node{i + 1}" for i in range(ns.nodes or 1)]
+    if ns.nodes is not None and ns.nodes != len(nodes):
+        raise PlanError(f"--nodes {ns.nodes} but --nodelist has {len(nodes)} hosts")
+    if ns.gpus_per_node is not None and ns.gpus_per_node < 0:
+        raise PlanError("--gpus-per-node must be >= 0")
+    return Shape(nodes=nodes, gpus_per_node=ns.gpus_per_node or 0, job_id=str(ns.job_id))
+
+
+def _stage_script(stage: str) -> list[str]:
+    return [p.replace(str(submit.SLURM_DIR.parent) + "/", "") for p in submit.script_for(stage)]
+
+
+def cmd_dry_run(argv: list[str]) -> int:
+    ns, rest = _stage_args(argv, cluster=True)
+    plan = make_plan(ns.stage, ns.config, rest, _shape(ns))
+    gres = [f"--gpus-per-node={plan.gpus_per_node}"] if plan.gpus_per_node else []
+    b = plan.batch
+    print(f"# stage {plan.stage}: {len(plan.nodes)} node(s) x {plan.gpus_per_node} GPU(s); "
+          f"train on {plan.num_machines} node(s) = {plan.num_processes} process(es); "
+          f"vLLM server: {plan.vllm_node or 'none'}")
+    batch = ", ".join(f"{k}={v}" for k, v in b.items())
+    print(f"# batch: {batch}")
+    for note in plan.notes:
+        print(f"# note: {note}")
+    print(quote(["sbatch", f"--nodes={len(plan.nodes)}", *gres, *SBATCH_DEFAULTS, *ns.sbatch_arg,
+                 *_stage_script(plan.stage), "--config", plan.config, *plan.args]))
+    if plan.vllm_node:
+        print(quote(srun_command(plan, "vllm")) + " &")
+        print(f"#   on {plan.vllm_node}: {quote(vllm_command(plan))}")
+        print(f"# wait for {health_url(plan)}")
+    print(quote(srun_command(plan, "train")))
+    for rank, node in enumerate(plan.train_nodes):
+        print(f"#   on {node}: {quote(accelerate_command(plan, rank))}")
+    return 0
+
+
+def cmd_plan(argv: list[str]) -> int:
+    ns, rest = _stage_args(argv, cluster=True)
+    plan = make_plan(ns.stage, ns.config, rest, _shape(ns))
+    out = plan.to_dict()
+    out["commands"] = {node: accelerate_command(plan, r) for r, node in enumerate(plan.train_nodes)}
+    out["vllm_command"] = vllm_command(plan) if plan.vllm_node else None
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_prepare(argv: list[str]) -> int:
+    ns, rest = _stage_args(argv, cluster=False)
+    plan = make_plan(ns.stage, ns.config, rest, shape_from_env())
+    for note in plan.notes:
+        print(f"[r1repro] note: {note}", file=sys.stderr)
+    print(f"[r1repro] batch: {json.dumps(plan.batch)}", file=sys.stderr)
+    values = {
+        "R1_PLAN": json.dumps(plan.to_dict()),
+        "R1_TRAIN_NODES": ",".join(plan.train_nodes),
+        "R1_NUM_TRAIN_NODES": str(len(plan.train_nodes)),
+        "R1_VLLM_NODE": plan.vllm_node or "",
+        "R1_HEALTH_URL": health_url(plan) or "",
+        "R1_OUTPUT_DIR": plan.output_dir or "",
+    }
+    for key, value in values.items():
+        print(f"{key}={shlex.quote(value)}")
+    # Bash arrays: the batch script runs exactly these job steps.
+    print(f"R1_TRAIN_CMD=({quote(srun_command(plan, 'train'))})")
+    print(f"R1_VLLM_CMD=({quote(srun_command(plan, 'vllm')) if plan.vllm_node else ''})")
+    return 0
+
+
+def cmd_submit_pipeline(argv: list[str]) -> int:
+    p = _parser("submit-pipeline")
+    p.add_argument("--config", required=True, help="pipeline recipe (run_dir + stages)")
+    p.add_argument("--run_dir", default=None)
+    p.add_argument("--only", default=None, help="comma-separated stage names to submit")
+    p.add_argument("--sbatch-arg", action="append", default=[], help="extra sbatch option for every job")
+    p.add_argument("--log-dir", default=None)
+    p.add_argument("--dry-run", action="store_true")
+    ns, rest = p.parse_known_args(argv)
+    only = ns.only.split(",") if ns.only else None
+    cmds = submit.sbatch_commands(ns.config, ns.run_dir, ns.sbatch_arg, rest, only, ns.log_dir)
+    return submit.submit(cmds, dry_run=ns.dry_run)
+
+
+def cmd_wait_health(argv: list[str]) -> int:
+    p = _parser("wait-health")
+    p.add_argument("--url", required=True)
+    p.add_argument("--timeout", type=float, default=900)
+    p.add_argument("--pid", type=int, default=None, help="give up early when this process exits")
+    ns = p.parse_args(argv)
+    return launch.wait_health(ns.url, ns.timeout, ns.pid)
+
+
+def cmd_node_exec(argv: list[str]) -> int:
+    if len(argv) != 1:
+        raise PlanError("usage: r1repro slurm node-exec train|vllm")
+    return launch.node_exec(argv[0])
+
+
+def cmd_is_done(argv: list[str]) -> int:
+    return 0 if launch.is_done(launch.plan_from_env().output_dir) else 1
+
+
+COMMANDS = {"dry-run": cmd_dry_run, "plan": cmd_plan, "prepare": cmd_prepare,
+            "submit-pipeline": cmd_submit_pipeline, "wait-health": cmd_wait_health,
+            "node-exec": cmd_node_exec, "is-done": cmd_is_done}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__)
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"r1repro slurm: unknown command {argv[0]!r} (one of: {', '.join(COMMANDS)})", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except PlanError as e:
+        print(f"r1repro slurm: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,145 @@
+"""What runs inside a job: one task per node (`node-exec`), and the vLLM health wait.
+
+Preemption path: Slurm signals the batch shell (`--signal=B:USR1@...`); the shell signals its srun,
+srun forwards the signal to this process on every node, and this process forwards SIGUSR1 to the
+trainer. Launchers in between (accelerate, torchrun) would die on SIGUSR1 (the default action), so
+they are started with SIGUSR1 ignored; the trainer installs its own handler, checkpoints and exits.
+accelerate turns the trainer's exit code 99 into 1, so "preempted" is decided here: a signal was
+forwarded and the stage did not write DONE.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from r1repro.slurm.plan import Plan, accelerate_command, vllm_command
+
+try:  # exported by the training side; the value is the contract either way
+    from r1repro.stages.common import PREEMPTED_EXIT_CODE
+except Exception:  # noqa: BLE001 - stages not importable (yet): use the agreed value
+    PREEMPTED_EXIT_CODE = 99
+
+RESEND_EVERY_S = 10.0  # the trainer may not have installed its handler yet when the first signal lands
+
+
+def plan_from_env() -> Plan:
+    text = os.environ.get("R1_PLAN")
+    if not text:
+        raise SystemExit("r1repro slurm node-exec: R1_PLAN is unset (it is set by the sbatch scripts)")
+    return Plan(**json.loads(text))
+
+
+def _descendants(root: int) -> list[int]:
+    """PIDs below root, from /proc (works whatever sessions or groups the launchers create)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _signal_tree(root: int, sig: int) -> None:
+    for pid in [root, *_descendants(root)]:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def is_done(output_dir: str | None) -> bool:
+    return bool(output_dir) and (Path(output_dir) / "DONE.json").is_file()
+
+
+def run_train(plan: Plan, machine_rank: int) -> int:
+    cmd = accelerate_command(plan, machine_rank)
+    print(f"[r1repro node-exec] rank {machine_rank} on {os.uname().nodename}: {' '.join(cmd)}", flush=True)
+    preempt = {"at": None}
+    # Children inherit "ignore SIGUSR1": launchers survive it; the trainer sets its own handler.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    child = subprocess.Popen(cmd)
+
+    def forward(signum, _frame):
+        print(f"[r1repro node-exec] got signal {signum}: asking the trainer to checkpoint and stop", flush=True)
+        preempt["at"] = time.monotonic()
+        _signal_tree(child.pid, signal.SIGUSR1)
+
+    signal.signal(signal.SIGUSR1, forward)
+    signal.signal(signal.SIGTERM, forward)
+    while True:
+        try:
+            rc = child.wait(timeout=RESEND_EVERY_S)
+            break
+        except subprocess.TimeoutExpired:
+            if preempt["at"] is not None:
+                _signal_tree(child.pid, signal.SIGUSR1)
+    if rc == PREEMPTED_EXIT_CODE or (preempt["at"] is not None and not is_done(plan.output_dir)):
+        print(f"[r1repro node-exec] stage stopped for preemption (exit {rc}); exiting {PREEMPTED_EXIT_CODE}",
+              flush=True)
+        return PREEMPTED_EXIT_CODE
+    return rc
+
+
+def node_exec(role: str) -> int:
+    plan = plan_from_env()
+    if role == "vllm":
+        cmd = vllm_command(plan)
+        print(f"[r1repro node-exec] vLLM server on {os.uname().nodename}: {' '.join(cmd)}", flush=True)
+        os.execvp(cmd[0], cmd)
+    if role != "train":
+        raise SystemExit(f"r1repro slurm node-exec: unknown role {role!r} (train or vllm)")
+    # One task per training node, so the task rank is the machine rank.
+    return run_train(plan, int(os.environ.get("SLURM_PROCID", "0")))
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); check its state.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_health(url: str, timeout_s: float, pid: int | None = None, every_s: float = 2.0) -> int:
+    """Poll url until it answers 200. Returns 0, or 1 with one clear line on stderr."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    print(f"[r1repro] vLLM server healthy at {url}", flush=True)
+                    return 0
+        except (urllib.error.URLError, OSError):
+            pass
+        if not _alive(pid):
+            print(f"r1repro: vLLM server process {pid} exited before {url} became healthy (see the job log)",
+                  file=sys.stderr)
+            return 1
+        if time.monotonic() >= deadline:
+            print(f"r1repro: vLLM server not healthy at {url} after {timeout_s:.0f}s", file=sys.stderr)
+            return 1
+        time.sleep(every_s)

@@ -1,0 +1,243 @@
+"""The cluster plan for one stage: which node does what, and the exact commands each node runs.
+
+Everything the sbatch scripts decide is computed here, from the recipe (read through Python, never
+grepped) and the Slurm allocation, so that `r1repro slurm dry-run` prints exactly what a job runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from r1repro.slurm.hostlist import expand
+
+# Stages trained with TRL's GRPOTrainer: their generation batch must hold whole prompt groups.
+GRPO_STAGES = {"r1zero", "reasoning_rl", "all_scenario_rl"}
+# TrainingArguments / GRPOConfig defaults, used when a recipe leaves a field unset.
+DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 8,
+            "vllm_server_port": 8000, "vllm_tensor_parallel_size": 1}
+
+
+class PlanError(ValueError):
+    """Bad recipe, arguments or cluster shape: reported as one line, exit code 2."""
+
+
+# ---------------------------------------------------------------- recipe + overrides
+
+def parse_overrides(args: list[str]) -> dict[str, object]:
+    """`--field value` / `--field=value` pairs -> {field: value}, values typed as YAML scalars."""
+    out: dict[str, object] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--") or arg == "--":
+            raise PlanError(f"expected --field value, got {arg!r}")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise PlanError(f"--{key} needs a value")
+            value = args[i + 1]
+            i += 1
+        out[key.replace("-", "_")] = yaml.safe_load(value) if value else value
+        i += 1
+    return out
+
+
+def read_recipe(path: str, overrides: dict[str, object] | None = None) -> dict:
+    """The stage recipe as the stage will see it: YAML, CLI overrides on top, `${run_dir}` expanded
+    with the overriding run_dir (the pipeline submitter passes --run_dir to every stage)."""
+    from r1repro.config import ConfigError, load_recipe
+
+    overrides = overrides or {}
+    run_dir = overrides.get("run_dir")
+    try:
+        recipe = load_recipe(path, run_dir=str(run_dir) if run_dir else None)
+    except ConfigError as e:
+        raise PlanError(str(e)) from None
+    run_dir = run_dir or recipe.get("run_dir") or "runs/tiny"
+    expanded = {k: v.replace("${run_dir}", str(run_dir)) if isinstance(v, str) else v for k, v in overrides.items()}
+    return {**recipe, **expanded}
+
+
+# ---------------------------------------------------------------- cluster shape
+
+@dataclass
+class Shape:
+    nodes: list[str]
+    gpus_per_node: int
+    job_id: str = "0"
+
+
+def _gpu_count(value: str | None) -> int | None:
+    """'8', 'h100:8', 'gpu:h100:8' or '8(x4)' -> 8."""
+    if not value:
+        return None
+    m = re.search(r"(\d+)(?:\(x\d+\))?$", value.split(",")[0])
+    return int(m.group(1)) if m else None
+
+
+def shape_from_env(env: dict[str, str] | None = None) -> Shape:
+    """Nodes and GPUs of the current allocation, from Slurm's variables (R1_GPUS_PER_NODE overrides,
+    for clusters that hand out whole GPU nodes without gres)."""
+    env = dict(os.environ if env is None else env)
+    nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
+    if not nodelist:
+        raise PlanError("not inside a Slurm job (SLURM_JOB_NODELIST unset); use `r1repro slurm dry-run`")
+    gpus = None
+    for var in ("R1_GPUS_PER_NODE", "SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "SLURM_JOB_GPUS"):
+        if env.get(var):
+            gpus = len(env[var].split(",")) if var == "SLURM_JOB_GPUS" else _gpu_count(env[var])
+            break
+    return Shape(nodes=expand(nodelist), gpus_per_node=gpus or 0, job_id=env.get("SLURM_JOB_ID", "0"))
+
+
+# ---------------------------------------------------------------- the plan
+
+@dataclass
+class Plan:
+    stage: str
+    config: str
+    args: list[str]                      # the user's --field value overrides, passed through verbatim
+    nodes: list[str]
+    gpus_per_node: int
+    train_nodes: list[str]
+    vllm_node: str | None
+    num_machines: int
+    num_processes: int
+    main_process_ip: str
+    main_process_port: int
+    accelerate_config: str | None
+    output_dir: str | None
+    vllm_port: int | None = None
+    vllm_model: str | None = None
+    vllm_tensor_parallel_size: int = 1
+    extra_args: list[str] = field(default_factory=list)   # what the plan adds (vLLM host)
+    batch: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _int(recipe: dict, key: str) -> int:
+    value = recipe.get(key)
+    value = DEFAULTS[key] if value is None else value
+    if not isinstance(value, int) or value < 1:
+        raise PlanError(f"{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def batch_arithmetic(stage: str, recipe: dict, num_processes: int) -> dict:
+    """Global batch sizes; for GRPO, TRL's rule that the generation batch holds whole groups."""
+    per_device = _int(recipe, "per_device_train_batch_size")
+    accum = _int(recipe, "gradient_accumulation_steps")
+    out = {"num_processes": num_processes, "per_device_train_batch_size": per_device,
+           "gradient_accumulation_steps": accum, "global_batch": per_device * num_processes * accum}
+    if stage not in GRPO_STAGES:
+        return out
+    gens = _int(recipe, "num_generations")
+    gen_batch, steps = recipe.get("generation_batch_size"), recipe.get("steps_per_generation")
+    if gen_batch is not None and steps is not None:
+        raise PlanError("set generation_batch_size or steps_per_generation, not both")
+    if gen_batch is None:
+        gen_batch = per_device * num_processes * (steps or accum)
+    elif gen_batch % (per_device * num_processes):
+        raise PlanError(f"generation_batch_size {gen_batch} is not a multiple of per_device_train_batch_size "
+                        f"x processes = {per_device * num_processes}")
+    if gen_batch % gens:
+        raise PlanError(
+            f"generation batch {gen_batch} (per_device_train_batch_size {per_device} x {num_processes} processes "
+            f"x {gen_batch // (per_device * num_processes)} steps) is not divisible by num_generations {gens}")
+    out.update(num_generations=gens, generation_batch_size=gen_batch, prompts_per_generation=gen_batch // gens)
+    return out
+
+
+def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port: int | None = None) -> Plan:
+    recipe = read_recipe(config, parse_overrides(args))
+    nodes, gpus = list(shape.nodes), shape.gpus_per_node
+    if not nodes:
+        raise PlanError("the allocation has no nodes")
+    notes: list[str] = []
+    server = bool(recipe.get("use_vllm")) and recipe.get("vllm_mode", "server") == "server"
+    vllm_node = None
+    if server:
+        # TRL's vllm-serve owns a whole node; every other node trains.
+        if len(nodes) < 2:
+            raise PlanError("vllm_mode=server needs a dedicated vLLM node: submit with --nodes=2 or more "
+                            "(or set vllm_mode colocate)")
+        vllm_node, nodes = nodes[-1], nodes[:-1]
+    if gpus == 0:
+        # CPU nodes (the tests): accelerate --cpu runs a single process, so train on one node.
+        if len(nodes) > 1:
+            notes.append(f"no GPUs: training on {nodes[0]} only, {len(nodes) - 1} node(s) idle")
+        nodes = nodes[:1]
+    num_processes = len(nodes) * max(gpus, 1)
+    accel = recipe.get("accelerate_config")
+    if accel and gpus == 0:
+        notes.append(f"no GPUs: ignoring accelerate_config {accel} (runs accelerate --cpu)")
+        accel = None
+    if accel and not Path(accel).is_file():
+        raise PlanError(f"accelerate_config not found: {accel}")
+    port = main_port or 20000 + int(shape.job_id or 0) % 10000
+    plan = Plan(
+        stage=stage, config=config, args=list(args), nodes=list(shape.nodes), gpus_per_node=gpus,
+        train_nodes=nodes, vllm_node=vllm_node, num_machines=len(nodes), num_processes=num_processes,
+        main_process_ip=nodes[0], main_process_port=port, accelerate_config=accel,
+        output_dir=recipe.get("output_dir"), batch=batch_arithmetic(stage, recipe, num_processes), notes=notes,
+    )
+    if server:
+        plan.vllm_port = _int(recipe, "vllm_server_port")
+        plan.vllm_model = recipe.get("model_name_or_path")
+        plan.vllm_tensor_parallel_size = _int(recipe, "vllm_tensor_parallel_size")
+        if not plan.vllm_model:
+            raise PlanError("vllm_mode=server needs model_name_or_path for trl vllm-serve")
+        plan.extra_args = ["--vllm_server_host", vllm_node, "--vllm_server_port", str(plan.vllm_port)]
+    return plan
+
+
+# ---------------------------------------------------------------- commands
+
+def accelerate_command(plan: Plan, machine_rank: int) -> list[str]:
+    """`accelerate launch` for one training node; each node passes its own machine rank."""
+    cmd = ["accelerate", "launch"]
+    if plan.gpus_per_node == 0:
+        cmd += ["--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no"]
+    else:
+        if plan.accelerate_config:
+            cmd += ["--config_file", plan.accelerate_config]
+        elif plan.num_processes > 1:
+            cmd += ["--multi_gpu"]
+        cmd += ["--num_machines", str(plan.num_machines), "--num_processes", str(plan.num_processes),
+                "--machine_rank", str(machine_rank), "--main_process_ip", plan.main_process_ip,
+                "--main_process_port", str(plan.main_process_port)]
+        if plan.num_machines > 1:
+            cmd += ["--rdzv_backend", "static", "--same_network"]
+    return cmd + ["-m", "r1repro.cli", plan.stage, "--config", plan.config, *plan.args, *plan.extra_args]
+
+
+def vllm_command(plan: Plan) -> list[str]:
+    return ["trl", "vllm-serve", "--model", str(plan.vllm_model), "--host", "0.0.0.0",
+            "--port", str(plan.vllm_port), "--tensor_parallel_size", str(plan.vllm_tensor_parallel_size)]
+
+
+def srun_command(plan: Plan, role: str) -> list[str]:
+    """The job step for a role; the step runs `r1repro slurm node-exec`, which runs the command above."""
+    nodes = plan.train_nodes if role == "train" else [plan.vllm_node]
+    cmd = ["srun", f"--nodes={len(nodes)}", f"--ntasks={len(nodes)}", "--ntasks-per-node=1",
+           f"--nodelist={','.join(nodes)}"]
+    if role == "train":
+        cmd.append("--kill-on-bad-exit=1")  # one dead node must not leave the others waiting in NCCL
+    return cmd + ["python", "-m", "r1repro.slurm", "node-exec", role]
+
+
+def health_url(plan: Plan) -> str | None:
+    return f"http://{plan.vllm_node}:{plan.vllm_port}/health/" if plan.vllm_node else None
+
+
+def quote(cmd: list[str]) -> str:
+    return shlex.join(cmd)

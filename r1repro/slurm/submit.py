@@ -1,0 +1,86 @@
+"""Submit a pipeline recipe as a chain of dependent Slurm jobs.
+
+Each stage is one `sbatch slurm/<stage script>` with `--dependency=afterok:<previous job>` and
+`--kill-on-invalid-dep=yes` (without it, dependents of a failed stage stay pending forever). Every
+stage gets `--run_dir`, so `${run_dir}/<earlier stage>` inputs resolve to the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from r1repro.slurm.plan import PlanError, parse_overrides, quote
+
+SLURM_DIR = Path(__file__).resolve().parents[2] / "slurm"
+STAGE_SCRIPTS = {
+    "r1zero": "stage0_r1zero.sh",
+    "cold_start": "stage1_cold_start.sh",
+    "reasoning_rl": "stage2_grpo.sh",
+    "rejection_sft": "stage3_rejection_sft.sh",
+    "all_scenario_rl": "stage4_all_scenario_rl.sh",
+    "distill": "stage5_distill.sh",
+}
+# Stages without a numbered script (optional in the R1 chain) run through the generic one.
+GENERIC_SCRIPT = "stage.sh"
+
+
+def script_for(stage: str) -> list[str]:
+    if stage in STAGE_SCRIPTS:
+        return [str(SLURM_DIR / STAGE_SCRIPTS[stage])]
+    from r1repro.cli import STAGES
+
+    if stage not in STAGES:
+        raise PlanError(f"unknown stage {stage!r} in pipeline (known: {', '.join(STAGES)})")
+    return [str(SLURM_DIR / GENERIC_SCRIPT), stage]
+
+
+def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], stage_args: list[str],
+                    only: list[str] | None = None, log_dir: str | None = None) -> list[tuple[str, list[str]]]:
+    """(stage, sbatch argv) per stage; the dependency is appended at submit time."""
+    from r1repro.config import ConfigError
+    from r1repro.pipeline import load_pipeline
+
+    try:
+        run_dir, stages = load_pipeline(pipeline, run_dir)
+    except ConfigError as e:
+        raise PlanError(str(e)) from None
+    parse_overrides(stage_args)  # fail now, not in the third job
+    log_dir = log_dir or str(SLURM_DIR / "logs")
+    names = [e["name"] for e in stages]
+    for name in only or []:
+        if name not in names:
+            raise PlanError(f"--only {name}: not a stage of {pipeline} ({', '.join(names)})")
+    cmds = []
+    for entry in stages:
+        if only and entry["name"] not in only:
+            continue
+        extra = [str(a) for a in entry.get("args", [])]  # per-stage args, as `r1repro pipeline` passes them
+        cmd = ["sbatch", "--parsable", f"--job-name=r1-{entry['name']}", f"--output={log_dir}/%x-%j.out",
+               *sbatch_args, *script_for(entry["name"]), "--config", entry["recipe"], "--run_dir", str(run_dir),
+               *extra, *stage_args]
+        cmds.append((entry["name"], cmd))
+    return cmds
+
+
+def submit(cmds: list[tuple[str, list[str]]], dry_run: bool = False) -> int:
+    prev = None
+    for i, (stage, cmd) in enumerate(cmds):
+        if prev is not None:
+            # Options must precede the script path: insert right after `sbatch --parsable`.
+            cmd = cmd[:2] + [f"--dependency=afterok:{prev}", "--kill-on-invalid-dep=yes"] + cmd[2:]
+        if dry_run:
+            prev = f"<job {i}>"
+            print(quote(cmd))
+            continue
+        env = dict(os.environ, R1REPRO_ROOT=str(SLURM_DIR.parent))
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if r.returncode != 0:
+            print(f"r1repro slurm: sbatch for stage {stage} failed: {r.stderr.strip() or r.stdout.strip()}",
+                  file=sys.stderr)
+            return 1
+        prev = r.stdout.strip().split(";")[0]
+        print(f"{stage}\t{prev}", flush=True)
+    return 0

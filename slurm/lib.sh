@@ -1,0 +1,102 @@
+# shellcheck shell=bash
+# The body shared by the stage scripts (sourced, not run). The decisions (nodes, ranks, vLLM node,
+# batch sizes, command lines) are made in Python (`r1repro slurm prepare`), the same code that
+# `r1repro slurm dry-run` prints; this file only runs the steps and handles signals.
+
+r1_log() { echo "[r1repro $(date +%H:%M:%S)] $*"; }
+
+r1_die() {
+  echo "r1repro: $*" >&2
+  exit 2
+}
+
+# Environment setup: slurm/env.sh (or $R1REPRO_ENV instead), then slurm/env.local.sh if present.
+r1_setup_env() {
+  local env_file=${R1REPRO_ENV:-$R1REPRO_ROOT/slurm/env.sh}
+  [[ -f $env_file ]] || r1_die "environment file $env_file not found (R1REPRO_ENV)"
+  # shellcheck disable=SC1090
+  source "$env_file"
+  if [[ -z ${R1REPRO_ENV:-} && -f $R1REPRO_ROOT/slurm/env.local.sh ]]; then
+    # shellcheck disable=SC1091
+    source "$R1REPRO_ROOT/slurm/env.local.sh"
+  fi
+}
+
+R1_PREEMPT=0
+R1_TRAPPED=0
+R1_TRAIN_PID=
+R1_VLLM_PID=
+# Set by `r1repro slurm prepare`:
+R1_TRAIN_CMD=()
+R1_VLLM_CMD=()
+R1_HEALTH_URL=
+
+# Slurm sends USR1 (--signal=B:USR1@...) to this shell before the time limit, TERM on preemption
+# or scancel. Pass USR1 to the training step: srun forwards it to node-exec on every node, which
+# asks the trainer to checkpoint and exit.
+r1_on_signal() {
+  R1_TRAPPED=1
+  R1_PREEMPT=1
+  r1_log "got a preemption/time-limit signal: forwarding USR1 to the training step"
+  if [[ -n $R1_TRAIN_PID ]]; then
+    kill -USR1 "$R1_TRAIN_PID" 2>/dev/null || true
+  fi
+}
+
+r1_stop_vllm() {
+  if [[ -n $R1_VLLM_PID ]]; then
+    kill "$R1_VLLM_PID" 2>/dev/null || true
+    wait "$R1_VLLM_PID" 2>/dev/null || true
+    R1_VLLM_PID=
+  fi
+}
+
+# r1_run_stage STAGE --config recipe.yaml [--field value ...]
+r1_run_stage() {
+  local stage=$1
+  shift
+  r1_setup_env
+  r1_log "job ${SLURM_JOB_ID:-?} restart ${SLURM_RESTART_COUNT:-0}: stage $stage on ${SLURM_JOB_NODELIST:-?}: $*"
+  local vars
+  vars=$(python -m r1repro.slurm prepare "$stage" "$@") || exit 2
+  # Defines R1_PLAN, R1_TRAIN_CMD, R1_VLLM_CMD, R1_HEALTH_URL, R1_OUTPUT_DIR (all shell-quoted).
+  eval "$vars"
+  export R1_PLAN
+
+  if [[ -n $R1_HEALTH_URL ]]; then
+    r1_log "vLLM server: ${R1_VLLM_CMD[*]}"
+    "${R1_VLLM_CMD[@]}" &
+    R1_VLLM_PID=$!
+    if ! python -m r1repro.slurm wait-health --url "$R1_HEALTH_URL" \
+      --timeout "${R1_VLLM_TIMEOUT:-900}" --pid "$R1_VLLM_PID"; then
+      r1_stop_vllm
+      exit 1
+    fi
+  fi
+
+  trap r1_on_signal USR1 TERM
+  r1_log "training: ${R1_TRAIN_CMD[*]}"
+  "${R1_TRAIN_CMD[@]}" &
+  R1_TRAIN_PID=$!
+  local rc
+  while :; do
+    # A trapped signal interrupts `wait`; wait again for the step's real exit status.
+    R1_TRAPPED=0
+    rc=0
+    wait "$R1_TRAIN_PID" || rc=$?
+    [[ $R1_TRAPPED == 1 ]] || break
+  done
+  trap - USR1 TERM
+  r1_stop_vllm
+
+  if [[ $rc -eq 99 ]] || { [[ $R1_PREEMPT == 1 ]] && ! python -m r1repro.slurm is-done; }; then
+    r1_log "stage $stage stopped at a checkpoint (exit $rc): requeueing job $SLURM_JOB_ID"
+    if ! scontrol requeue "$SLURM_JOB_ID"; then
+      r1_log "requeue refused (was the job submitted with --no-requeue?); rerun the same command to resume"
+      exit 99
+    fi
+    exit 0
+  fi
+  r1_log "stage $stage finished with exit code $rc"
+  exit "$rc"
+}
