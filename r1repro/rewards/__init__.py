@@ -14,6 +14,7 @@ from .registry import REWARDS, STATS, Reward, build_rewards, note_timeouts, regi
 
 # Builtins register themselves on import.
 from . import accuracy as _accuracy  # noqa: E402,F401
+from . import code as _code  # noqa: E402,F401
 from . import format as _format  # noqa: E402,F401
 from . import match as _match  # noqa: E402,F401
 

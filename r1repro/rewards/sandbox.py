@@ -1,0 +1,283 @@
+"""Run untrusted programs (a model's code) against stdin, safely.
+
+Backend `bwrap` (the default when bubblewrap works here): each run is
+    prlimit (CPU, memory, processes, file size, open files, no core dumps)
+      -> bwrap as an unprivileged uid, in new user/pid/net/ipc/uts/cgroup namespaces, --cap-drop ALL,
+         read-only /usr only, the program read-only at /code, a private size-capped tmpfs /tmp as cwd,
+         a scrubbed environment, --die-with-parent and --new-session
+with a wall timeout and capped output enforced from outside. Killing the outer bwrap kills the PID
+namespace, so nothing (not even a setsid daemon) outlives the run. No network namespace means no
+route to anything, loopback listeners of the host included.
+
+Every concurrent run gets its own uid (`uid_base + slot`): RLIMIT_NPROC counts processes per uid, and
+a fork bomb in one run must not starve the runs next to it (it does nothing at all for uid 0).
+
+Backend `rlimits` (explicit opt-in only): the same limits, uid, scrubbed environment and private
+working directory, but no namespaces: the program can read world-readable host files and use the
+network. After each run every process of the slot's uid is killed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import selectors
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+STDERR_CAP = 4096
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 5.0  # wall clock, per run
+    memory_mb: int = 512  # address space
+    max_procs: int = 32  # per run (per uid)
+    file_size_mb: int = 16  # largest file the program may write
+    tmp_size_mb: int = 64  # its whole private /tmp (bwrap)
+    max_output_bytes: int = 1 << 16  # stdout kept; more than this kills the run
+    open_files: int = 256
+
+
+@dataclass
+class RunResult:
+    stdout: str
+    stderr: str
+    returncode: int | None
+    timed_out: bool = False
+    output_truncated: bool = False
+    wall_s: float = 0.0
+
+
+class SandboxUnavailable(RuntimeError):
+    pass
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+@dataclass
+class Sandbox:
+    backend: str = "bwrap"  # "bwrap" | "rlimits"
+    interpreter: tuple[str, ...] = ("/usr/bin/python3", "-I")
+    limits: Limits = field(default_factory=Limits)
+    slots: int = 4  # concurrent runs (and distinct uids)
+    uid_base: int = 61000
+    filename: str = "main.py"
+    ro_paths: tuple[str, ...] = ()  # extra read-only host paths (e.g. a toolchain outside /usr)
+
+    def __post_init__(self):
+        if self.backend not in ("bwrap", "rlimits"):
+            raise ValueError(f"sandbox backend must be 'bwrap' or 'rlimits', got {self.backend!r}")
+        self._uids: queue.Queue[int] = queue.Queue()
+        for i in range(self.slots):
+            self._uids.put(self.uid_base + i)
+
+    # -- command lines ------------------------------------------------------------------------------
+
+    def _prlimit(self) -> list[str]:
+        lim = self.limits
+        cpu = max(1, math.ceil(lim.timeout_s))
+        return [
+            "prlimit",
+            f"--cpu={cpu}:{cpu + 1}",
+            f"--as={lim.memory_mb << 20}",
+            f"--nproc={lim.max_procs}",
+            f"--fsize={lim.file_size_mb << 20}",
+            f"--nofile={lim.open_files}",
+            "--core=0",
+            "--",
+        ]
+
+    def _bwrap(self, code_dir: str) -> list[str]:
+        cmd = [
+            "bwrap",
+            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            # --as-pid-1: the program is the namespace's init, so when it exits the kernel kills everything
+            # left inside; bwrap's own reaper init would instead be left as a zombie for the host's PID 1
+            # to reap, and zombies count against the slot uid's process limit.
+            "--disable-userns", "--as-pid-1", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+            "--uid", "65534", "--gid", "65534", "--hostname", "sandbox",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+            "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+            "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(self.limits.tmp_size_mb << 20), "--tmpfs", "/tmp",
+            "--ro-bind", code_dir, "/code",
+        ]  # fmt: skip
+        for path in self.ro_paths:
+            cmd += ["--ro-bind", path, path]
+        # bwrap's root and /dev are tmpfs it creates: writable and not size-capped, so make them
+        # read-only; the only writable place left is the capped /tmp (device nodes stay usable).
+        cmd += ["--remount-ro", "/dev", "--remount-ro", "/"]
+        cmd += ["--chdir", "/tmp", "--clearenv"]
+        for key, value in SANDBOX_ENV.items():
+            cmd += ["--setenv", key, value]
+        return cmd + ["--"]
+
+    # -- running ------------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise SandboxUnavailable with the reason if this backend cannot run here."""
+        if shutil.which("prlimit") is None:
+            raise SandboxUnavailable("prlimit (util-linux) not found")
+        if not os.path.exists(self.interpreter[0]):
+            raise SandboxUnavailable(f"interpreter {self.interpreter[0]} not found")
+        if self.backend == "bwrap":
+            if bwrap_path() is None:
+                raise SandboxUnavailable("bubblewrap (bwrap) not found; install it: apt-get install -y bubblewrap")
+            result = self.run("print('ok')", "")
+            if result.stdout.strip() != "ok":
+                raise SandboxUnavailable(
+                    f"bubblewrap cannot create a sandbox here (exit {result.returncode}): {result.stderr.strip()[-300:]}"
+                )
+
+    def run(self, program: str, stdin: str = "") -> RunResult:
+        uid = self._uids.get()
+        code_dir = tempfile.mkdtemp(prefix="r1repro-sbx-")
+        try:
+            return self._run(program, stdin, uid, code_dir)
+        finally:
+            if self.backend == "rlimits":
+                _kill_uid(uid)
+            # A killed namespace dies asynchronously; the slot's next run must not inherit its processes
+            # (they count against RLIMIT_NPROC for this uid).
+            _wait_uid_gone(uid)
+            shutil.rmtree(code_dir, ignore_errors=True)
+            self._uids.put(uid)
+
+    def _run(self, program: str, stdin: str, uid: int, code_dir: str) -> RunResult:
+        os.chmod(code_dir, 0o755)
+        program_path = os.path.join(code_dir, self.filename)
+        with open(program_path, "w") as f:
+            f.write(program)
+        os.chmod(program_path, 0o644)
+        with tempfile.TemporaryFile() as stdin_file:  # a file, not a pipe: no writer to block on
+            stdin_file.write(stdin.encode())
+            stdin_file.seek(0)
+            if self.backend == "bwrap":
+                cmd = self._prlimit() + self._bwrap(code_dir) + [*self.interpreter, f"/code/{self.filename}"]
+                cwd = None
+            else:
+                work = os.path.join(code_dir, "work")
+                os.mkdir(work)
+                os.chown(work, uid, uid)
+                cmd = self._prlimit() + [*self.interpreter, program_path]
+                cwd = work
+            start = time.monotonic()
+            proc = subprocess.Popen(
+                cmd,
+                stdin=stdin_file,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(SANDBOX_ENV),
+                cwd=cwd,
+                user=uid,
+                group=uid,
+                extra_groups=[],
+                start_new_session=True,  # its own process group, and no controlling terminal
+                close_fds=True,
+            )
+            return _collect(proc, self.limits, start)
+
+
+def _collect(proc: subprocess.Popen, limits: Limits, start: float) -> RunResult:
+    """Read stdout/stderr until exit, the wall deadline or the output cap, whichever comes first."""
+    out, err = bytearray(), bytearray()
+    timed_out = truncated = False
+    deadline = start + limits.timeout_s
+    with selectors.DefaultSelector() as sel:
+        for stream in (proc.stdout, proc.stderr):
+            os.set_blocking(stream.fileno(), False)
+            sel.register(stream, selectors.EVENT_READ)
+        while sel.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                break
+            for key, _ in sel.select(timeout=remaining):
+                try:
+                    chunk = os.read(key.fileobj.fileno(), 1 << 16)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                elif key.fileobj is proc.stdout:
+                    out += chunk
+                    if len(out) > limits.max_output_bytes:
+                        truncated = True
+                        break
+                elif len(err) < STDERR_CAP:
+                    err += chunk[: STDERR_CAP - len(err)]
+            if truncated:
+                break
+    returncode = None
+    if not (timed_out or truncated):
+        try:
+            returncode = proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            timed_out = True
+    if returncode is None:
+        _kill(proc)
+    proc.stdout.close()
+    proc.stderr.close()
+    return RunResult(
+        stdout=bytes(out[: limits.max_output_bytes]).decode(errors="replace"),
+        stderr=bytes(err).decode(errors="replace"),
+        returncode=returncode,
+        timed_out=timed_out,
+        output_truncated=truncated,
+        wall_s=time.monotonic() - start,
+    )
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    # The outer bwrap: its death takes the sandbox's PID namespace (and everything in it) down with it.
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _uid_has_processes(uid: int) -> bool:
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    return True
+            except FileNotFoundError:
+                pass
+    return False
+
+
+def _wait_uid_gone(uid: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _uid_has_processes(uid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _kill_uid(uid: int) -> None:
+    """Kill every process of `uid` (rlimits backend: nothing else contains a setsid daemon). `kill -1`
+    run as that uid reaches exactly the processes that uid may signal: its own."""
+    try:
+        subprocess.run(["kill", "-9", "-1"], user=uid, group=uid, extra_groups=[], env=SANDBOX_ENV, timeout=5,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        pass

@@ -1,0 +1,267 @@
+"""The code_tests sandbox, attacked by real programs and checked from outside: no file written, no
+secret read, no connection made, no process left behind; each attack scores 0 and scoring goes on.
+
+Needs bubblewrap: installed with apt-get when missing (the CI runs as root)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+import uuid
+
+import pytest
+
+from r1repro.rewards import STATS, resolve_reward
+from r1repro.rewards.sandbox import Limits, Sandbox
+
+pytestmark = pytest.mark.sandbox
+
+UID_BASE = 62000  # this module's sandboxes use their own uid range, so leftovers are attributable
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bubblewrap():
+    if shutil.which("bwrap") is None:
+        if os.geteuid() != 0:
+            pytest.fail("bubblewrap (bwrap) is missing and we are not root to install it: apt-get install -y bubblewrap")
+        subprocess.run(["apt-get", "update"], check=False, capture_output=True, timeout=300)
+        done = subprocess.run(["apt-get", "install", "-y", "bubblewrap"], capture_output=True, text=True, timeout=300)
+        if shutil.which("bwrap") is None:
+            pytest.fail(f"could not install bubblewrap: {done.stderr.strip()[-300:]}")
+
+
+@pytest.fixture(scope="module")
+def box():
+    return Sandbox(limits=Limits(timeout_s=2.0, tmp_size_mb=16, file_size_mb=4), slots=4, uid_base=UID_BASE)
+
+
+@pytest.fixture()
+def exposed_dir():
+    """A host directory anyone may read and write: only the sandbox, not file permissions, keeps it safe."""
+    path = tempfile.mkdtemp(prefix="r1repro-exposed-")
+    os.chmod(path, 0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def fenced(code: str) -> str:
+    return f" <think> plan </think> <answer>\n```python\n{textwrap.dedent(code).strip()}\n```\n</answer>"
+
+
+def pids_of_uids(low: int, high: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if low <= os.stat(f"/proc/{entry}").st_uid < high:
+                    found.append(int(entry))
+            except FileNotFoundError:
+                pass
+    return found
+
+
+def pids_with_marker(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+REVERSE_TESTS = [{"input": "abc\n", "output": "cba\n"}, {"input": "hello\n", "output": "olleh"}, {"input": "x\n", "output": "x"}]
+
+
+def test_correct_wrong_partial():
+    reward = resolve_reward({"name": "code_tests", "timeout": 5})
+    completions = [
+        fenced("print(input()[::-1])"),
+        fenced("print(input())"),  # passes only the palindrome "x"
+        fenced("s = input()\nprint(s[::-1] if len(s) > 1 else 'nope')"),  # 2 of 3
+        "no code at all",
+        fenced("print(1)"),
+    ]
+    tests = [REVERSE_TESTS] * 4 + [None]
+    assert reward(completions, tests=tests) == [1.0, pytest.approx(1 / 3), pytest.approx(2 / 3), 0.0, None]
+    binary = resolve_reward({"name": "code_tests", "binary": True})
+    assert binary(completions[:3], tests=[REVERSE_TESTS] * 3) == [1.0, 0.0, 0.0]
+
+
+def test_tests_column_as_json_string_and_chat_messages():
+    import json
+
+    reward = resolve_reward("code_tests")
+    completion = [{"role": "assistant", "content": fenced("print(int(input()) * 2)")}]
+    assert reward([completion], tests=[json.dumps([{"input": "21", "output": "42"}])]) == [1.0]
+
+
+def test_attacks_are_contained_and_scoring_goes_on(exposed_dir):
+    """Every attack in one batch, next to a correct program; each is checked from outside."""
+    token = uuid.uuid4().hex
+    os.environ["R1REPRO_TEST_SECRET"] = token
+    secret = os.path.join(exposed_dir, "secret.txt")
+    with open(secret, "w") as f:
+        f.write(token)
+    os.chmod(secret, 0o644)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    unix_path = os.path.join(exposed_dir, "sock")
+    unix_listener = socket.socket(socket.AF_UNIX)
+    unix_listener.bind(unix_path)
+    os.chmod(unix_path, 0o777)
+    unix_listener.listen(8)
+    unix_listener.setblocking(False)
+    marker = f"9{int(token[:8], 16) % 10**8}"
+    escape_file = os.path.join(exposed_dir, "escaped.txt")
+    host_tmp_file = f"/tmp/r1repro-escape-{token}"
+
+    attacks = {
+        "infinite loop": "while True: pass",
+        "sleep": "import time; time.sleep(60)",
+        "fork bomb": "import os\nwhile True:\n    try: os.fork()\n    except OSError: pass",
+        "memory hog": "x = [bytearray(1 << 20) for _ in range(10_000)]",
+        "output flood": "while True: print('y' * 10_000)",
+        "write outside": f"""
+            open({host_tmp_file!r}, 'w').write('x')  # lands in its private /tmp, never the host's
+            wrote = False
+            for p in [{escape_file!r}, '/usr/evil', '/code/evil', '/evil', '/dev/evil']:
+                try:
+                    open(p, 'w').write('x'); wrote = True
+                except OSError: pass
+            if wrote: print('{token}')""",
+        "read secret": f"print(open({secret!r}).read())",
+        "read env": f"""
+            import os
+            out = str(dict(os.environ))
+            for p in ['/proc/1/environ', '/proc/self/environ', '/proc/{os.getpid()}/environ', '/proc/{os.getppid()}/environ']:
+                try: out += open(p, 'rb').read().decode(errors='replace')
+                except OSError: pass
+            print(out)""",
+        "connect": f"""
+            import socket
+            for family, addr in [(socket.AF_INET, ('127.0.0.1', {port})), (socket.AF_UNIX, {unix_path!r})]:
+                try:
+                    s = socket.socket(family); s.settimeout(1); s.connect(addr); print('{token}')
+                except OSError: pass""",
+        "kill parent": f"""
+            import os, signal
+            for pid in [os.getppid(), 1, -1, {os.getpid()}, {os.getppid()}]:
+                try: os.kill(pid, signal.SIGKILL)
+                except OSError: pass
+            print('still here')""",
+        "setsid daemon": f"""
+            import os
+            if os.fork() == 0:
+                os.setsid()
+                if os.fork() == 0:
+                    os.execv('/usr/bin/sleep', ['sleep', '{marker}'])
+            print('parent done')""",
+        "fill disk": """
+            import os
+            n = 0
+            try:
+                for i in range(100_000):
+                    with open(f'/tmp/fill{i}', 'wb') as f:
+                        for _ in range(64):
+                            f.write(b'0' * (1 << 16)); n += 1 << 16
+            except OSError:
+                pass
+            print(n)""",
+    }
+    correct = fenced("print(input()[::-1])")
+    names = list(attacks)
+    completions = [fenced(code) for code in attacks.values()] + [correct]
+    # Every attack "expects" what it would print on success, so a leak would score > 0.
+    expected = {"read secret": token, "read env": token, "connect": token, "write outside": token, "kill parent": "x"}
+    tests = [[{"input": "", "output": expected.get(n, "never")}] for n in names] + [REVERSE_TESTS]
+
+    reward = resolve_reward({"name": "code_tests", "timeout": 2, "parallel": 4, "max_output_bytes": 1 << 16})
+    timeouts_before = STATS["code_tests"]["timeouts"]
+    start = time.monotonic()
+    scores = reward(completions, tests=tests)
+    elapsed = time.monotonic() - start
+    try:
+        assert dict(zip(names + ["correct"], scores)) == {**{n: 0.0 for n in names}, "correct": 1.0}
+        # and from outside: nothing appeared where the attacks wrote
+        assert not os.path.exists(escape_file) and not os.path.exists(host_tmp_file)
+        assert not os.path.exists("/usr/evil")
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+        with pytest.raises(BlockingIOError):
+            unix_listener.accept()
+        time.sleep(0.5)
+        assert pids_with_marker(marker) == [], "the setsid daemon survived"
+        assert STATS["code_tests"]["timeouts"] - timeouts_before >= 2  # the loop and the sleep
+        assert elapsed < 30
+    finally:
+        listener.close()
+        unix_listener.close()
+        os.environ.pop("R1REPRO_TEST_SECRET", None)
+
+
+def test_direct_checks_from_outside(box, exposed_dir):
+    """The same attacks through Sandbox.run, where we can read exactly what the program saw."""
+    token = uuid.uuid4().hex
+    os.environ["R1REPRO_TEST_SECRET"] = token
+    try:
+        r = box.run("import os\nprint(dict(os.environ))\nprint(open('/proc/1/environ','rb').read())")
+        assert token not in r.stdout and "R1REPRO_TEST_SECRET" not in r.stdout
+    finally:
+        os.environ.pop("R1REPRO_TEST_SECRET")
+    r = box.run("import os\nprint(os.getuid(), os.getpid())\nprint(sorted(os.listdir('/')))")
+    uid, pid = r.stdout.split("\n")[0].split()
+    assert uid == "65534" and int(pid) <= 3  # unprivileged, in its own PID namespace
+    # the disk filler hits the tmpfs cap (16 MiB here), the file-size limit caps each file
+    r = box.run(
+        "n=0\ntry:\n    for i in range(10**5):\n        f=open(f'/tmp/f{i}','wb')\n"
+        "        for _ in range(16): f.write(b'0'*(1<<16)); n+=1<<16\n        f.close()\nexcept OSError: pass\nprint(n)"
+    )
+    assert 0 < int(r.stdout.strip()) <= 16 << 20
+    # a fork bomb leaves no process of the sandbox uids behind
+    r = box.run("import os\nwhile True:\n    try: os.fork()\n    except OSError: pass")
+    assert r.timed_out
+    time.sleep(0.3)
+    assert pids_of_uids(UID_BASE, UID_BASE + 4) == []
+    # the output cap
+    r = box.run("while True: print('z' * 4096)")
+    assert r.output_truncated and len(r.stdout) <= box.limits.max_output_bytes
+
+
+def test_rlimits_backend_is_weaker_and_opt_in(exposed_dir):
+    """The control: without namespaces the same secret *is* readable; this is why `rlimits` must be
+    asked for explicitly, and why the isolation tests above can fail."""
+    secret = os.path.join(exposed_dir, "secret.txt")
+    with open(secret, "w") as f:
+        f.write("visible")
+    os.chmod(secret, 0o644)
+    weak = Sandbox(backend="rlimits", limits=Limits(timeout_s=2.0), slots=1, uid_base=UID_BASE + 50)
+    assert weak.run(f"print(open({secret!r}).read())").stdout.strip() == "visible"
+    r = weak.run("import os\nif os.fork() == 0:\n    os.setsid(); import time; time.sleep(60)\nprint('ok')")
+    assert r.stdout.strip() == "ok"
+    time.sleep(0.3)
+    assert pids_of_uids(UID_BASE + 50, UID_BASE + 51) == []  # reaped by uid
+    with pytest.raises(ValueError, match="sandbox must be 'bwrap'"):
+        resolve_reward({"name": "code_tests", "sandbox": "none"})
+
+
+def test_missing_bubblewrap_is_refused(monkeypatch, tmp_path):
+    """Without bwrap on PATH, the default refuses at start-up with one line and the way out."""
+    (tmp_path / "prlimit").symlink_to(shutil.which("prlimit"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    import r1repro.rewards.code as code
+
+    monkeypatch.setattr(code, "_SANDBOXES", {})
+    with pytest.raises(ValueError, match=r"bubblewrap \(bwrap\) not found.*sandbox: rlimits"):
+        resolve_reward({"name": "code_tests", "timeout": 3})
