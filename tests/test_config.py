@@ -1,0 +1,121 @@
+"""Recipe parsing: YAML + CLI overrides through TrlParser, and one clear line per mistake."""
+
+import pytest
+
+from r1repro.config import ConfigError, parse_config
+from r1repro.stages import cpt, grpo
+
+
+def write(tmp_path, text, name="recipe.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+GRPO_OK = """
+run_dir: {run_dir}
+output_dir: ${{run_dir}}/r1zero
+model_name_or_path: ${{run_dir}}/cpt
+num_generations: 4
+per_device_train_batch_size: 8
+learning_rate: 3e-5
+use_cpu: true
+bf16: false
+rewards:
+  - {{name: format}}
+  - {{name: accuracy, weight: 2.0}}
+"""
+
+
+def parse_grpo(tmp_path, text, *cli):
+    return parse_config(grpo.dataclass_types(), ["--config", write(tmp_path, text), *cli])
+
+
+def test_yaml_values_and_run_dir_expansion(tmp_path):
+    (run, data, rewards, evals, args, model), _ = parse_grpo(tmp_path, GRPO_OK.format(run_dir=tmp_path / "run"))
+    assert args.output_dir == f"{tmp_path}/run/r1zero"
+    assert model.model_name_or_path == f"{tmp_path}/run/cpt"
+    assert args.learning_rate == pytest.approx(3e-5)  # YAML 1.1 reads 3e-5 as a string; it must still parse
+    assert rewards.rewards == [{"name": "format"}, {"name": "accuracy", "weight": 2.0}]
+
+
+def test_cli_overrides_yaml_including_run_dir(tmp_path):
+    text = GRPO_OK.format(run_dir="runs/a")
+    (run, data, rewards, evals, args, model), _ = parse_grpo(
+        tmp_path, text, "--run_dir", "runs/b", "--learning_rate", "1e-4", "--rewards", "{name: format, weight: 3}"
+    )
+    assert run.run_dir == "runs/b"
+    assert args.output_dir == "runs/b/r1zero"
+    assert args.learning_rate == pytest.approx(1e-4)
+    assert rewards.rewards == [{"name": "format", "weight": 3}]
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("learnig_rate: 0.1", "unknown field 'learnig_rate'; did you mean 'learning_rate'?"),
+        ("num_generations: four", "field 'num_generations' must be an integer or null, got 'four'"),
+        ("use_cpu: maybe", "field 'use_cpu' must be true or false"),
+        ("lr_scheduler_type: wobbly", "wobbly is not a valid SchedulerType"),
+        ("per_device_train_batch_size: 6", "generation_batch_size (6) must be divisible by num_generations (4)"),
+    ],
+)
+def test_each_mistake_is_one_clear_line(tmp_path, line, message):
+    text = GRPO_OK.format(run_dir="runs/x") + line + "\n"
+    with pytest.raises(ConfigError) as err:
+        parse_grpo(tmp_path, text)
+    text = str(err.value)
+    assert message in text and "\n" not in text
+    assert "recipe.yaml" in text  # names the file
+
+
+def test_unknown_cli_flag_gets_a_suggestion(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown argument '--max_step'; did you mean '--max_steps'\?"):
+        parse_grpo(tmp_path, GRPO_OK.format(run_dir="runs/x"), "--max_step", "3")
+
+
+def test_bad_cli_value_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="command line: argument --num_generations.*: invalid int value"):
+        parse_grpo(tmp_path, GRPO_OK.format(run_dir="runs/x"), "--num_generations", "x")
+
+
+def test_missing_recipe_and_invalid_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml: recipe file not found"):
+        parse_config(cpt.dataclass_types(), ["--config", str(tmp_path / "nope.yaml")])
+    bad = write(tmp_path, "a: [1, 2\n", "bad.yaml")
+    with pytest.raises(ConfigError, match="bad.yaml: line .* is not valid YAML"):
+        parse_config(cpt.dataclass_types(), ["--config", bad])
+    with pytest.raises(ConfigError, match="must be a YAML mapping"):
+        parse_config(cpt.dataclass_types(), ["--config", write(tmp_path, "- a\n- b\n", "list.yaml")])
+
+
+def test_missing_stage_input_fails_before_loading(tmp_path, capsys):
+    from r1repro.stages import r1zero
+
+    recipe = write(tmp_path, GRPO_OK.format(run_dir=tmp_path / "run"))
+    code = r1zero.main(["--config", recipe])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].endswith(f"model_name_or_path: {tmp_path}/run/cpt does not exist (run the stage that produces it first)")
+
+
+def test_unknown_reward_fails_at_start_up(tmp_path, capsys):
+    from r1repro.stages import r1zero
+
+    recipe = write(tmp_path, GRPO_OK.format(run_dir=tmp_path / "run") + "")
+    code = r1zero.main(["--config", recipe, "--rewards", "{name: acuracy}"])
+    assert code == 2
+    assert "rewards:" in capsys.readouterr().err
+
+
+def test_every_tiny_recipe_parses():
+    from pathlib import Path
+
+    from r1repro.pipeline import load_pipeline, stage_state, stage_argv
+
+    run_dir, stages = load_pipeline("recipes/tiny/pipeline.yaml", "runs/parse-check")
+    assert stages[0]["name"] == "cpt"
+    for stage in stages:
+        output_dir, config = stage_state(stage, stage_argv(stage, run_dir, []))
+        assert Path(output_dir) == Path(run_dir) / stage["name"]
+        assert config["use_cpu"] is True and config["bf16"] is False

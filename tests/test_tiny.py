@@ -1,0 +1,89 @@
+"""The tiny world: template, character tokenizer, model round trip, tasks and corpus."""
+
+import random
+
+import pytest
+
+from r1repro.templates import R1ZERO_TEMPLATE, get_template, render_prompt
+from r1repro.tiny.corpus import build_corpus
+from r1repro.tiny.model import build_char_tokenizer, build_tiny_model
+from r1repro.tiny.tasks import addition_trace, task_rows
+
+
+def test_r1zero_template_is_the_papers():
+    prompt = render_prompt("r1zero", "Compute 2 + 3")
+    assert prompt.startswith("A conversation between User and Assistant.")
+    assert "<think> reasoning process here </think> <answer> answer here </answer>" in prompt
+    assert prompt.endswith("User: Compute 2 + 3. Assistant:")
+    assert render_prompt("chat", "hi", system_prompt="s") == [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]
+
+
+def test_template_from_file_and_errors(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("Q: {problem}\nA:")
+    assert render_prompt(str(path), "1+1") == "Q: 1+1\nA:"
+    (tmp_path / "bad.txt").write_text("no placeholder")
+    with pytest.raises(ValueError, match="must contain the placeholder"):
+        get_template(str(tmp_path / "bad.txt"))
+    with pytest.raises(ValueError, match="neither a known template"):
+        get_template("r1-zero")
+    assert get_template("r1zero") == R1ZERO_TEMPLATE
+
+
+def test_think_tags_are_plain_characters_not_special_tokens():
+    tok = build_char_tokenizer()
+    text = " <think> 7+5=12 올림 1 </think>\n<answer> 636 </answer>"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) == len(text)  # one token per character
+    # GRPOTrainer decodes with skip_special_tokens=True: the tags must survive it
+    assert tok.decode(ids, skip_special_tokens=True) == text
+    assert tok.unk_token_id not in ids
+
+
+def test_tiny_model_round_trip_through_from_pretrained(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    build_tiny_model(tmp_path, size="micro", seed=1)
+    tok = AutoTokenizer.from_pretrained(tmp_path)
+    model = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert type(tok).__name__ == "TokenizersBackend"  # not a Qwen2/Llama BPE tokenizer guessed from the config
+    text = "<think> 1+1=2 </think> <answer> 2 </answer>"
+    assert tok.decode(tok(text)["input_ids"], skip_special_tokens=True) == text
+    assert model.config.model_type == "llama"
+    assert tok.eos_token_id == model.generation_config.eos_token_id
+    with torch.no_grad():
+        out = model(**tok(["ab", "abc"], return_tensors="pt", padding=True))
+    assert out.logits.shape[-1] == model.config.vocab_size
+
+
+def test_addition_trace_is_correct_arithmetic():
+    rng = random.Random(0)
+    for _ in range(200):
+        a, b = rng.randrange(10, 1000), rng.randrange(10, 1000)
+        trace = addition_trace(a, b)
+        assert trace.endswith(f"so {a + b}")
+    assert addition_trace(347, 582) == "7+2=9. 4+8=12 carry 1. 3+5+1=9. so 929"
+    assert "따라서" in addition_trace(12, 34, random.Random(0), korean_rate=1.0)
+
+
+def test_tasks_are_deterministic_and_splits_disjoint():
+    for name in ("addition", "general"):
+        train, test = task_rows(name, "train", 500), task_rows(name, "test", 50)
+        assert train == task_rows(name, "train", 500)
+        assert {r["problem"] for r in train}.isdisjoint({r["problem"] for r in test})
+        assert all(set(r) >= {"id", "problem", "solution", "task", "response"} for r in train)
+    assert task_rows("addition", "test", 3)[0]["task"] == "reasoning"
+    with pytest.raises(ValueError, match="unknown tiny task 'adition'"):
+        task_rows("adition", "train", 1)
+
+
+def test_corpus_mixes_formats_and_holds_out_test_problems():
+    docs = build_corpus(2000, "tiny", seed=0)
+    completions = [d.split("Assistant:", 1)[1] for d in docs if "Compute" in d]
+    r1_format = sum(c.startswith(" <think>") and "<answer>" in c for c in completions) / len(completions)
+    assert 0.03 < r1_format < 0.3  # a minority habit: R1-Zero has something to discover
+    test_problems = {r["problem"] for r in task_rows("addition", "test", 200)}
+    assert not any(p + "." in d for d in docs for p in test_problems)
+    with pytest.raises(ValueError, match="unknown formats"):
+        build_corpus(1, "tiny", format_mix={"r2": 1.0})
