@@ -15,8 +15,12 @@ from .registry import REWARDS, STATS, Reward, build_rewards, note_timeouts, regi
 # Builtins register themselves on import.
 from . import accuracy as _accuracy  # noqa: E402,F401
 from . import code as _code  # noqa: E402,F401
+from . import countdown as _countdown  # noqa: E402,F401
 from . import format as _format  # noqa: E402,F401
+from . import language as _language  # noqa: E402,F401
 from . import match as _match  # noqa: E402,F401
+from . import reward_model as _reward_model  # noqa: E402,F401
+from . import shaping as _shaping  # noqa: E402,F401
 
 __all__ = [
     "REWARDS",

@@ -1,0 +1,90 @@
+"""`reward_model`: a sequence-classification model's score, for what rules cannot check (R1's stage 4:
+helpfulness on the answer part, harmlessness on the whole response).
+
+The model is loaded on first use and cached per (path, device); scoring is batched, under
+inference_mode, on the trainer's device (cuda if available unless `device` says otherwise).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .registry import register
+from .text import answer_part, completion_text
+
+_MODELS: dict[tuple, tuple] = {}
+_LOCK = threading.Lock()
+
+
+def load(model: str, device: str | None = None):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    key = (model, device)
+    with _LOCK:
+        if key not in _MODELS:
+            tokenizer = AutoTokenizer.from_pretrained(model)
+            if tokenizer.pad_token is None:
+                tokenizer.pad_token = tokenizer.eos_token
+            net = AutoModelForSequenceClassification.from_pretrained(model).to(device).eval()
+            if net.config.pad_token_id is None:
+                net.config.pad_token_id = tokenizer.pad_token_id
+            _MODELS[key] = (tokenizer, net, device)
+        return _MODELS[key]
+
+
+def _prompt_text(prompt) -> str:
+    if prompt is None:
+        return ""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict))
+
+
+@register("reward_model")
+def reward_model(
+    completions,
+    model: str,
+    scope: str = "answer",
+    batch_size: int = 16,
+    max_length: int = 1024,
+    include_prompt: bool = True,
+    device: str | None = None,
+    prompts=None,
+    **kwargs,
+) -> list[float]:
+    """The model's logit (label 0) for each completion. scope: "answer" (the part after the thinking,
+    for helpfulness) or "response" (everything, for harmlessness). include_prompt: score prompt + text."""
+    import torch
+
+    tokenizer, net, dev = load(model, device)
+    texts = []
+    for i, c in enumerate(completions):
+        text = completion_text(c)
+        part = answer_part(text) if scope == "answer" else text
+        prefix = _prompt_text(prompts[i]) if include_prompt and prompts is not None else ""
+        texts.append(prefix + part)
+    scores: list[float] = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+        with torch.inference_mode():
+            logits = net(**{k: v.to(dev) for k, v in batch.items()}).logits
+        scores += logits[:, 0].float().cpu().tolist()
+    return scores
+
+
+def _validate(model: str = "", scope: str = "answer", batch_size: int = 16, **_):
+    import os
+
+    if scope not in ("answer", "response"):
+        raise ValueError(f"scope must be 'answer' or 'response', got {scope!r}")
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not model:
+        raise ValueError("model: expected the path of a sequence-classification model")
+    if os.path.sep in model and not os.path.exists(model):
+        raise ValueError(f"model path {model} not found")
+
+
+reward_model.validate = _validate
