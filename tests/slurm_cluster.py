@@ -83,7 +83,8 @@ SelectTypeParameters=CR_CPU_Memory
 # Without a default each job would claim all of the node's memory.
 DefMemPerCPU={mem_per_cpu}
 SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0
+# sched_interval: a requeued job waits for BeginTime, then for the next periodic scheduling pass.
+SchedulerParameters=batch_sched_delay=0,sched_interval=2
 EnforcePartLimits=ALL
 ReturnToService=2
 JobRequeue=1

@@ -22,11 +22,9 @@ from pathlib import Path
 
 from r1repro.slurm.plan import Plan, accelerate_command, vllm_command
 
-try:  # exported by the training side; the value is the contract either way
-    from r1repro.stages.common import PREEMPTED_EXIT_CODE
-except Exception:  # noqa: BLE001 - stages not importable (yet): use the agreed value
-    PREEMPTED_EXIT_CODE = 99
-
+# r1repro.stages.common.PREEMPTED_EXIT_CODE (a test checks they agree); not imported from there
+# because that module imports transformers, seconds of startup on every node for one integer.
+PREEMPTED_EXIT_CODE = 99
 RESEND_EVERY_S = 10.0  # the trainer may not have installed its handler yet when the first signal lands
 
 
