@@ -21,7 +21,7 @@ def test_language_consistency_en_ko_zh():
     mixed = r1("7+8=15 carry 1. 4+8+1=13 올림 1. so 1359")  # the tiny corpus's mixing: 2 English words, 1 Korean
     assert en([mixed]) == [pytest.approx(2 / 3)]
     assert ko([mixed]) == [pytest.approx(1 / 3)]
-    assert zh([r1("我们计算 so")]) == [pytest.approx(3 / 4)]  # 3 ideographs, 1 Latin word
+    assert zh([r1("我们计算 so")]) == [pytest.approx(4 / 5)]  # 4 ideographs, 1 Latin word
     assert en([r1("7+2=9"), r1("carry so")]) == [None, 1.0]  # no words: does not apply
     assert en(["<answer>only answer</answer>"]) == [None]
     # the answer is not part of the chain of thought
