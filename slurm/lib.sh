@@ -22,7 +22,8 @@ r1_setup_env() {
   fi
 }
 
-R1_PREEMPT=0
+R1_REQUEUE=0
+R1_TERM=0
 R1_TRAPPED=0
 R1_TRAIN_PID=
 R1_VLLM_PID=
@@ -31,13 +32,24 @@ R1_TRAIN_CMD=()
 R1_VLLM_CMD=()
 R1_HEALTH_URL=
 
-# Slurm sends USR1 (--signal=B:USR1@...) to this shell before the time limit, TERM on preemption
-# or scancel. Pass USR1 to the training step: srun forwards it to node-exec on every node, which
-# asks the trainer to checkpoint and exit.
-r1_on_signal() {
+# USR1 is our own warning before the time limit (--signal=B:USR1@...): checkpoint, then requeue.
+# TERM comes from scancel or from Slurm preempting the job: checkpoint if there is time, but never
+# requeue (a cancelled job must stay cancelled; PreemptMode=REQUEUE requeues by itself).
+# Either way the training step gets USR1: srun forwards it to node-exec on every node, which asks
+# the trainer to save a checkpoint and exit.
+r1_on_usr1() {
+  R1_REQUEUE=1
+  r1_forward "USR1 (time limit near)"
+}
+
+r1_on_term() {
+  R1_TERM=1
+  r1_forward "TERM (cancelled or preempted)"
+}
+
+r1_forward() {
   R1_TRAPPED=1
-  R1_PREEMPT=1
-  r1_log "got a preemption/time-limit signal: forwarding USR1 to the training step"
+  r1_log "got $1: asking the training step to checkpoint and stop"
   if [[ -n $R1_TRAIN_PID ]]; then
     kill -USR1 "$R1_TRAIN_PID" 2>/dev/null || true
   fi
@@ -51,10 +63,22 @@ r1_stop_vllm() {
   fi
 }
 
+r1_requeue() {
+  r1_log "$1: requeueing job $SLURM_JOB_ID"
+  if ! scontrol requeue "$SLURM_JOB_ID"; then
+    r1_log "requeue refused (was the job submitted with --no-requeue?); rerun the same command to resume"
+    exit 99
+  fi
+  exit 0
+}
+
 # r1_run_stage STAGE --config recipe.yaml [--field value ...]
 r1_run_stage() {
   local stage=$1
   shift
+  # From the start: an untrapped USR1 would kill this shell and lose the requeue.
+  trap r1_on_usr1 USR1
+  trap r1_on_term TERM
   r1_setup_env
   r1_log "job ${SLURM_JOB_ID:-?} restart ${SLURM_RESTART_COUNT:-0}: stage $stage on ${SLURM_JOB_NODELIST:-?}: $*"
   local vars
@@ -73,8 +97,15 @@ r1_run_stage() {
       exit 1
     fi
   fi
+  # Signalled before training started: nothing to checkpoint.
+  if [[ $R1_TERM == 1 ]]; then
+    r1_stop_vllm
+    exit 143
+  elif [[ $R1_REQUEUE == 1 ]]; then
+    r1_stop_vllm
+    r1_requeue "signalled before training started"
+  fi
 
-  trap r1_on_signal USR1 TERM
   r1_log "training: ${R1_TRAIN_CMD[*]}"
   "${R1_TRAIN_CMD[@]}" &
   R1_TRAIN_PID=$!
@@ -89,13 +120,9 @@ r1_run_stage() {
   trap - USR1 TERM
   r1_stop_vllm
 
-  if [[ $rc -eq 99 ]] || { [[ $R1_PREEMPT == 1 ]] && ! python -m r1repro.slurm is-done; }; then
-    r1_log "stage $stage stopped at a checkpoint (exit $rc): requeueing job $SLURM_JOB_ID"
-    if ! scontrol requeue "$SLURM_JOB_ID"; then
-      r1_log "requeue refused (was the job submitted with --no-requeue?); rerun the same command to resume"
-      exit 99
-    fi
-    exit 0
+  # Exit 99 without a TERM: the trainer checkpointed on request (ours, or `scancel -s USR1` on the steps).
+  if [[ $R1_TERM == 0 ]] && { [[ $rc -eq 99 ]] || { [[ $R1_REQUEUE == 1 ]] && ! python -m r1repro.slurm is-done; }; }; then
+    r1_requeue "stage $stage stopped at a checkpoint (exit $rc)"
   fi
   r1_log "stage $stage finished with exit code $rc"
   exit "$rc"

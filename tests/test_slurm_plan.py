@@ -1,0 +1,260 @@
+"""Dry-run tests of the Slurm plan: cluster shapes, rendezvous arguments, the vLLM node split and
+the batch arithmetic, plus the pieces of the job machinery that need no cluster. Fast, no Slurm."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from r1repro.slurm import main as slurm_main
+from r1repro.slurm.hostlist import expand
+from r1repro.slurm.launch import PREEMPTED_EXIT_CODE, wait_health
+from r1repro.slurm.plan import PlanError, Shape, accelerate_command, make_plan, shape_from_env, vllm_command
+from r1repro.slurm.submit import sbatch_commands, submit
+
+REPO = Path(__file__).resolve().parents[1]
+SLURM_DIR = REPO / "slurm"
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    """A GRPO stage recipe in the shape of the tiny ones; fields as TRL names them."""
+
+    def write(**fields):
+        data = {"run_dir": str(tmp_path / "run"), "output_dir": "${run_dir}/reasoning_rl",
+                "model_name_or_path": "${run_dir}/cold_start", "per_device_train_batch_size": 4,
+                "gradient_accumulation_steps": 1, "num_generations": 8, "use_vllm": True,
+                "vllm_mode": "server", "accelerate_config": str(REPO / "recipes/accelerate/zero3.yaml")}
+        data.update(fields)
+        path = tmp_path / "reasoning_rl.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return str(path)
+
+    return write
+
+
+def _flag(cmd: list[str], name: str) -> str:
+    return cmd[cmd.index(name) + 1]
+
+
+def test_four_nodes_eight_gpus_one_vllm_node(recipe):
+    shape = Shape(nodes=expand("gpu[01-04]"), gpus_per_node=8, job_id="4242")
+    plan = make_plan("reasoning_rl", recipe(), [], shape)
+    assert plan.vllm_node == "gpu04"
+    assert plan.train_nodes == ["gpu01", "gpu02", "gpu03"]
+    assert (plan.num_machines, plan.num_processes) == (3, 24)
+    cmds = [accelerate_command(plan, rank) for rank in range(3)]
+    # Each node its own machine rank; all agree on the world and on the rendezvous point.
+    assert [_flag(c, "--machine_rank") for c in cmds] == ["0", "1", "2"]
+    for c in cmds:
+        assert _flag(c, "--num_machines") == "3" and _flag(c, "--num_processes") == "24"
+        assert _flag(c, "--main_process_ip") == "gpu01"
+        assert _flag(c, "--main_process_port") == str(plan.main_process_port)
+        assert _flag(c, "--config_file").endswith("recipes/accelerate/zero3.yaml")
+        # The trainer is pointed at the vLLM node, never at itself.
+        assert _flag(c, "--vllm_server_host") == "gpu04"
+        assert c[c.index("-m") + 1:c.index("-m") + 3] == ["r1repro.cli", "reasoning_rl"]
+    assert vllm_command(plan)[:2] == ["trl", "vllm-serve"]
+    assert _flag(vllm_command(plan), "--model").endswith("run/cold_start")
+    # 4 per device x 24 processes = 96 completions = 12 prompts x 8 generations.
+    assert plan.batch["generation_batch_size"] == 96
+    assert plan.batch["prompts_per_generation"] == 12
+    assert plan.batch["global_batch"] == 96
+
+
+def test_colocate_mode_trains_on_every_node(recipe):
+    plan = make_plan("reasoning_rl", recipe(vllm_mode="colocate"), [], Shape(expand("n[1-2]"), 8))
+    assert plan.vllm_node is None and plan.train_nodes == ["n1", "n2"]
+    assert plan.num_processes == 16
+    assert "--vllm_server_host" not in accelerate_command(plan, 1)
+
+
+def test_cli_overrides_count_in_batch_arithmetic(recipe):
+    plan = make_plan("reasoning_rl", recipe(), ["--per_device_train_batch_size", "2",
+                                                 "--gradient_accumulation_steps=4"], Shape(expand("n[1-3]"), 4))
+    # 2 of 3 nodes train (one serves vLLM): 8 processes; 2 per device x 8 processes x 4 steps = 64.
+    assert plan.num_processes == 8
+    assert plan.batch["generation_batch_size"] == 64 and plan.batch["prompts_per_generation"] == 8
+    assert plan.args == ["--per_device_train_batch_size", "2", "--gradient_accumulation_steps=4"]
+
+
+def test_indivisible_generation_batch_is_one_clear_error(recipe):
+    with pytest.raises(PlanError, match="not divisible by num_generations 7"):
+        make_plan("reasoning_rl", recipe(num_generations=7), [], Shape(expand("n[1-2]"), 1))
+    # Not a GRPO stage: no such rule.
+    make_plan("cold_start", recipe(num_generations=7, use_vllm=False), [], Shape(["n1"], 1))
+
+
+def test_server_mode_needs_a_second_node(recipe):
+    with pytest.raises(PlanError, match="dedicated vLLM node"):
+        make_plan("reasoning_rl", recipe(), [], Shape(["n1"], 8))
+
+
+def test_cpu_nodes_run_one_process_without_the_accelerate_config(recipe):
+    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4), [], Shape(["a", "b"], 0))
+    cmd = accelerate_command(plan, 0)
+    assert cmd[:4] == ["accelerate", "launch", "--cpu", "--num_processes"] and "--config_file" not in cmd
+    assert plan.train_nodes == ["a"] and plan.notes
+
+
+def test_run_dir_override_wins_before_expansion(recipe, tmp_path):
+    plan = make_plan("reasoning_rl", recipe(), ["--run_dir", str(tmp_path / "other")], Shape(expand("n[1-2]"), 2))
+    assert plan.output_dir == str(tmp_path / "other" / "reasoning_rl")
+    assert plan.vllm_model == str(tmp_path / "other" / "cold_start")
+
+
+def test_shape_from_slurm_variables():
+    env = {"SLURM_JOB_NODELIST": "gpu[007-008],cpu1", "SLURM_GPUS_ON_NODE": "8", "SLURM_JOB_ID": "77"}
+    assert shape_from_env(env) == Shape(["gpu007", "gpu008", "cpu1"], 8, "77")
+    assert shape_from_env({"SLURM_JOB_NODELIST": "n1", "SLURM_GPUS_PER_NODE": "h100:4"}).gpus_per_node == 4
+    assert shape_from_env({"SLURM_JOB_NODELIST": "n1"}).gpus_per_node == 0
+    with pytest.raises(PlanError, match="not inside a Slurm job"):
+        shape_from_env({})
+
+
+@pytest.mark.parametrize("expr,hosts", [
+    ("n1", ["n1"]),
+    ("gpu[01-03,07]", ["gpu01", "gpu02", "gpu03", "gpu07"]),
+    ("a[1-2]-b[3-4],c", ["a1-b3", "a1-b4", "a2-b3", "a2-b4", "c"]),
+])
+def test_hostlist(expr, hosts):
+    assert expand(expr) == hosts
+
+
+def test_dry_run_prints_every_command(recipe, capsys):
+    rc = slurm_main(["dry-run", "reasoning_rl", "--config", recipe(), "--nodes", "4", "--gpus-per-node", "8",
+                     "--sbatch-arg=--partition=gpu", "--max_steps", "10"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    lines = out.splitlines()
+    sbatch = next(line for line in lines if line.startswith("sbatch "))
+    assert "--nodes=4" in sbatch and "--gpus-per-node=8" in sbatch and "--partition=gpu" in sbatch
+    assert "slurm/stage2_grpo.sh" in sbatch and "--max_steps 10" in sbatch
+    assert sum(line.startswith("srun ") for line in lines) == 2
+    assert "trl vllm-serve" in out and "http://node4:8000/health/" in out
+    assert [line.split("--machine_rank ")[1].split()[0] for line in lines if "accelerate launch" in line] == ["0", "1", "2"]
+
+
+def test_bad_input_is_one_line(recipe, capsys, tmp_path):
+    assert slurm_main(["dry-run", "reasoning_rl", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert slurm_main(["dry-run", "reasoning_rl", "--config", recipe(), "--nodes", "2", "--max_steps"]) == 2
+    assert slurm_main(["frobnicate"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith("r1repro") for line in err)
+
+
+def test_accelerate_configs_load():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    kinds = {"ddp": "MULTI_GPU", "zero2": "DEEPSPEED", "zero3": "DEEPSPEED", "fsdp": "FSDP"}
+    for name, kind in kinds.items():
+        cfg = load_config_from_file(str(REPO / "recipes/accelerate" / f"{name}.yaml"))
+        assert cfg.distributed_type.value == kind
+        if kind == "DEEPSPEED":  # each node launches itself (no pdsh/ssh between nodes)
+            assert cfg.deepspeed_config["deepspeed_multinode_launcher"] == "standard"
+
+
+def test_preempted_exit_code_matches_the_stages():
+    from r1repro.stages.common import PREEMPTED_EXIT_CODE as STAGES_CODE
+
+    assert PREEMPTED_EXIT_CODE == STAGES_CODE
+
+
+def _pipeline(tmp_path, names):
+    stage_dir = tmp_path / "stages"
+    stage_dir.mkdir()
+    stages = []
+    for name in names:
+        (stage_dir / f"{name}.yaml").write_text(f"output_dir: ${{run_dir}}/{name}\n")
+        stages.append({"name": name, "recipe": str(stage_dir / f"{name}.yaml")})
+    stages[0]["args"] = ["--max_steps", "3"]
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump({"run_dir": str(tmp_path / "run"), "stages": stages}))
+    return str(path)
+
+
+def test_pipeline_submitter_chains_with_afterok(tmp_path, capsys):
+    cmds = sbatch_commands(_pipeline(tmp_path, ["cpt", "r1zero", "reasoning_rl"]), None,
+                           ["--partition=p"], ["--seed", "1"])
+    assert [c[0] for c in cmds] == ["cpt", "r1zero", "reasoning_rl"]
+    assert cmds[0][1][-8:] == ["--config", str(tmp_path / "stages/cpt.yaml"), "--run_dir",
+                               str(tmp_path / "run"), "--max_steps", "3", "--seed", "1"]
+    assert str(SLURM_DIR / "stage.sh") in cmds[0][1] and "cpt" in cmds[0][1]
+    assert str(SLURM_DIR / "stage2_grpo.sh") in cmds[2][1]
+    assert submit(cmds, dry_run=True) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "--dependency" not in lines[0]
+    for line in lines[1:]:
+        assert "--dependency=afterok:" in line and "--kill-on-invalid-dep=yes" in line
+        # sbatch options must come before the script, or they become script arguments.
+        assert line.index("--dependency") < line.index("slurm/stage")
+
+
+def test_pipeline_submitter_rejects_unknown_stage(tmp_path):
+    with pytest.raises(PlanError, match="nonsense"):
+        sbatch_commands(_pipeline(tmp_path, ["cpt", "nonsense"]), None, [], [])
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    ready_at = 0.0
+
+    def do_GET(self):  # noqa: N802 - http.server API
+        ok = self.path == "/health/" and time.monotonic() >= self.ready_at
+        self.send_response(200 if ok else 503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_wait_health_waits_for_a_real_server():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _Health)
+    _Health.ready_at = time.monotonic() + 1.0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/health/"
+        start = time.monotonic()
+        assert wait_health(url, timeout_s=20, every_s=0.2) == 0
+        assert time.monotonic() - start >= 0.9
+    finally:
+        server.shutdown()
+
+
+def test_wait_health_fails_clearly(capsys):
+    with socketless_port() as port:
+        url = f"http://127.0.0.1:{port}/health/"
+        assert wait_health(url, timeout_s=0.5, every_s=0.1) == 1
+        assert "not healthy" in capsys.readouterr().err
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        assert wait_health(url, timeout_s=60, pid=dead.pid, every_s=0.1) == 1
+        assert "exited before" in capsys.readouterr().err
+
+
+class socketless_port:
+    """A port nothing listens on (bound then released)."""
+
+    def __enter__(self):
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.skipif(not shutil.which("shellcheck"), reason="shellcheck not installed")
+def test_scripts_are_shellcheck_clean():
+    scripts = sorted(str(p) for p in SLURM_DIR.glob("*.sh"))
+    r = subprocess.run(["shellcheck", "-x", *scripts], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stdout
