@@ -1,0 +1,85 @@
+"""evaluate_model: metrics aggregation over known completions, and a real run on a micro model."""
+
+import json
+
+import pytest
+
+from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
+from r1repro.generation import Sample
+from r1repro.tiny.tasks import task_rows
+
+
+class ReplayEngine:
+    """An Engine that serves fixed completions per prompt: greedy gets `greedy[i]`, sampling gets
+    `sampled[i]` (a list of num_samples texts). Lets the test know every correct answer in advance."""
+
+    def __init__(self, greedy, sampled):
+        self.greedy, self.sampled = greedy, sampled
+
+    def generate(self, prompts, params):
+        source = [[g] for g in self.greedy] if params.temperature == 0 else self.sampled
+        assert len(source) == len(prompts)
+        return [[Sample(text=t, num_tokens=len(t), finish_reason="stop") for t in row] for row in source]
+
+
+def answer(x):
+    return f" <think> t </think> <answer> {x} </answer>"
+
+
+def test_metrics_from_known_completions(tmp_path):
+    rows = task_rows("addition", "test", 2)
+    gold = [r["solution"] for r in rows]
+    wrong = [str(int(g) + 1) for g in gold]
+    engine = ReplayEngine(
+        greedy=[answer(gold[0]), "no tags " + gold[1]],
+        sampled=[
+            # problem 0: 1 of 4 correct, the wrong answer wins the vote
+            [answer(gold[0]), answer(wrong[0]), answer(wrong[0]), "garbage"],
+            # problem 1: 2 of 4 correct, a 2-2 tie between the gold and a wrong answer
+            [answer(gold[1]), answer(wrong[1]), answer(gold[1]), answer(wrong[1])],
+        ],
+    )
+    samples = tmp_path / "out" / "samples.jsonl"
+    settings = EvalSettings(template="tiny", num_samples=4, pass_k=(1, 2, 4, 8))
+    m = evaluate_model("unused", [EvalTask("reasoning", rows)], settings, samples_path=str(samples), engine=engine)["reasoning"]
+    assert m["n"] == 2
+    assert m["accuracy_greedy"] == 0.5
+    assert m["pass@1"] == pytest.approx((1 / 4 + 2 / 4) / 2)
+    assert m["pass@2"] == pytest.approx((0.5 + 5 / 6) / 2)  # 1 - C(3,2)/C(4,2), 1 - C(2,2)/C(4,2)
+    assert m["pass@4"] == 1.0
+    assert "pass@8" not in m  # k larger than the number of samples is left out
+    assert m["cons@4"] == pytest.approx((0.0 + 0.5) / 2)
+    assert m["format_rate"] == pytest.approx(7 / 8)
+    assert m["mean_length"] == pytest.approx(sum(len(t) for row in engine.sampled for t in row) / 8)
+    lines = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert len(lines) == 2 * (1 + 4)
+    assert [l["correct"] for l in lines if l["mode"] == "sampled" and l["prompt_id"] == rows[1]["id"]] == [True, False, True, False]
+    assert lines[0]["answer"] == gold[0]
+
+
+def test_general_task_uses_its_answer_reward():
+    rows = task_rows("general", "test", 3)
+    engine = ReplayEngine(greedy=[r["response"] for r in rows], sampled=[[r["response"]] * 2 for r in rows])
+    settings = EvalSettings(template="tiny", num_samples=2, pass_k=(1, 2))
+    m = evaluate_model("unused", [EvalTask("general", rows, answer_reward="exact_match")], settings, engine=engine)["general"]
+    assert m["accuracy_greedy"] == m["pass@1"] == m["cons@2"] == m["format_rate"] == 1.0
+
+
+def test_missing_column_is_one_clear_error():
+    rows = [{"id": "a", "problem": "Compute 1 + 1"}]
+    with pytest.raises(ValueError, match="eval task 'reasoning': row 0 has no column 'solution'"):
+        evaluate_model("unused", [EvalTask("reasoning", rows)], EvalSettings(), engine=ReplayEngine([], []))
+
+
+def test_real_micro_model_end_to_end(tmp_path):
+    from r1repro.tiny.model import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "m", size="micro")
+    tasks = [EvalTask("reasoning", task_rows("addition", "test", 6)), EvalTask("general", task_rows("general", "test", 4), "exact_match")]
+    settings = EvalSettings(template="tiny", num_samples=2, pass_k=(1, 2), max_new_tokens=24)
+    results = evaluate_model(str(model), tasks, settings, samples_path=str(tmp_path / "s.jsonl"))
+    assert set(results) == {"reasoning", "general"}
+    for metrics in results.values():
+        assert {"accuracy_greedy", "pass@1", "pass@2", "cons@2", "format_rate", "mean_length"} <= set(metrics)
+        assert 0 < metrics["mean_length"] <= 24
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 6 * 3 + 4 * 3
