@@ -58,6 +58,9 @@ def main() -> None:
     def parse_cached(text: str, fallback: str = "first_match"):
         return parse(text, extraction_config=config, fallback_mode=fallback, parsing_timeout=None)
 
+    # GRPO samples several completions per prompt and they often agree: remember whole verdicts too.
+    # (A timeout raises through the cache, so it is never remembered.)
+    @lru_cache(maxsize=8192)
     def score(gold_text: str, answer_text: str) -> float | None:
         # A gold that does not become a math expression is "unparseable" (None), not a string to match.
         gold = parse_cached(gold_text, "no_fallback")

@@ -46,6 +46,9 @@ def answer_target(text: str, boxed_fallback: bool = True) -> str | None:
     answer = extract_answer(text)
     if answer is None and boxed_fallback:
         answer = last_boxed(text)
+    elif answer is not None and ("\\boxed" in answer or "\\fbox" in answer):
+        # `<answer> \boxed{42} </answer>`: the box is the answer (and "42" can take the fast path)
+        answer = last_boxed(answer) or answer
     return answer
 
 

@@ -101,6 +101,20 @@ class MathPool:
                 w.kill()
             self.workers = []
 
+    def start(self) -> None:
+        """Start every worker and wait until all are ready (optional: `score` starts them lazily). A
+        trainer can call this at start-up so the first batch does not pay for the imports."""
+        self.score([(f"${i}/7$", f"${i}/7$") for i in range(self.size * 2)], STARTUP_TIMEOUT_S)
+        with self.lock:
+            deadline = time.monotonic() + STARTUP_TIMEOUT_S
+            for w in self.workers:
+                while not w.ready and time.monotonic() < deadline:
+                    messages = w.read_lines() if w.proc.poll() is None else None
+                    if messages is None:
+                        break
+                    w.ready = any(m.get("ready") for m in messages)
+                    time.sleep(0.01)
+
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
         self.workers.remove(worker)
@@ -117,7 +131,11 @@ class MathPool:
 
     def _run(self, pairs, timeout):
         results: list[tuple[float | None, bool, bool] | None] = [None] * len(pairs)
-        pending = deque(range(len(pairs)))
+        # Samples of one problem share a gold (GRPO: several completions per prompt), and workers cache
+        # parsed golds and verdicts: send the same gold to the same worker slot, stealing when idle.
+        queues = [deque() for _ in range(self.size)]
+        for i, (gold, _answer) in enumerate(pairs):
+            queues[hash(gold) % self.size].append(i)
         done = 0
         with selectors.DefaultSelector() as selector:
             registered: dict[int, _Worker] = {}
@@ -132,14 +150,19 @@ class MathPool:
                     if fd not in registered:
                         selector.register(fd, selectors.EVENT_READ, w)
                         registered[fd] = w
-                for w in self.workers:
-                    if w.ready and w.task is None and pending:
-                        i = pending.popleft()
-                        try:
-                            w.send(i, pairs[i][0], pairs[i][1], timeout)
-                        except (BrokenPipeError, OSError):
-                            pending.appendleft(i)  # it died idle: replaced below when its EOF is read
-                            w.task = None
+                for slot, w in enumerate(self.workers):
+                    if not (w.ready and w.task is None):
+                        continue
+                    own = queues[slot % self.size]
+                    source = own if own else max(queues, key=len)
+                    if not source:
+                        continue
+                    i = source.popleft()
+                    try:
+                        w.send(i, pairs[i][0], pairs[i][1], timeout)
+                    except (BrokenPipeError, OSError):
+                        source.appendleft(i)  # it died idle: replaced below when its EOF is read
+                        w.task = None
                 now = time.monotonic()
                 deadlines = [w.deadline for w in self.workers if w.task is not None]
                 deadlines += [w.started + STARTUP_TIMEOUT_S for w in self.workers if not w.ready]

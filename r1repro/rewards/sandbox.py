@@ -144,14 +144,18 @@ class Sandbox:
     def run(self, program: str, stdin: str = "") -> RunResult:
         uid = self._uids.get()
         code_dir = tempfile.mkdtemp(prefix="r1repro-sbx-")
+        result = None
         try:
-            return self._run(program, stdin, uid, code_dir)
+            result = self._run(program, stdin, uid, code_dir)
+            return result
         finally:
             if self.backend == "rlimits":
                 _kill_uid(uid)
-            # A killed namespace dies asynchronously; the slot's next run must not inherit its processes
-            # (they count against RLIMIT_NPROC for this uid).
-            _wait_uid_gone(uid)
+            # When the program exits by itself, the kernel empties its PID namespace before bwrap sees
+            # the exit. When we kill it, the namespace dies asynchronously, and the slot's next run must
+            # not inherit its processes (they count against RLIMIT_NPROC for this uid).
+            if self.backend == "rlimits" or result is None or result.returncode is None:
+                _wait_uid_gone(uid)
             shutil.rmtree(code_dir, ignore_errors=True)
             self._uids.put(uid)
 
