@@ -6,17 +6,19 @@ state (munge key and socket, spool, state save, logs, slurm.conf) lives in one t
 directory; clients find the cluster through SLURM_CONF, so a machine's own /etc/slurm is unused.
 
 Also usable by hand: `python tests/slurm_cluster.py` starts a cluster, prints its SLURM_CONF and
-stops it on Ctrl-C.
+stops it on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +58,8 @@ def _mem_mb() -> int:
 
 SLURM_CONF = """\
 ClusterName=r1test
+# A fresh id range per cluster, so job logs (slurm/logs/%x-%j.out) never collide with old ones.
+FirstJobId={first_job_id}
 SlurmctldHost={host}(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
@@ -135,6 +139,7 @@ class LocalSlurm:
                 cpus=cpus,
                 mem=mem,
                 mem_per_cpu=mem // cpus,
+                first_job_id=random.randrange(10_000, 60_000_000),
             )
         )
 
@@ -224,6 +229,7 @@ if __name__ == "__main__":
     cluster = LocalSlurm(Path(tempfile.mkdtemp(prefix="r1slurm-")))
     cluster.start()
     print(f"export SLURM_CONF={cluster.conf}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         signal.pause()
     except KeyboardInterrupt:

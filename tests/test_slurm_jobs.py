@@ -1,0 +1,175 @@
+"""The Slurm scripts under a real Slurm: a one-node slurm-wlm cluster on this machine (see
+tests/slurm_cluster.py), real sbatch, real r1repro stages on the tiny recipes, trained on CPU.
+
+Jobs are kept tiny (a few GRPO steps of 4 completions x 8 tokens) because the machine has 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slurm_cluster import LocalSlurm, ensure_installed
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
+# Valid for every stage: train 2 steps, skip the post-training eval.
+COMMON_ARGS = ["--max_steps", "2", "--eval_num_problems", "0"]
+# GRPO: 1 prompt x 4 generations of at most 8 tokens per step.
+GRPO_ARGS = ["--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "8",
+             "--num_train_samples", "16", "--logging_steps", "1"]
+SHRINK = {
+    "cpt": ["--corpus_num_docs", "64", "--per_device_train_batch_size", "8"],
+    "r1zero": GRPO_ARGS,
+    "reasoning_rl": GRPO_ARGS,
+    "all_scenario_rl": GRPO_ARGS,
+}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = ensure_installed()
+    if reason:
+        pytest.skip(reason)
+    c = LocalSlurm(tmp_path_factory.mktemp("slurm"))
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory):
+    from r1repro.tiny.model import build_tiny_model
+
+    return str(build_tiny_model(tmp_path_factory.mktemp("base") / "model"))
+
+
+def sbatch(cluster: LocalSlurm, *args: str) -> str:
+    # From the repository root, as users do: the scripts find slurm/lib.sh through the submit dir.
+    r = cluster.run(["sbatch", "--parsable", *args], cwd=REPO)
+    return r.stdout.strip().split(";")[0]
+
+
+def log_of(cluster: LocalSlurm, job_id: str) -> str:
+    path = Path(cluster.job(job_id)["StdOut"])
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_ended(cluster: LocalSlurm, job_id: str, timeout: float) -> dict:
+    info = cluster.wait_job(job_id, ENDED, timeout)
+    return info
+
+
+def test_hostlist_matches_scontrol(cluster):
+    from r1repro.slurm.hostlist import expand
+
+    expr = "gpu[01-03,07],x[8-10],rack[1-2]-n[1-2],z"
+    out = cluster.run(["scontrol", "show", "hostnames", expr]).stdout.split()
+    assert expand(expr) == out
+
+
+def test_failed_stage_cancels_its_dependents(cluster, tmp_path):
+    # A real stage failure: r1zero pointed at a model that does not exist.
+    pipeline = {"run_dir": str(tmp_path / "run"), "stages": [
+        {"name": "r1zero", "recipe": "recipes/tiny/r1zero.yaml",
+         "args": ["--model_name_or_path", str(tmp_path / "no-such-model")]},
+        {"name": "reasoning_rl", "recipe": "recipes/tiny/r1zero.yaml"},
+        {"name": "distill", "recipe": "recipes/tiny/r1zero.yaml"},
+    ]}
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(pipeline))
+    r = subprocess.run(["r1repro", "slurm", "submit-pipeline", "--config", str(path), "--log-dir", str(tmp_path)],
+                       cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    jobs = [line.split("\t")[1] for line in r.stdout.splitlines()]
+    assert len(jobs) == 3
+    first = wait_ended(cluster, jobs[0], 180)
+    assert first["JobState"] == "FAILED", log_of(cluster, jobs[0])
+    for job in jobs[1:]:
+        info = wait_ended(cluster, job, 60)
+        assert info["JobState"] == "CANCELLED" and info["Reason"] == "DependencyNeverSatisfied", info
+    pending = cluster.run(["squeue", "-h", "-o", "%i"]).stdout.split()
+    assert not set(jobs) & set(pending)
+
+
+def test_stage2_grpo_completes_and_writes_its_model(cluster, tmp_path, base_model):
+    run_dir = tmp_path / "run"
+    job = sbatch(cluster, "slurm/stage2_grpo.sh", "--config", "recipes/tiny/reasoning_rl.yaml",
+                 "--run_dir", str(run_dir), "--model_name_or_path", base_model, *COMMON_ARGS, *GRPO_ARGS)
+    info = wait_ended(cluster, job, 400)
+    log = log_of(cluster, job)
+    assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", log[-3000:]
+    # Logs land in a predictable place: slurm/logs/<job name>-<job id>.out under the submit dir.
+    assert info["StdOut"] == str(REPO / "slurm/logs" / f"r1-reasoning_rl-{job}.out")
+    out = run_dir / "reasoning_rl"
+    assert (out / "DONE.json").is_file()
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+    assert "finished with exit code 0" in log
+
+
+def test_preempted_job_checkpoints_requeues_and_resumes(cluster, tmp_path, base_model):
+    run_dir = tmp_path / "run"
+    out = run_dir / "r1zero"
+    job = sbatch(cluster, f"--output={tmp_path}/%x-%j.out", "slurm/stage0_r1zero.sh",
+                 "--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(run_dir),
+                 "--model_name_or_path", base_model, *GRPO_ARGS, "--eval_num_problems", "0",
+                 "--max_steps", "8", "--save_steps", "1000")
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and metrics.read_text().strip()):
+        assert cluster.job(job)["JobState"] in {"PENDING", "RUNNING", "CONFIGURING"}, log_of(cluster, job)
+        assert time.monotonic() < deadline, "training never logged a step"
+        time.sleep(0.5)
+    # What Slurm does before the time limit with --signal=B:USR1@300: signal the batch shell.
+    cluster.run(["scancel", "--signal=USR1", "--batch", job])
+    deadline = time.monotonic() + 120
+    while int(cluster.job(job).get("Restarts", 0)) < 1:
+        assert time.monotonic() < deadline, f"job was not requeued: {log_of(cluster, job)[-3000:]}"
+        time.sleep(0.5)
+    info = wait_ended(cluster, job, 400)
+    log = log_of(cluster, job)
+    assert info["JobState"] == "COMPLETED", log[-3000:]
+    assert "requeueing job" in log
+    resumed = [line for line in log.splitlines() if line.startswith("resuming from ")]
+    assert len(resumed) == 1, log[-3000:]
+    step = int(resumed[0].rsplit("checkpoint-", 1)[1])
+    assert 1 <= step < 8
+    # The second run continued from the checkpoint: it logged steps after `step` only.
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines() if '"loss"' in line]
+    assert steps[-1] == 8 and steps[: step] == list(range(1, step + 1)), steps
+    assert steps[step:] == list(range(step + 1, 9)), steps
+    assert (out / "DONE.json").is_file()
+
+
+def test_pipeline_submitter_runs_the_tiny_chain(cluster, tmp_path):
+    data = yaml.safe_load((REPO / "recipes/tiny/pipeline.yaml").read_text())
+    for stage in data["stages"]:
+        stage["args"] = [*map(str, stage.get("args", [])), *COMMON_ARGS, *SHRINK.get(stage["name"], [])]
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(data))
+    run_dir = tmp_path / "run"
+    r = subprocess.run(["r1repro", "slurm", "submit-pipeline", "--config", str(path), "--run_dir", str(run_dir),
+                        "--log-dir", str(tmp_path)], cwd=REPO, env=cluster.env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    jobs = [line.split("\t") for line in r.stdout.splitlines()]
+    assert [name for name, _ in jobs] == [s["name"] for s in data["stages"]]
+    previous_end = None
+    for name, job in jobs:
+        info = wait_ended(cluster, job, 420)
+        assert info["JobState"] == "COMPLETED", f"{name}: {log_of(cluster, job)[-3000:]}"
+        assert (run_dir / name / "DONE.json").is_file()
+        # Dependent jobs: each stage started only after the previous one ended.
+        if previous_end:
+            assert info["StartTime"] >= previous_end
+        previous_end = info["EndTime"]
