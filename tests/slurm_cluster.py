@@ -70,11 +70,11 @@ CredType=cred/munge
 # cred_expire also delays a requeued job's restart (default 120 s); keep the preemption test short.
 AuthInfo=socket={dir}/munge/munge.sock,cred_expire=10
 StateSaveLocation={dir}/state
-SlurmdSpoolDir={dir}/spool
+SlurmdSpoolDir={dir}/spool/%n
 SlurmctldPidFile={dir}/slurmctld.pid
-SlurmdPidFile={dir}/slurmd.pid
+SlurmdPidFile={dir}/slurmd-%n.pid
 SlurmctldLogFile={dir}/log/slurmctld.log
-SlurmdLogFile={dir}/log/slurmd.log
+SlurmdLogFile={dir}/log/slurmd-%n.log
 PlugStackConfig={dir}/plugstack.conf
 ProctrackType=proctrack/pgid
 TaskPlugin=task/none
@@ -98,19 +98,23 @@ InactiveLimit=0
 MinJobAge=600
 SlurmctldTimeout=30
 SlurmdTimeout=30
-NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={mem} State=UNKNOWN
+{node_lines}
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 """
 
 
 class LocalSlurm:
-    """start() brings the cluster up; stop() cancels jobs and stops the daemons by PID."""
+    """start() brings the cluster up; stop() cancels jobs and stops the daemons by PID.
 
-    def __init__(self, workdir: Path):
+    nodes > 1 runs one slurmd per node on this same machine (n1, n2, ...: one port each), which
+    is enough to exercise multi-node job steps such as the dedicated vLLM node."""
+
+    def __init__(self, workdir: Path, nodes: int = 1):
         self.dir = Path(workdir)
         self.procs: dict[str, subprocess.Popen] = {}
         self.conf = self.dir / "slurm.conf"
         self.host = socket.gethostname().split(".")[0]
+        self.nodes = [self.host] if nodes == 1 else [f"n{i + 1}" for i in range(nodes)]
 
     @property
     def env(self) -> dict[str, str]:
@@ -118,7 +122,7 @@ class LocalSlurm:
         return dict(os.environ, SLURM_CONF=str(self.conf))
 
     def _write_config(self) -> None:
-        for sub in ("munge", "state", "spool", "log"):
+        for sub in ("munge", "state", "log", *(f"spool/{n}" for n in self.nodes)):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         # munged refuses keys, sockets and logs in group/world-writable places.
         os.chmod(self.dir, 0o755)
@@ -129,15 +133,19 @@ class LocalSlurm:
         os.chmod(key, 0o400)
         (self.dir / "plugstack.conf").write_text("")
         cpus = os.cpu_count() or 1
-        mem = max(1024, int(_mem_mb() * 0.8))
+        mem = max(1024, int(_mem_mb() * 0.8) // len(self.nodes))
+        node_lines = "\n".join(
+            f"NodeName={n} NodeAddr=127.0.0.1 NodeHostname={self.host} Port={_free_port()} CPUs={cpus} "
+            f"RealMemory={mem} State=UNKNOWN"
+            for n in self.nodes
+        )
         self.conf.write_text(
             SLURM_CONF.format(
                 host=self.host,
                 dir=self.dir,
                 ctld_port=_free_port(),
                 slurmd_port=_free_port(),
-                cpus=cpus,
-                mem=mem,
+                node_lines=node_lines,
                 mem_per_cpu=mem // cpus,
                 first_job_id=random.randrange(10_000, 60_000_000),
             )
@@ -161,12 +169,13 @@ class LocalSlurm:
         self._wait(lambda: (m / "munge.sock").exists(), timeout, "munged socket")
         # -c: start from a clean state, -D: stay in the foreground (so we own the PID).
         self._spawn("slurmctld", ["slurmctld", "-D", "-c", "-f", str(self.conf)])
-        self._spawn("slurmd", ["slurmd", "-D", "-N", self.host, "-f", str(self.conf)])
-        self._wait(self._node_idle, timeout, "node to become idle")
+        for node in self.nodes:
+            self._spawn(f"slurmd-{node}", ["slurmd", "-D", "-N", node, "-f", str(self.conf)])
+        self._wait(self._nodes_idle, timeout, "nodes to become idle")
 
-    def _node_idle(self) -> bool:
+    def _nodes_idle(self) -> bool:
         r = self.run(["sinfo", "-h", "-N", "-o", "%T"], check=False)
-        return r.returncode == 0 and r.stdout.strip() == "idle"
+        return r.returncode == 0 and r.stdout.split() == ["idle"] * len(self.nodes)
 
     def _wait(self, ready, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

@@ -173,3 +173,34 @@ def test_pipeline_submitter_runs_the_tiny_chain(cluster, tmp_path):
         if previous_end:
             assert info["StartTime"] >= previous_end
         previous_end = info["EndTime"]
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory):
+    reason = ensure_installed()
+    if reason:
+        pytest.skip(reason)
+    c = LocalSlurm(tmp_path_factory.mktemp("slurm2"), nodes=2)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+def test_server_mode_puts_vllm_on_its_own_node_and_fails_clearly(two_nodes, tmp_path, base_model):
+    """Two slurmd on this machine: the plan gives n2 to `trl vllm-serve` and n1 to training. This
+    venv has no vLLM, so the server dies at start: the job must fail with one clear line, before
+    any training starts (it must not hang waiting for the health endpoint)."""
+    job = sbatch(two_nodes, "--nodes=2", f"--output={tmp_path}/%x-%j.out", "slurm/stage2_grpo.sh",
+                 "--config", "recipes/tiny/reasoning_rl.yaml", "--run_dir", str(tmp_path / "run"),
+                 "--model_name_or_path", base_model, "--use_vllm", "true", "--vllm_mode", "server",
+                 *COMMON_ARGS, *GRPO_ARGS)
+    info = wait_ended(two_nodes, job, 120)
+    log = log_of(two_nodes, job)
+    assert info["JobState"] == "FAILED" and info["ExitCode"] == "1:0", log
+    assert info["NodeList"] == "n[1-2]"
+    assert "--nodelist=n2 python -m r1repro.slurm node-exec vllm" in log
+    assert f"vLLM server on n2: trl vllm-serve --model {base_model}" in log
+    assert "exited before http://n2:8000/health/ became healthy" in log
+    assert "training:" not in log

@@ -28,6 +28,11 @@ PREEMPTED_EXIT_CODE = 99
 RESEND_EVERY_S = 10.0  # the trainer may not have installed its handler yet when the first signal lands
 
 
+def _node() -> str:
+    """Slurm's name for this node (several slurmd may share one host)."""
+    return os.environ.get("SLURMD_NODENAME") or os.uname().nodename
+
+
 def plan_from_env() -> Plan:
     text = os.environ.get("R1_PLAN")
     if not text:
@@ -69,7 +74,7 @@ def is_done(output_dir: str | None) -> bool:
 
 def run_train(plan: Plan, machine_rank: int) -> int:
     cmd = accelerate_command(plan, machine_rank)
-    print(f"[r1repro node-exec] rank {machine_rank} on {os.uname().nodename}: {' '.join(cmd)}", flush=True)
+    print(f"[r1repro node-exec] rank {machine_rank} on {_node()}: {' '.join(cmd)}", flush=True)
     preempt = {"at": None}
     # Children inherit "ignore SIGUSR1": launchers survive it; the trainer sets its own handler.
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
@@ -100,7 +105,7 @@ def node_exec(role: str) -> int:
     plan = plan_from_env()
     if role == "vllm":
         cmd = vllm_command(plan)
-        print(f"[r1repro node-exec] vLLM server on {os.uname().nodename}: {' '.join(cmd)}", flush=True)
+        print(f"[r1repro node-exec] vLLM server on {_node()}: {' '.join(cmd)}", flush=True)
         os.execvp(cmd[0], cmd)
     if role != "train":
         raise SystemExit(f"r1repro slurm node-exec: unknown role {role!r} (train or vllm)")
