@@ -9,6 +9,10 @@ skipped without starting a process; an interrupted stage resumes from its last c
     stages:
       - {name: cpt, recipe: recipes/tiny/cpt.yaml}
       - {name: r1zero, recipe: recipes/tiny/r1zero.yaml, args: [--max_steps, "40"]}
+      - {name: student_base, stage: cpt, recipe: recipes/tiny/student_base.yaml}
+
+`name` names the entry (and its checkpoint in the report); `stage` says which stage module runs it
+(default: the name), so one stage can appear twice, e.g. a student's own pre-training.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ def load_pipeline(path: str, run_dir: str | None) -> tuple[str, list[dict]]:
     for i, stage in enumerate(stages):
         if not isinstance(stage, dict) or "name" not in stage or "recipe" not in stage:
             raise ConfigError(f"{path}: stages[{i}] must be a mapping with 'name' and 'recipe'")
-        if stage["name"] not in STAGES:
-            raise ConfigError(f"{path}: stages[{i}].name '{stage['name']}' is not a stage; expected one of {STAGES}")
+        stage.setdefault("stage", stage["name"])
+        if stage["stage"] not in STAGES:
+            raise ConfigError(f"{path}: stages[{i}].stage '{stage['stage']}' is not a stage; expected one of {STAGES}")
         if not Path(stage["recipe"]).is_file():
             raise ConfigError(f"{path}: stages[{i}].recipe {stage['recipe']} not found")
         if not isinstance(stage.get("args", []), list):
@@ -54,7 +59,7 @@ def stage_state(stage: dict, argv: list[str]) -> tuple[str, dict]:
     """(output_dir, resolved config) of a stage, parsed exactly as the stage process will."""
     from r1repro.stages.common import resolved_config
 
-    module = importlib.import_module(f"r1repro.stages.{stage['name']}")
+    module = importlib.import_module(f"r1repro.stages.{stage['stage']}")
     instances, _ = parse_config(module.dataclass_types(), argv)
     config = resolved_config(*instances)
     return config["output_dir"], config
@@ -78,9 +83,9 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
             print(f"[pipeline] {name}: done already, skipping")
             statuses[name] = {"status": "done", "wall_s": read_done(output_dir).get("wall_s"), "output_dir": output_dir, "skipped": True}
             continue
-        print(f"[pipeline] {name}: r1repro {name} {' '.join(argv)}", flush=True)
+        print(f"[pipeline] {name}: r1repro {stage['stage']} {' '.join(argv)}", flush=True)
         started = time.time()
-        code = subprocess.call([sys.executable, "-m", "r1repro.cli", name, *argv])
+        code = subprocess.call([sys.executable, "-m", "r1repro.cli", stage["stage"], *argv])
         wall = round(time.time() - started, 1)
         if code != 0:
             status = "preempted" if code == PREEMPTED_EXIT_CODE else "failed"

@@ -117,5 +117,5 @@ def test_every_tiny_recipe_parses():
     assert stages[0]["name"] == "cpt"
     for stage in stages:
         output_dir, config = stage_state(stage, stage_argv(stage, run_dir, []))
-        assert Path(output_dir) == Path(run_dir) / stage["name"]
+        assert Path(output_dir) == Path(run_dir) / stage["name"]  # the name is the directory
         assert config["use_cpu"] is True and config["bf16"] is False

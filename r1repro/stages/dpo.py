@@ -1,0 +1,64 @@
+"""Optional stage `dpo`: TRL's DPOTrainer on the pairs rejection sampling produced.
+
+`pairs` points at `${run_dir}/rejection_sft/dpo_pairs.jsonl`: a correct (chosen) and an incorrect
+(rejected) answer to the same prompt. Usually started from the rejection-SFT model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+
+STAGE = "dpo"
+
+
+@dataclass
+class DpoArgs:
+    pairs: str = field(default="${run_dir}/rejection_sft/dpo_pairs.jsonl", metadata={"help": "JSONL with problem, chosen, rejected."})
+
+
+def dataclass_types():
+    from trl import DPOConfig, ModelConfig
+
+    return (RunArgs, DataArgs, EvalArgs, DpoArgs, DPOConfig, ModelConfig)
+
+
+def run(instances, config) -> dict:
+    import datasets
+    from trl import DPOTrainer
+
+    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
+    from r1repro.stages.evaluate import evaluate_stage
+    from r1repro.stages.training import load_policy, save_final_model
+    from r1repro.stages.traces import read_jsonl
+    from r1repro.templates import render_prompt
+
+    run_args, data_args, eval_args, dpo_args, dpo_config, model_args = instances
+    try:
+        pairs = read_jsonl(dpo_args.pairs, required=("problem", "chosen", "rejected"))
+    except FileNotFoundError:
+        raise ConfigError(f"pairs: {dpo_args.pairs} not found (run rejection_sft first)") from None
+    except ValueError as err:
+        raise ConfigError(f"pairs: {err}") from None
+    if not pairs:
+        raise ConfigError(f"pairs: {dpo_args.pairs} holds no pairs")
+    dataset = datasets.Dataset.from_list([
+        {"prompt": render_prompt(data_args.prompt_template, p["problem"]), "chosen": p["chosen"], "rejected": p["rejected"]}
+        for p in pairs
+    ])
+    model, tokenizer, peft_config = load_policy(model_args)
+    setup_tracking(dpo_config, run_args, STAGE)
+    preemption = PreemptionCallback()
+    trainer = DPOTrainer(model=model, args=dpo_config, train_dataset=dataset, processing_class=tokenizer,
+                         peft_config=peft_config, callbacks=[MetricsJsonlCallback(dpo_config.output_dir), preemption])
+    train_with_resume(trainer, dpo_config.output_dir, preemption)
+    save_final_model(trainer, tokenizer, dpo_config.output_dir)
+    evaluate_stage(dpo_config.output_dir, eval_args, data_args, dpo_config.seed)
+    return {"pairs": len(pairs)}
+
+
+def main(argv=None) -> int:
+    from r1repro.stages.common import run_stage_main
+
+    return run_stage_main(STAGE, dataclass_types(), run, argv)

@@ -1,0 +1,96 @@
+"""SFT on reasoning traces with TRL's SFTTrainer: the engine of cold_start, rejection_sft and distill.
+
+The three stages differ only in where their traces come from:
+- cold_start: sample the R1-Zero model, keep correct, readable, single-language traces;
+- rejection_sft: sample the reasoning-RL model (k per prompt, keep <= m), mix in general data;
+- distill: the traces rejection_sft kept, used to train a smaller student.
+Training data is TRL's prompt-completion format, so the loss covers the completion only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+from r1repro.stages.traces import TraceArgs
+
+
+def dataclass_types():
+    from trl import ModelConfig, SFTConfig
+
+    return (RunArgs, DataArgs, EvalArgs, TraceArgs, SFTConfig, ModelConfig)
+
+
+def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, seed: int) -> tuple[list[dict], dict]:
+    """The SFT rows (`problem`, `response`, ...) and a summary of what was kept and dropped.
+    Writes traces.jsonl (kept) and dpo_pairs.jsonl (correct vs incorrect) into output_dir."""
+    from r1repro.data import load_rows
+    from r1repro.stages.common import require_stage_output
+    from r1repro.stages.traces import (preference_pairs, read_jsonl, sample_texts, score_samples, select_traces,
+                                       write_jsonl)
+
+    if trace_args.source_dataset:
+        if not Path(trace_args.source_dataset).is_file():
+            raise ConfigError(f"source_dataset: {trace_args.source_dataset} not found (run the stage that writes it first)")
+        try:
+            rows = read_jsonl(trace_args.source_dataset, required=("problem", "response"))
+        except ValueError as err:
+            raise ConfigError(f"source_dataset: {err}") from None
+        summary = {"source": trace_args.source_dataset, "kept": len(rows)}
+    elif trace_args.source_model:
+        require_stage_output(trace_args.source_model, "source_model")
+        prompts = load_rows(data_args.dataset, data_args.train_split, trace_args.num_prompts, seed,
+                            config=data_args.dataset_config, problem_column=data_args.problem_column,
+                            solution_column=data_args.solution_column, required=("problem", "solution"))
+        texts = sample_texts(trace_args.source_model, prompts, trace_args, data_args.prompt_template, seed)
+        records = score_samples(prompts, texts, trace_args)
+        rows, counts = select_traces(records, trace_args)
+        pairs = preference_pairs(records)
+        write_jsonl(Path(output_dir) / "dpo_pairs.jsonl", pairs)
+        summary = {"source": trace_args.source_model, "samples": len(records), "kept": len(rows),
+                   "verdicts": counts, "dpo_pairs": len(pairs)}
+    else:
+        raise ConfigError("source_model or source_dataset: one of them is required")
+    if trace_args.general_dataset and trace_args.general_fraction > 0:
+        n = int(len(rows) * trace_args.general_fraction)
+        general = load_rows(trace_args.general_dataset, data_args.train_split, n, seed, required=("problem", "response"))
+        rows = rows + general
+        summary["general"] = len(general)
+    if not rows:
+        raise ConfigError(f"no training traces survived the filters ({summary}); sample more or relax them")
+    write_jsonl(Path(output_dir) / "traces.jsonl", rows)
+    print(f"[traces] {summary}")
+    return rows, summary
+
+
+def run_trace_sft(stage: str, instances, config) -> dict:
+    import datasets
+    from trl import SFTTrainer
+
+    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
+    from r1repro.stages.evaluate import evaluate_stage
+    from r1repro.stages.training import load_policy, save_final_model
+    from r1repro.templates import render_prompt
+
+    run_args, data_args, eval_args, trace_args, sft_args, model_args = instances
+    rows, summary = collect_traces(trace_args, data_args, sft_args.output_dir, sft_args.seed)
+    dataset = datasets.Dataset.from_list([
+        {"prompt": render_prompt(data_args.prompt_template, r["problem"], system_prompt=data_args.system_prompt),
+         "completion": r["response"]}
+        for r in rows
+    ])
+    model, tokenizer, peft_config = load_policy(model_args)
+    setup_tracking(sft_args, run_args, stage)
+    preemption = PreemptionCallback()
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[MetricsJsonlCallback(sft_args.output_dir), preemption],
+    )
+    train_with_resume(trainer, sft_args.output_dir, preemption)
+    save_final_model(trainer, tokenizer, sft_args.output_dir)
+    evaluate_stage(sft_args.output_dir, eval_args, data_args, sft_args.seed)
+    return {"traces": summary}
