@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 
@@ -102,7 +103,8 @@ def cmd_plan(argv: list[str]) -> int:
 
 def cmd_prepare(argv: list[str]) -> int:
     ns, rest = _stage_args(argv, cluster=False)
-    plan = make_plan(ns.stage, ns.config, rest, shape_from_env())
+    port = os.environ.get("R1_MAIN_PORT")
+    plan = make_plan(ns.stage, ns.config, rest, shape_from_env(), main_port=int(port) if port else None)
     for note in plan.notes:
         print(f"[r1repro] note: {note}", file=sys.stderr)
     print(f"[r1repro] batch: {json.dumps(plan.batch)}", file=sys.stderr)
