@@ -151,6 +151,23 @@ def test_preempted_job_checkpoints_requeues_and_resumes(cluster, tmp_path, base_
     assert (out / "DONE.json").is_file()
 
 
+def test_scancel_stays_cancelled(cluster, tmp_path, base_model):
+    """TERM (scancel, preemption) asks for a checkpoint but must never requeue the job."""
+    job = sbatch(cluster, f"--output={tmp_path}/%x-%j.out", "slurm/stage0_r1zero.sh",
+                 "--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(tmp_path / "run"),
+                 "--model_name_or_path", base_model, *GRPO_ARGS, "--eval_num_problems", "0", "--max_steps", "50")
+    deadline = time.monotonic() + 120
+    while "training:" not in log_of(cluster, job):
+        assert time.monotonic() < deadline, log_of(cluster, job)
+        time.sleep(0.5)
+    cluster.run(["scancel", job])
+    info = wait_ended(cluster, job, 60)
+    time.sleep(3)  # a requeue would show up as PENDING with Restarts=1 by now
+    info = cluster.job(job)
+    assert info["JobState"] == "CANCELLED" and info["Restarts"] == "0", info
+    assert "got TERM" in log_of(cluster, job)
+
+
 def test_pipeline_submitter_runs_the_tiny_chain(cluster, tmp_path):
     data = yaml.safe_load((REPO / "recipes/tiny/pipeline.yaml").read_text())
     for stage in data["stages"]:
