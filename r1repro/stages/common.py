@@ -85,6 +85,11 @@ def is_done(output_dir: str | Path, config: dict) -> bool:
     return bool(done) and done.get("fingerprint") == fingerprint(config)
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a distributed launch (accelerate/torchrun set RANK); the only writer of markers."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def write_json_atomic(path: str | Path, data) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -99,18 +104,21 @@ def start_stage(stage: str, output_dir: str | Path, config: dict) -> bool:
     if is_done(output_dir, config):
         print(f"[{stage}] already done with this config: {output_dir} (delete {DONE_FILE} to redo)")
         return False
-    if read_done(output_dir):
+    if read_done(output_dir) and is_main_process():
         print(f"[{stage}] config or inputs changed since the last run: redoing {output_dir}")
         (output_dir / DONE_FILE).unlink()
         for ckpt in output_dir.glob("checkpoint-*"):  # checkpoints of another config must not be resumed
             shutil.rmtree(ckpt, ignore_errors=True)
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(output_dir / "config.json", config)
+    if is_main_process():
+        write_json_atomic(output_dir / "config.json", config)
     return True
 
 
 def finish_stage(output_dir: str | Path, config: dict, started: float, extra: dict | None = None) -> None:
     output_dir = Path(output_dir)
+    if not is_main_process():
+        return
     for ckpt in output_dir.glob("checkpoint-*"):
         shutil.rmtree(ckpt, ignore_errors=True)
     done = {"fingerprint": fingerprint(config), "wall_s": round(time.time() - started, 1),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from r1repro.data import load_rows
-from r1repro.stages.common import write_json_atomic
+from r1repro.stages.common import is_main_process, write_json_atomic
 
 
 def evaluate_stage(model_dir: str, eval_args, data_args, seed: int = 0) -> dict:
-    if eval_args.eval_num_problems <= 0 or not eval_args.eval_tasks:
+    if eval_args.eval_num_problems <= 0 or not eval_args.eval_tasks or not is_main_process():
         return {}
     from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
 

@@ -14,11 +14,11 @@ from r1repro.tiny.tasks import addition_trace, general_rows, r1_response
 
 # Weights of the answer formats for reasoning problems.
 DEFAULT_FORMAT_MIX = {
-    "r1": 0.12,  # <think> trace </think> <answer> N </answer>   (what R1-Zero rewards)
-    "plain": 0.38,  # The answer is N.                             (direct, no trace: often wrong)
-    "trace": 0.25,  # trace ... so N                                (no tags)
-    "answer_tag": 0.10,  # <answer> N </answer>                    (tags, no thinking)
-    "think_only": 0.15,  # <think> trace </think> N                 (thinks, answers untagged)
+    "r1": 0.10,  # <think> trace </think> <answer> N </answer>   (what R1-Zero rewards)
+    "plain": 0.45,  # The answer is N.                             (direct, no trace: often wrong)
+    "trace": 0.30,  # trace ... so N                                (no tags)
+    "answer_tag": 0.05,  # <answer> N </answer>                    (tags, no thinking)
+    "think_only": 0.10,  # <think> trace </think> N                 (thinks, answers untagged)
 }
 
 
@@ -61,8 +61,7 @@ def build_corpus(
             completion = row["response"] if rng.random() < 0.3 else f" {row['solution']}"
             docs.append(render_prompt(template, row["problem"]) + completion + eos)
             continue
-        digits = rng.choice((2, 3, 3))
-        a, b = rng.randrange(10 ** (digits - 1), 10**digits), rng.randrange(10, 10**digits)
+        a, b = rng.randrange(10, 100), rng.randrange(10, 100)
         if _split_of(f"{a}+{b}") != "train":
             continue
         fmt = rng.choices(formats, weights)[0]

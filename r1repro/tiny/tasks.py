@@ -1,6 +1,6 @@
 """Synthetic tasks for the tiny recipe, generated deterministically from a seed.
 
-- `addition` (task `reasoning`): add two 2-3 digit numbers. A digit-by-digit trace with carries makes
+- `addition` (task `reasoning`): add two 2-digit numbers (fixed width keeps the digit positions learnable for a tiny model). A digit-by-digit trace with carries makes
   the answer reliable for a tiny model; answering directly is much less so.
 - `general` (task `general`): word transformations (uppercase, reverse, repeat). No reasoning needed;
   used to measure forgetting, as stage 3's non-reasoning data and for stage 4's reward model.
@@ -60,8 +60,7 @@ def addition_rows(split: str, n: int, seed: int = 0) -> list[dict]:
     rng = random.Random(f"addition-{split}-{seed}")
     rows, seen = [], set()
     while len(rows) < n:
-        digits = rng.choice((2, 3, 3))
-        a, b = rng.randrange(10 ** (digits - 1), 10**digits), rng.randrange(10, 10**digits)
+        a, b = rng.randrange(10, 100), rng.randrange(10, 100)
         key = f"{a}+{b}"
         if key in seen or _split_of(key) != split:
             continue
