@@ -105,6 +105,13 @@ def test_cpu_nodes_run_one_process_without_the_accelerate_config(recipe):
     assert plan.train_nodes == ["a"] and plan.notes
 
 
+def test_override_forms():
+    from r1repro.slurm.plan import parse_overrides
+
+    assert parse_overrides(["--a", "1", "--b=x", "--bf16", "--c", "[1, 2]", "--d"]) == {
+        "a": 1, "b": "x", "bf16": True, "c": [1, 2], "d": True}
+
+
 def test_run_dir_override_wins_before_expansion(recipe, tmp_path):
     plan = make_plan("reasoning_rl", recipe(), ["--run_dir", str(tmp_path / "other")], Shape(expand("n[1-2]"), 2))
     assert plan.output_dir == str(tmp_path / "other" / "reasoning_rl")
@@ -145,7 +152,7 @@ def test_dry_run_prints_every_command(recipe, capsys):
 
 def test_bad_input_is_one_line(recipe, capsys, tmp_path):
     assert slurm_main(["dry-run", "reasoning_rl", "--config", str(tmp_path / "missing.yaml")]) == 2
-    assert slurm_main(["dry-run", "reasoning_rl", "--config", recipe(), "--nodes", "2", "--max_steps"]) == 2
+    assert slurm_main(["dry-run", "reasoning_rl", "--config", recipe(), "--nodes", "2", "max_steps", "3"]) == 2
     assert slurm_main(["frobnicate"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("r1repro") for line in err)

@@ -30,7 +30,7 @@ class PlanError(ValueError):
 # ---------------------------------------------------------------- recipe + overrides
 
 def parse_overrides(args: list[str]) -> dict[str, object]:
-    """`--field value` / `--field=value` pairs -> {field: value}, values typed as YAML scalars."""
+    """`--field value` / `--field=value` / `--flag` -> {field: value}, values typed as YAML scalars."""
     out: dict[str, object] = {}
     i = 0
     while i < len(args):
@@ -40,10 +40,14 @@ def parse_overrides(args: list[str]) -> dict[str, object]:
         key, eq, value = arg[2:].partition("=")
         if not eq:
             if i + 1 >= len(args) or args[i + 1].startswith("--"):
-                raise PlanError(f"--{key} needs a value")
-            value = args[i + 1]
-            i += 1
-        out[key.replace("-", "_")] = yaml.safe_load(value) if value else value
+                value = "true"  # a bare boolean flag, as HfArgumentParser accepts (`--bf16`)
+            else:
+                value = args[i + 1]
+                i += 1
+        try:
+            out[key.replace("-", "_")] = yaml.safe_load(value) if value else value
+        except yaml.YAMLError:
+            out[key.replace("-", "_")] = value  # the stage's parser decides what it means
         i += 1
     return out
 
