@@ -88,11 +88,12 @@ def check_file(path: str, stage: str | None = None, shape: tuple[int, int] | Non
         return check_pipeline(path, shape, overrides, num_samples)
     if stage is None and "distributed_type" in raw:
         return [check_accelerate(path)]
-    stage = stage or stage_from_name(path)
+    stage = stage or stage_from_name(path) or stage_from_pipeline(path)
     if stage is None:
         from r1repro.cli import STAGES
 
-        return [Report(path, errors=[f"cannot tell the stage from the file name; name it <stage>.yaml or pass --stage (one of {', '.join(STAGES)})"])]
+        return [Report(path, errors=[f"cannot tell the stage: name the file <stage>.yaml, list it in a pipeline recipe next to it, "
+                                     f"or pass --stage (one of {', '.join(STAGES)})"])]
     return [check_stage(path, stage, shape, overrides, num_samples)]
 
 
@@ -103,6 +104,20 @@ def stage_from_name(path: str) -> str | None:
     for stage in sorted(STAGES, key=len, reverse=True):  # reasoning_rl before a shorter prefix could match
         if stem == stage or stem.startswith((f"{stage}_", f"{stage}-")):
             return stage
+    return None
+
+
+def stage_from_pipeline(path: str) -> str | None:
+    """The stage a pipeline recipe in the same folder runs this file as (`stage:`, default its `name:`)."""
+    target = Path(path).resolve()
+    for candidate in sorted(Path(path).parent.glob("*.y*ml")):
+        try:
+            data = yaml.safe_load(candidate.read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        for entry in (data.get("stages") or []) if isinstance(data, dict) else []:
+            if isinstance(entry, dict) and entry.get("recipe") and Path(str(entry["recipe"])).resolve() == target:
+                return entry.get("stage") or entry.get("name")
     return None
 
 
@@ -127,7 +142,7 @@ def check_pipeline(path: str, shape, overrides: list[str], num_samples) -> list[
     reports = []
     for entry in stages:
         args = ["--run_dir", run_dir, *map(str, entry.get("args", [])), *overrides]
-        sub = check_stage(entry["recipe"], entry["name"], shape, args, num_samples)
+        sub = check_stage(entry["recipe"], entry.get("stage", entry["name"]), shape, args, num_samples)
         reports.append(sub)
         if sub.errors:
             report.error(f"stages: {entry['name']} ({entry['recipe']}) has {len(sub.errors)} problem(s)")
@@ -321,7 +336,7 @@ def _required_columns(stage: str, config: dict) -> dict[str, list[str]]:
     uses_prompts = stage in GRPO_STAGES or (config.get("source_model") and not config.get("source_dataset"))
     if uses_prompts and config.get("dataset"):
         cols = [config.get("problem_column", "problem")]
-        for column in _reward_columns(config) if stage in GRPO_STAGES else ["solution"]:
+        for column in _reward_columns(_reward_specs(stage, config)) if stage in GRPO_STAGES else ["solution"]:
             cols.append(config.get("solution_column", "solution") if column == "solution" else column)
         need["dataset"] = list(dict.fromkeys(cols))
     if config.get("source_dataset"):
@@ -333,14 +348,14 @@ def _required_columns(stage: str, config: dict) -> dict[str, list[str]]:
     return need
 
 
-def _reward_columns(config: dict) -> list[str]:
+def _reward_columns(specs) -> list[str]:
     """Dataset columns the rewards take: parameters without a default that the recipe does not set."""
     import inspect
 
     from r1repro.rewards import resolve_reward
 
     cols = []
-    for spec in config.get("rewards") or []:
+    for spec in specs if isinstance(specs, list) else []:
         try:
             reward = resolve_reward(spec)
         except Exception:
@@ -406,7 +421,7 @@ def _check_rewards(report: Report, stage: str, config: dict, bad_field) -> None:
     run_dir = str(config.get("run_dir") or "runs/tiny")
     if stage in GRPO_STAGES and bad_field != "rewards":
         try:
-            funcs, _ = build_rewards(config.get("rewards"))
+            funcs, _ = build_rewards(_reward_specs(stage, config))
         except (ValueError, TypeError) as err:
             # a parameter naming an earlier stage's output (a reward model it trains) cannot exist yet
             if run_dir not in str(err):
@@ -421,6 +436,16 @@ def _check_rewards(report: Report, stage: str, config: dict, bad_field) -> None:
             resolve_reward(answer)
         except (ValueError, TypeError) as err:
             report.error(f"field 'answer_reward': {err}")
+
+
+def _reward_specs(stage: str, config: dict):
+    """The reward specs as the stage builds them: all_scenario_rl points reward_model rewards without a
+    model at reward_model_path, else at the reward model it trains into <output_dir>/reward_model."""
+    specs = config.get("rewards")
+    if stage != "all_scenario_rl" or not isinstance(specs, list):
+        return specs
+    model = config.get("reward_model_path") or f"{config.get('output_dir')}/reward_model"
+    return [{"model": model, **s} if isinstance(s, dict) and s.get("name") == "reward_model" else s for s in specs]
 
 
 def _check_template(report: Report, stage: str, config: dict, bad_field) -> None:
@@ -489,6 +514,8 @@ def _summarise(report: Report, stage: str, cfg: dict, plan, num_samples, config:
         report.summary.append(f"length: max_steps {max_steps} (num_train_epochs ignored)")
     elif n:
         per_epoch = math.ceil(n * per_item / b["global_batch"])
+        if n * per_item < b["global_batch"]:
+            report.notes.append(f"only {n} training rows: less than one optimizer step ({b['global_batch'] // per_item} rows per step)")
         total = math.ceil(per_epoch * epochs)
         report.summary.append(f"length: {epochs:g} epoch(s) x {per_epoch} steps ({n} training rows) = {total} optimizer steps")
     else:
