@@ -180,16 +180,22 @@ def test_pipeline_submitter_runs_the_tiny_chain(cluster, tmp_path):
                        timeout=60)
     assert r.returncode == 0, r.stderr
     jobs = [line.split("\t") for line in r.stdout.splitlines()]
-    assert [name for name, _ in jobs] == [s["name"] for s in data["stages"]]
+    assert [name for name, _ in jobs] == [s["name"] for s in data["stages"]] + ["report"]
     previous_end = None
     for name, job in jobs:
         info = wait_ended(cluster, job, 420)
         assert info["JobState"] == "COMPLETED", f"{name}: {log_of(cluster, job)[-3000:]}"
-        assert (run_dir / name / "DONE.json").is_file()
+        if name != "report":
+            assert (run_dir / name / "DONE.json").is_file()
         # Dependent jobs: each stage started only after the previous one ended.
         if previous_end:
             assert info["StartTime"] >= previous_end
         previous_end = info["EndTime"]
+    # The report job found every stage done (it ran none of them again) and wrote the run report.
+    report = json.loads((run_dir / "report.json").read_text())
+    assert {name: st["status"] for name, st in report["stages"].items()} == {
+        s["name"]: "done" for s in data["stages"]}
+    assert "skipping" in log_of(cluster, jobs[-1][1])
 
 
 @pytest.fixture(scope="module")

@@ -191,7 +191,9 @@ def _pipeline(tmp_path, names):
 def test_pipeline_submitter_chains_with_afterok(tmp_path, capsys):
     cmds = sbatch_commands(_pipeline(tmp_path, ["cpt", "r1zero", "reasoning_rl"]), None,
                            ["--partition=p"], ["--seed", "1"])
-    assert [c[0] for c in cmds] == ["cpt", "r1zero", "reasoning_rl"]
+    assert [c[0] for c in cmds] == ["cpt", "r1zero", "reasoning_rl", "report"]
+    assert cmds[-1][1][-6:] == [str(SLURM_DIR / "report.sh"), "--config", str(tmp_path / "pipeline.yaml"),
+                                "--run_dir", str(tmp_path / "run"), "--seed", "1"][-6:]
     assert cmds[0][1][-8:] == ["--config", str(tmp_path / "stages/cpt.yaml"), "--run_dir",
                                str(tmp_path / "run"), "--max_steps", "3", "--seed", "1"]
     assert str(SLURM_DIR / "stage.sh") in cmds[0][1] and "cpt" in cmds[0][1]
@@ -202,7 +204,20 @@ def test_pipeline_submitter_chains_with_afterok(tmp_path, capsys):
     for line in lines[1:]:
         assert "--dependency=afterok:" in line and "--kill-on-invalid-dep=yes" in line
         # sbatch options must come before the script, or they become script arguments.
-        assert line.index("--dependency") < line.index("slurm/stage")
+        assert line.index("--dependency") < line.index("/slurm/")
+
+
+def test_pipeline_per_stage_sbatch_options(tmp_path):
+    path = _pipeline(tmp_path, ["cpt", "r1zero"])
+    data = yaml.safe_load(Path(path).read_text())
+    data["stages"][1]["sbatch"] = ["--nodes=2", "--time=1:00:00"]
+    Path(path).write_text(yaml.safe_dump(data))
+    cmds = dict(sbatch_commands(path, None, ["--partition=p", "r1zero:--time=2:00:00"], [], only=["cpt", "r1zero"]))
+    assert "--nodes=2" not in cmds["cpt"] and "--partition=p" in cmds["cpt"]
+    r1zero = cmds["r1zero"]
+    assert r1zero.index("--nodes=2") < r1zero.index("--time=1:00:00") < r1zero.index("--time=2:00:00")
+    with pytest.raises(PlanError, match="not a stage"):
+        sbatch_commands(path, None, ["distill:--nodes=2"], [])
 
 
 def test_pipeline_submitter_rejects_unknown_stage(tmp_path):

@@ -5,9 +5,10 @@ User commands:
       print the sbatch / srun / accelerate / vllm-serve command lines for that cluster shape
   plan STAGE --config R [--nodes N --gpus-per-node G] [--field value ...]
       the same plan as JSON (inside a job, the shape comes from Slurm's variables)
-  submit-pipeline --config PIPELINE [--run_dir D] [--only a,b] [--sbatch-arg=ARG ...] [--dry-run]
-                  [--field value ...]
-      submit every stage as a job chained with afterok; --field value goes to every stage
+  submit-pipeline --config PIPELINE [--run_dir D] [--only a,b] [--sbatch-arg=[STAGE:]OPTION ...]
+                  [--log-dir DIR] [--dry-run] [--field value ...]
+      submit every stage as a job chained with afterok; --field value goes to every stage;
+      a stage entry's `sbatch: [--nodes=2]` in the pipeline recipe sets that job's options
 Used by the sbatch scripts:
   prepare STAGE --config R [--field value ...]   shell assignments for the batch script (R1_PLAN, ...)
   node-exec train|vllm                            the per-node task of a job step
@@ -129,7 +130,8 @@ def cmd_submit_pipeline(argv: list[str]) -> int:
     p.add_argument("--config", required=True, help="pipeline recipe (run_dir + stages)")
     p.add_argument("--run_dir", default=None)
     p.add_argument("--only", default=None, help="comma-separated stage names to submit")
-    p.add_argument("--sbatch-arg", action="append", default=[], help="extra sbatch option for every job")
+    p.add_argument("--sbatch-arg", action="append", default=[],
+                   help="sbatch option for every job, or STAGE:OPTION for one stage (repeatable)")
     p.add_argument("--log-dir", default=None)
     p.add_argument("--dry-run", action="store_true")
     ns, rest = p.parse_known_args(argv)

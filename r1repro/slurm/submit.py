@@ -2,7 +2,8 @@
 
 Each stage is one `sbatch slurm/<stage script>` with `--dependency=afterok:<previous job>` and
 `--kill-on-invalid-dep=yes` (without it, dependents of a failed stage stay pending forever). Every
-stage gets `--run_dir`, so `${run_dir}/<earlier stage>` inputs resolve to the same run.
+stage gets `--run_dir`, so `${run_dir}/<earlier stage>` inputs resolve to the same run. A last
+job (slurm/report.sh) writes the run report, as `r1repro pipeline` does locally.
 """
 
 from __future__ import annotations
@@ -37,6 +38,21 @@ def script_for(stage: str) -> list[str]:
     return [str(SLURM_DIR / GENERIC_SCRIPT), stage]
 
 
+def split_sbatch_args(args: list[str], stages: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """`--sbatch-arg=--time=4:00:00` goes to every job; `--sbatch-arg=r1zero:--nodes=2` to one stage."""
+    common: list[str] = []
+    per_stage: dict[str, list[str]] = {}
+    for arg in args:
+        stage, sep, option = arg.partition(":")
+        if sep and not stage.startswith("-"):
+            if stage not in stages:
+                raise PlanError(f"--sbatch-arg {arg}: {stage} is not a stage of this pipeline ({', '.join(stages)})")
+            per_stage.setdefault(stage, []).append(option)
+        else:
+            common.append(arg)
+    return common, per_stage
+
+
 def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], stage_args: list[str],
                     only: list[str] | None = None, log_dir: str | None = None) -> list[tuple[str, list[str]]]:
     """(stage, sbatch argv) per stage; the dependency is appended at submit time."""
@@ -53,15 +69,26 @@ def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], 
     for name in only or []:
         if name not in names:
             raise PlanError(f"--only {name}: not a stage of {pipeline} ({', '.join(names)})")
+    common, per_stage = split_sbatch_args(sbatch_args, names)
     cmds = []
     for entry in stages:
         if only and entry["name"] not in only:
             continue
         extra = [str(a) for a in entry.get("args", [])]  # per-stage args, as `r1repro pipeline` passes them
+        # Per-stage job options (e.g. `sbatch: [--nodes=2]` for a GRPO stage with a vLLM node);
+        # later options win, so the command line's overrides the recipe's.
+        own = entry.get("sbatch", [])
+        if not isinstance(own, list):
+            raise PlanError(f"{pipeline}: stage {entry['name']}: `sbatch` must be a list of sbatch options")
         cmd = ["sbatch", "--parsable", f"--job-name=r1-{entry['name']}", f"--output={log_dir}/%x-%j.out",
-               *sbatch_args, *script_for(entry["name"]), "--config", entry["recipe"], "--run_dir", str(run_dir),
-               *extra, *stage_args]
+               *map(str, own), *common, *per_stage.get(entry["name"], []), *script_for(entry["name"]),
+               "--config", entry["recipe"], "--run_dir", str(run_dir), *extra, *stage_args]
         cmds.append((entry["name"], cmd))
+    if not only:
+        # Same pipeline, run_dir and extra args as the stages, so every stage is recognised as done.
+        cmds.append(("report", ["sbatch", "--parsable", "--job-name=r1-report", f"--output={log_dir}/%x-%j.out",
+                                *common, str(SLURM_DIR / "report.sh"), "--config", pipeline, "--run_dir",
+                                str(run_dir), *stage_args]))
     return cmds
 
 
