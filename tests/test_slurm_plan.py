@@ -220,6 +220,15 @@ def test_pipeline_per_stage_sbatch_options(tmp_path):
         sbatch_commands(path, None, ["distill:--nodes=2"], [])
 
 
+def test_pipeline_entry_naming_its_stage(tmp_path):
+    path = _pipeline(tmp_path, ["cpt", "reasoning_rl"])
+    data = yaml.safe_load(Path(path).read_text())
+    data["stages"][1]["name"], data["stages"][1]["stage"] = "student_grpo", "reasoning_rl"
+    Path(path).write_text(yaml.safe_dump(data))
+    cmd = dict(sbatch_commands(path, None, [], []))["student_grpo"]
+    assert "--job-name=r1-student_grpo" in cmd and str(SLURM_DIR / "stage2_grpo.sh") in cmd
+
+
 def test_pipeline_submitter_rejects_unknown_stage(tmp_path):
     with pytest.raises(PlanError, match="nonsense"):
         sbatch_commands(_pipeline(tmp_path, ["cpt", "nonsense"]), None, [], [])

@@ -81,7 +81,7 @@ def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], 
         if not isinstance(own, list):
             raise PlanError(f"{pipeline}: stage {entry['name']}: `sbatch` must be a list of sbatch options")
         cmd = ["sbatch", "--parsable", f"--job-name=r1-{entry['name']}", f"--output={log_dir}/%x-%j.out",
-               *map(str, own), *common, *per_stage.get(entry["name"], []), *script_for(entry["name"]),
+               *map(str, own), *common, *per_stage.get(entry["name"], []), *script_for(entry["stage"]),
                "--config", entry["recipe"], "--run_dir", str(run_dir), *extra, *stage_args]
         cmds.append((entry["name"], cmd))
     if not only:
