@@ -26,7 +26,7 @@ def test_unknown_benchmark_is_one_clear_error():
 
 def test_missing_column_names_file_and_column(tmp_path):
     path = write_jsonl(tmp_path / "aime.jsonl", [{"problem": "Find x.", "gold": "3"}])
-    with pytest.raises(ValueError, match=r"benchmark aime24 \(.*aime.jsonl\): missing column 'answer' or 'solution' \(row 0; columns: gold, problem\)"):
+    with pytest.raises(ValueError, match=r"benchmark aime24 \(.*aime.jsonl\): missing column 'answer' or 'solution' \(row 0; columns: gold, id, problem\)"):
         load_benchmark({"name": "aime24", "path": path})
     with pytest.raises(ValueError, match=r"benchmark aime24 \(.*nope.jsonl\): file not found"):
         load_benchmark({"name": "aime24", "path": str(tmp_path / "nope.jsonl")})
