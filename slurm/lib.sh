@@ -91,7 +91,10 @@ r1_run_stage() {
     r1_log "vLLM server: ${R1_VLLM_CMD[*]}"
     "${R1_VLLM_CMD[@]}" &
     R1_VLLM_PID=$!
-    if ! python -m r1repro.slurm wait-health --url "$R1_HEALTH_URL" \
+    if [[ ${R1_DRY_EXEC:-0} == 1 ]]; then
+      wait "$R1_VLLM_PID"
+      R1_VLLM_PID=
+    elif ! python -m r1repro.slurm wait-health --url "$R1_HEALTH_URL" \
       --timeout "${R1_VLLM_TIMEOUT:-900}" --pid "$R1_VLLM_PID"; then
       r1_stop_vllm
       exit 1

@@ -188,9 +188,9 @@ class LocalSlurm:
             time.sleep(0.2)
         raise TimeoutError(f"waiting for {what} (logs in {self.dir / 'log'})")
 
-    def run(self, argv: list[str], check: bool = True, **kw) -> subprocess.CompletedProcess:
-        kw.setdefault("cwd", None)
-        return subprocess.run(argv, capture_output=True, text=True, env=self.env, check=check, **kw)
+    def run(self, argv: list[str], check: bool = True, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+        """A client command against this cluster; `env` adds variables (sbatch passes them to the job)."""
+        return subprocess.run(argv, capture_output=True, text=True, env={**self.env, **(env or {})}, check=check, **kw)
 
     def job(self, job_id: str) -> dict[str, str]:
         """`scontrol show job` as a dict (JobState, ExitCode, Restarts, StdOut, ...)."""

@@ -199,11 +199,12 @@ def test_pipeline_submitter_runs_the_tiny_chain(cluster, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory):
+def nodes3(tmp_path_factory):
+    """Three slurmd (n1, n2, n3) on this machine: real multi-node allocations and job steps."""
     reason = ensure_installed()
     if reason:
         pytest.skip(reason)
-    c = LocalSlurm(tmp_path_factory.mktemp("slurm2"), nodes=2)
+    c = LocalSlurm(tmp_path_factory.mktemp("slurm3"), nodes=3)
     try:
         c.start()
         yield c
@@ -211,19 +212,67 @@ def two_nodes(tmp_path_factory):
         c.stop()
 
 
-def test_server_mode_puts_vllm_on_its_own_node_and_fails_clearly(two_nodes, tmp_path, base_model):
-    """Two slurmd on this machine: the plan gives n2 to `trl vllm-serve` and n1 to training. This
-    venv has no vLLM, so the server dies at start: the job must fail with one clear line, before
-    any training starts (it must not hang waiting for the health endpoint)."""
-    job = sbatch(two_nodes, "--nodes=2", f"--output={tmp_path}/%x-%j.out", "slurm/stage2_grpo.sh",
+def test_server_mode_puts_vllm_on_its_own_node_and_fails_clearly(nodes3, tmp_path, base_model):
+    """A 2-node job: the plan gives n2 to `trl vllm-serve` and n1 to training. This venv has no
+    vLLM, so the server dies at start: the job must fail with one clear line, before any training
+    starts (it must not hang waiting for the health endpoint)."""
+    job = sbatch(nodes3, "--nodes=2", f"--output={tmp_path}/%x-%j.out", "slurm/stage2_grpo.sh",
                  "--config", "recipes/tiny/reasoning_rl.yaml", "--run_dir", str(tmp_path / "run"),
                  "--model_name_or_path", base_model, "--use_vllm", "true", "--vllm_mode", "server",
                  *COMMON_ARGS, *GRPO_ARGS)
-    info = wait_ended(two_nodes, job, 120)
-    log = log_of(two_nodes, job)
+    info = wait_ended(nodes3, job, 120)
+    log = log_of(nodes3, job)
     assert info["JobState"] == "FAILED" and info["ExitCode"] == "1:0", log
     assert info["NodeList"] == "n[1-2]"
     assert "--nodelist=n2 python -m r1repro.slurm node-exec vllm" in log
     assert f"vLLM server on n2: trl vllm-serve --model {base_model}" in log
     assert "exited before http://n2:8000/health/ became healthy" in log
     assert "training:" not in log
+
+
+def _dry_exec_job(cluster, tmp_path, nodes, *args):
+    """A real multi-node job of stage2_grpo.sh whose steps print each node's command instead of
+    running it (R1_DRY_EXEC=1), with 8 GPUs per node as a GPU cluster would report them."""
+    r = cluster.run(["sbatch", "--parsable", f"--nodes={nodes}", f"--output={tmp_path}/%x-%j.out",
+                     "slurm/stage2_grpo.sh", "--config", "recipes/tiny/reasoning_rl.yaml",
+                     "--run_dir", str(tmp_path / "run"), *args],
+                    cwd=REPO, env={"R1_DRY_EXEC": "1", "R1_GPUS_PER_NODE": "8", "R1_MAIN_PORT": "29555"})
+    job = r.stdout.strip()
+    info = wait_ended(cluster, job, 120)
+    log = log_of(cluster, job)
+    assert info["JobState"] == "COMPLETED", log
+    ranks = {}
+    for line in log.splitlines():
+        if "[r1repro node-exec] rank" in line:
+            rank, node = line.split("rank ")[1].split(":")[0].split(" on ")
+            ranks[node] = line.split(": ", 1)[1].split()
+            assert ranks[node][ranks[node].index("--machine_rank") + 1] == rank
+    return log, ranks
+
+
+def _flag(cmd, name):
+    return cmd[cmd.index(name) + 1]
+
+
+def test_colocate_job_gives_each_node_its_machine_rank(nodes3, tmp_path):
+    log, ranks = _dry_exec_job(nodes3, tmp_path, 3, "--use_vllm", "true", "--vllm_mode", "colocate",
+                               "--per_device_train_batch_size", "4")
+    assert sorted(ranks) == ["n1", "n2", "n3"]
+    assert {node: _flag(cmd, "--machine_rank") for node, cmd in ranks.items()} == {"n1": "0", "n2": "1", "n3": "2"}
+    for cmd in ranks.values():
+        assert _flag(cmd, "--num_machines") == "3" and _flag(cmd, "--num_processes") == "24"
+        assert _flag(cmd, "--main_process_ip") == "n1" and _flag(cmd, "--main_process_port") == "29555"
+        assert "--vllm_server_host" not in cmd
+    assert "vLLM server" not in log
+
+
+def test_server_job_splits_off_the_last_node_for_vllm(nodes3, tmp_path):
+    log, ranks = _dry_exec_job(nodes3, tmp_path, 3, "--use_vllm", "true", "--vllm_mode", "server",
+                               "--per_device_train_batch_size", "2", "--num_generations", "16")
+    assert sorted(ranks) == ["n1", "n2"]
+    assert "[r1repro node-exec] vLLM server on n3: trl vllm-serve --model" in log
+    for node, cmd in ranks.items():
+        assert _flag(cmd, "--num_machines") == "2" and _flag(cmd, "--num_processes") == "16"
+        assert _flag(cmd, "--main_process_ip") == "n1" and _flag(cmd, "--vllm_server_host") == "n3"
+    # 2 per device x 16 processes = 32 completions = 2 prompts x 16 generations.
+    assert '"generation_batch_size": 32' in log and '"prompts_per_generation": 2' in log

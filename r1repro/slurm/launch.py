@@ -102,15 +102,24 @@ def run_train(plan: Plan, machine_rank: int) -> int:
 
 
 def node_exec(role: str) -> int:
+    """R1_DRY_EXEC=1: print each node's command inside a real allocation instead of running it
+    (checks ranks and hosts on a cluster before spending GPU hours; the slurm tests use it)."""
     plan = plan_from_env()
+    dry = os.environ.get("R1_DRY_EXEC") == "1"
     if role == "vllm":
         cmd = vllm_command(plan)
         print(f"[r1repro node-exec] vLLM server on {_node()}: {' '.join(cmd)}", flush=True)
+        if dry:
+            return 0
         os.execvp(cmd[0], cmd)
     if role != "train":
         raise SystemExit(f"r1repro slurm node-exec: unknown role {role!r} (train or vllm)")
     # One task per training node, so the task rank is the machine rank.
-    return run_train(plan, int(os.environ.get("SLURM_PROCID", "0")))
+    rank = int(os.environ.get("SLURM_PROCID", "0"))
+    if dry:
+        print(f"[r1repro node-exec] rank {rank} on {_node()}: {' '.join(accelerate_command(plan, rank))}", flush=True)
+        return 0
+    return run_train(plan, rank)
 
 
 def _alive(pid: int | None) -> bool:
