@@ -102,6 +102,21 @@ def test_failed_stage_cancels_its_dependents(cluster, tmp_path):
     assert not set(jobs) & set(pending)
 
 
+def test_bad_recipe_fails_the_job_with_one_line(cluster, tmp_path):
+    """Batch arithmetic is checked before anything is launched: 4 completions per step cannot hold
+    groups of 3 generations."""
+    job = sbatch(cluster, f"--output={tmp_path}/%x-%j.out", "slurm/stage2_grpo.sh",
+                 "--config", "recipes/tiny/reasoning_rl.yaml", "--run_dir", str(tmp_path / "run"),
+                 "--per_device_train_batch_size", "4", "--num_generations", "3")
+    info = wait_ended(cluster, job, 60)
+    log = log_of(cluster, job)
+    assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", log
+    errors = [line for line in log.splitlines() if line.startswith("r1repro slurm:")]
+    assert errors == ["r1repro slurm: generation batch 4 (per_device_train_batch_size 4 x 1 processes x 1 steps) "
+                      "is not divisible by num_generations 3"], log
+    assert "training:" not in log
+
+
 def test_stage2_grpo_completes_and_writes_its_model(cluster, tmp_path, base_model):
     run_dir = tmp_path / "run"
     job = sbatch(cluster, "slurm/stage2_grpo.sh", "--config", "recipes/tiny/reasoning_rl.yaml",

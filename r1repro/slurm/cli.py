@@ -177,3 +177,6 @@ def main(argv: list[str] | None = None) -> int:
     except PlanError as e:
         print(f"r1repro slurm: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `r1repro slurm dry-run ... | head`
+        sys.stdout = None
+        return 0
