@@ -187,6 +187,7 @@ def check_accelerate(path: str) -> Report:
 # ------------------------------------------------------------------------------------------ a stage recipe
 
 def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=None) -> Report:
+    from r1repro.config import validate_recipe
     from r1repro.slurm.plan import PlanError, Shape, make_plan, parse_overrides, read_recipe
 
     report = Report(path, stage)
@@ -203,17 +204,23 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
     except PlanError as err:
         report.error(str(err))
         return report
+    try:  # unknown fields and wrong types first: the plan and the parse would trip over them less clearly
+        validate_recipe(raw, types, path)
+    except ConfigError as err:
+        report.error(str(err))
+        return report
     nodes, gpus = shape or hardware(path) or (1, 0)
     plan = None
     try:
         plan = make_plan(stage, path, overrides, Shape([f"node{i + 1}" for i in range(nodes)], gpus))
-    except PlanError as err:
-        report.error(f"cluster {nodes} node(s) x {gpus} GPU(s): {err}")
+    except PlanError as err:  # names a field when the problem is one (not for the batch: it involves several)
+        named = _name_field(str(err), {k: raw[k] for k in ("accelerate_config", "vllm_mode", "model_name_or_path") if k in raw})
+        report.error(f"cluster {nodes} node(s) x {gpus} GPU(s): {named}")
     instances = _parse(report, types, path, raw, overrides, plan, gpus)
     config = _defaults(types) | raw
-    bad_field = _error_field(report.errors[-1]) if report.errors else None
+    bad = {m.group(1) for e in report.errors for m in [re.search(r"field '(\w+)'", e)] if m}
     for check in (_check_paths, _check_rewards, _check_template, _check_eval_tasks):
-        check(report, stage, config, bad_field)
+        check(report, stage, config, bad)
     if gpus and raw.get("use_cpu"):
         report.notes.append(f"use_cpu is true but the shape has {gpus} GPU(s) per node: training would ignore them")
     if instances is not None and plan is not None:
@@ -238,7 +245,7 @@ def _parse(report: Report, types, path: str, raw: dict, overrides: list[str], pl
         message = str(err)
         if plan is None and any(m in message for m in GRPO_BATCH_MESSAGES):
             return None  # the cluster line above already explains the batch; TRL's check ran at the wrong size
-        report.error(_name_field(message, raw))
+        report.error(_name_field(message, raw, path))
         return None
 
 
@@ -255,20 +262,15 @@ def _world_size(n: int):
         TrainingArguments.world_size = original
 
 
-def _name_field(message: str, raw: dict) -> str:
+def _name_field(message: str, raw: dict, path: str = "") -> str:
     """TRL's __post_init__ errors do not say which field is wrong: name the recipe field they mention."""
     if re.search(r"field '\w+'", message) or message.startswith("command line"):
         return message
-    body = message.split(": ", 1)[-1]
+    body = message.removeprefix(f"{path}: ")
     for key, value in raw.items():
         if re.search(rf"\b{re.escape(key)}\b", body) or (isinstance(value, str) and value and re.search(rf"\b{re.escape(value)}\b", body)):
             return f"field '{key}': {body}"
     return message
-
-
-def _error_field(message: str) -> str | None:
-    m = re.search(r"field '(\w+)'", message)
-    return m.group(1) if m else None
 
 
 def _defaults(types) -> dict:
@@ -298,11 +300,11 @@ def _where(value: str, run_dir: str) -> str:
     return "hub" if HUB_ID_RE.match(value) and ".." not in value and "--" not in value else "bad"
 
 
-def _check_paths(report: Report, stage: str, config: dict, bad_field) -> None:
+def _check_paths(report: Report, stage: str, config: dict, bad: set[str]) -> None:
     run_dir = str(config.get("run_dir") or "runs/tiny")
     for name, kind in PATH_FIELDS:
         value = config.get(name)
-        if name == bad_field or not isinstance(value, str) or not value or name not in config:
+        if name in bad or not isinstance(value, str) or not value or name not in config:
             continue
         where = _where(value, run_dir)
         if where == "tiny":
@@ -317,7 +319,7 @@ def _check_paths(report: Report, stage: str, config: dict, bad_field) -> None:
             report.error(f"field '{name}': {value!r} is neither an existing path nor a hub id (owner/name)")
         elif where == "hub":
             report.notes.append(f"{name}: {value} is a hub id (not downloaded; checked for syntax only)")
-    _check_columns(report, stage, config, bad_field)
+    _check_columns(report, stage, config, bad)
 
 
 def _check_tiny(report: Report, name: str, value: str) -> None:
@@ -369,12 +371,12 @@ def _reward_columns(specs) -> list[str]:
     return cols
 
 
-def _check_columns(report: Report, stage: str, config: dict, bad_field) -> None:
+def _check_columns(report: Report, stage: str, config: dict, bad: set[str]) -> None:
     run_dir = str(config.get("run_dir") or "runs/tiny")
     for name, cols in _required_columns(stage, config).items():
         value = str(config[name])
         where = _where(value, run_dir)
-        if name == bad_field or where in ("produced", "bad"):
+        if name in bad or where in ("produced", "bad"):
             continue
         if where == "hub":
             report.notes.append(f"{name}: columns {', '.join(cols)} not verified (hub dataset)")
@@ -414,12 +416,12 @@ def _tiny_columns(spec: str) -> set[str] | None:
     return set(task_rows(task, "train", 1, 0)[0]) if task in TASKS else None
 
 
-def _check_rewards(report: Report, stage: str, config: dict, bad_field) -> None:
+def _check_rewards(report: Report, stage: str, config: dict, bad: set[str]) -> None:
     from r1repro.rewards import build_rewards, resolve_reward
     from r1repro.slurm.plan import GRPO_STAGES
 
     run_dir = str(config.get("run_dir") or "runs/tiny")
-    if stage in GRPO_STAGES and bad_field != "rewards":
+    if stage in GRPO_STAGES and "rewards" not in bad:
         try:
             funcs, _ = build_rewards(_reward_specs(stage, config))
         except (ValueError, TypeError) as err:
@@ -431,7 +433,7 @@ def _check_rewards(report: Report, stage: str, config: dict, bad_field) -> None:
             if isinstance(weights, list) and len(weights) != len(funcs):
                 report.error(f"field 'reward_weights': {len(weights)} weights for {len(funcs)} rewards")
     answer = config.get("answer_reward")
-    if answer and config.get("source_model") and bad_field != "answer_reward":
+    if answer and config.get("source_model") and "answer_reward" not in bad:
         try:
             resolve_reward(answer)
         except (ValueError, TypeError) as err:
@@ -448,10 +450,10 @@ def _reward_specs(stage: str, config: dict):
     return [{"model": model, **s} if isinstance(s, dict) and s.get("name") == "reward_model" else s for s in specs]
 
 
-def _check_template(report: Report, stage: str, config: dict, bad_field) -> None:
+def _check_template(report: Report, stage: str, config: dict, bad: set[str]) -> None:
     from r1repro.templates import render_prompt
 
-    if bad_field in ("prompt_template", "system_prompt") or "prompt_template" not in config:
+    if bad & {"prompt_template", "system_prompt"} or "prompt_template" not in config:
         return
     try:
         rendered = render_prompt(config["prompt_template"], "What is 2 + 3?", system_prompt=config.get("system_prompt"))
@@ -462,11 +464,11 @@ def _check_template(report: Report, stage: str, config: dict, bad_field) -> None
         report.error(f"field 'prompt_template': {config['prompt_template']} does not show the problem")
 
 
-def _check_eval_tasks(report: Report, stage: str, config: dict, bad_field) -> None:
+def _check_eval_tasks(report: Report, stage: str, config: dict, bad: set[str]) -> None:
     from r1repro.rewards import resolve_reward
 
     tasks = config.get("eval_tasks") or []
-    if bad_field == "eval_tasks" or not config.get("eval_num_problems", 1) or not isinstance(tasks, list):
+    if "eval_tasks" in bad or not config.get("eval_num_problems", 1) or not isinstance(tasks, list):
         return
     run_dir = str(config.get("run_dir") or "runs/tiny")
     for i, task in enumerate(tasks):
