@@ -34,8 +34,16 @@ SHRINK = {
 }
 
 
+def _cancel_leftovers(c: LocalSlurm) -> None:
+    """A failed test must not leave jobs that the next test's jobs queue behind."""
+    c.run(["scancel", "--user=root"], check=False)
+    deadline = time.monotonic() + 30
+    while c.run(["squeue", "-h", "-o", "%i"], check=False).stdout.strip() and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def one_node(tmp_path_factory):
     reason = ensure_installed()
     if reason:
         pytest.skip(reason)
@@ -45,6 +53,12 @@ def cluster(tmp_path_factory):
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture
+def cluster(one_node):
+    yield one_node
+    _cancel_leftovers(one_node)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +105,8 @@ def test_failed_stage_cancels_its_dependents(cluster, tmp_path):
     r = subprocess.run(["r1repro", "slurm", "submit-pipeline", "--config", str(path), "--log-dir", str(tmp_path)],
                        cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    jobs = [line.split("\t")[1] for line in r.stdout.splitlines()]
-    assert len(jobs) == 3
+    names, jobs = zip(*(line.split("\t") for line in r.stdout.splitlines()))
+    assert names == ("r1zero", "reasoning_rl", "distill", "report")
     first = wait_ended(cluster, jobs[0], 180)
     assert first["JobState"] == "FAILED", log_of(cluster, jobs[0])
     for job in jobs[1:]:
@@ -214,7 +228,7 @@ def test_pipeline_submitter_runs_the_tiny_chain(cluster, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def nodes3(tmp_path_factory):
+def three_nodes(tmp_path_factory):
     """Three slurmd (n1, n2, n3) on this machine: real multi-node allocations and job steps."""
     reason = ensure_installed()
     if reason:
@@ -225,6 +239,12 @@ def nodes3(tmp_path_factory):
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture
+def nodes3(three_nodes):
+    yield three_nodes
+    _cancel_leftovers(three_nodes)
 
 
 def test_server_mode_puts_vllm_on_its_own_node_and_fails_clearly(nodes3, tmp_path, base_model):
