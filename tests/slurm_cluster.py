@@ -25,9 +25,14 @@ from pathlib import Path
 DAEMONS = ("munged", "slurmctld", "slurmd")
 
 
+def _bin(name: str) -> str:
+    """Daemons live in /usr/sbin, which is not on every PATH."""
+    return shutil.which(name) or str(Path("/usr/sbin", name))
+
+
 def ensure_installed() -> str | None:
     """Install slurm-wlm and munge from Debian when missing. Returns why it cannot, or None."""
-    if all(shutil.which(d) or Path("/usr/sbin", d).exists() for d in DAEMONS):
+    if all(Path(_bin(d)).exists() for d in DAEMONS):
         return None
     if os.geteuid() != 0:
         return "slurm-wlm/munge missing and not root, cannot apt-get install them"
@@ -154,7 +159,7 @@ class LocalSlurm:
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.dir / "log" / f"{name}.stdout", "ab")
         self.procs[name] = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
+            [_bin(argv[0]), *argv[1:]], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
         )
 
     def start(self, timeout: float = 30.0) -> None:
