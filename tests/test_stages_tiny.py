@@ -77,3 +77,63 @@ def test_r1zero_grpo_raises_the_format_reward(run_dir):
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
     assert last > first + 0.15, f"mean reward {first:.2f} -> {last:.2f}"
     assert (run_dir / "r1zero" / "DONE.json").is_file()
+
+
+def test_signal_checkpoints_and_the_rerun_resumes(run_dir):
+    """SIGUSR1 (Slurm's warning before a time limit) -> checkpoint, exit 99; the rerun resumes."""
+    import signal
+    import time
+
+    from r1repro.stages.common import PREEMPTED_EXIT_CODE
+
+    out = run_dir / "preempted"
+    args = [*R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(out), "--max_steps", "40", "--save_steps", "1000",
+            "--eval_num_problems", "0"]
+    proc = subprocess.Popen([sys.executable, "-m", "r1repro.cli", "r1zero", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (out / "metrics.jsonl").is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)  # the first logged step: training is under way
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == PREEMPTED_EXIT_CODE, err[-2000:]
+    checkpoints = list(out.glob("checkpoint-*"))
+    assert len(checkpoints) == 1 and not (out / "DONE.json").exists()
+    step = int(checkpoints[0].name.split("-")[1])
+    assert 1 <= step < 40
+    resumed = r1repro("r1zero", *args, "--max_steps", str(step + 2))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming from {checkpoints[0]}" in resumed.stdout
+    assert (out / "DONE.json").is_file() and not list(out.glob("checkpoint-*"))
+
+
+def test_pipeline_runs_reports_and_reruns_in_seconds(run_dir, tmp_path):
+    import shutil
+    import time
+
+    # A new run that already has the base model: cpt is skipped (same config), r1zero runs.
+    new_run = tmp_path / "run2"
+    shutil.copytree(run_dir / "cpt", new_run / "cpt")
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        f"run_dir: {new_run}\n"
+        "stages:\n"
+        f"  - {{name: cpt, recipe: recipes/tiny/cpt.yaml, args: {json.dumps(CPT[2:])}}}\n"
+        f"  - {{name: r1zero, recipe: recipes/tiny/r1zero.yaml, args: {json.dumps(R1ZERO[2:])}}}\n"
+    )
+    first = r1repro("pipeline", "--config", str(pipeline))
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "cpt: done already, skipping" in first.stdout and "r1zero: r1repro r1zero" in first.stdout
+    report_path = first.stdout.strip().splitlines()[-1]
+    report = json.loads(open(report_path).read())
+    assert {s: v["status"] for s, v in report["stages"].items()} == {"cpt": "done", "r1zero": "done"}
+    assert set(report["evals"]) == {"base", "r1zero"}
+    for metrics in report["evals"]["base"].values():
+        assert {"accuracy_greedy", "pass@1", "format_rate", "mean_length"} <= set(metrics)
+    assert (new_run / "report.md").read_text().count("|") > 10
+    assert (new_run / "training_curves.png").is_file() and (new_run / "pass_at_k.png").is_file()
+    started = time.time()
+    again = r1repro("pipeline", "--config", str(pipeline))
+    assert again.returncode == 0
+    assert again.stdout.count("done already, skipping") == 2
+    assert time.time() - started < 60  # no training, no model loading: parse and compare fingerprints
