@@ -18,8 +18,10 @@ R1ZERO_TEMPLATE = (
     "</answer>. User: {problem}. Assistant:"
 )
 
-# A short variant for character-level tiny models: same protocol, 5x fewer tokens per prompt.
-TINY_TEMPLATE = "User: {problem}. Put reasoning in <think> </think> and the answer in <answer> </answer>. Assistant:"
+# The tiny recipe's variant: the R1-Zero frame without the instructions, which a model trained from
+# scratch on a synthetic corpus cannot read anyway; the format must then be *discovered* through the
+# reward, as in R1-Zero. Saves ~400 characters (tokens) per sample.
+TINY_TEMPLATE = "User: {problem}. Assistant:"
 
 TEMPLATES = {"r1zero": R1ZERO_TEMPLATE, "tiny": TINY_TEMPLATE}
 
