@@ -61,6 +61,8 @@ def upstream_fingerprints(config: dict) -> dict:
     stage invalidates everything after it."""
     found = {}
     for key, value in sorted(config.items()):
+        if key in NOT_FINGERPRINTED:  # output_dir above all: a stage is not its own upstream
+            continue
         if isinstance(value, str) and (Path(value) / DONE_FILE).is_file():
             found[key] = json.loads((Path(value) / DONE_FILE).read_text())["fingerprint"]
     return found

@@ -1,0 +1,58 @@
+"""Pipeline recipes: validation errors and the skip logic (fingerprints), without training."""
+
+import json
+
+import pytest
+
+from r1repro.config import ConfigError
+from r1repro.pipeline import load_pipeline, stage_argv, stage_state
+from r1repro.stages.common import finish_stage, fingerprint, is_done, start_stage
+
+
+def write(tmp_path, text):
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("stages: []\n", "field 'stages' must be a non-empty list"),
+        ("stage: [a]\n", "unknown field 'stage'"),
+        ("stages: [{name: r2zero, recipe: recipes/tiny/r1zero.yaml}]\n", "stages[0].stage 'r2zero' is not a stage"),
+        ("stages: [{name: cpt, recipe: nope.yaml}]\n", "stages[0].recipe nope.yaml not found"),
+        ("stages: [{name: cpt}]\n", "stages[0] must be a mapping with 'name' and 'recipe'"),
+    ],
+)
+def test_pipeline_errors_are_one_line(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_pipeline(write(tmp_path, text), None)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_named_entries_run_a_stage_module(tmp_path):
+    path = write(tmp_path, "run_dir: r\nstages: [{name: student_base, stage: cpt, recipe: recipes/tiny/student_base.yaml}]\n")
+    run_dir, stages = load_pipeline(path, str(tmp_path / "run"))
+    output_dir, config = stage_state(stages[0], stage_argv(stages[0], run_dir, []))
+    assert output_dir == f"{tmp_path}/run/student_base" and config["init_tiny_model"] == "micro"
+
+
+def test_done_marker_tracks_config_and_upstream(tmp_path):
+    upstream, downstream = tmp_path / "cpt", tmp_path / "r1zero"
+    up_config = {"output_dir": str(upstream), "learning_rate": 1e-3}
+    down_config = {"output_dir": str(downstream), "model_name_or_path": str(upstream)}
+    for out, config in ((upstream, up_config), (downstream, down_config)):
+        assert start_stage("x", out, config)
+        finish_stage(out, config, started=0.0)
+        assert is_done(out, config)
+    assert not start_stage("x", downstream, down_config)  # a rerun does nothing
+    assert not is_done(upstream, {**up_config, "learning_rate": 2e-3})  # a changed field redoes
+    assert is_done(upstream, {**up_config, "output_dir": "elsewhere", "logging_steps": 7})  # where/how it logs does not
+    # Redoing the upstream stage with another config invalidates the downstream one
+    new_up = {**up_config, "learning_rate": 2e-3}
+    assert start_stage("x", upstream, new_up)
+    finish_stage(upstream, new_up, started=0.0)
+    assert not is_done(downstream, down_config)
+    done = json.loads((upstream / "DONE.json").read_text())
+    assert done["fingerprint"] == fingerprint(new_up)
