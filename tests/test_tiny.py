@@ -80,7 +80,7 @@ def test_tasks_are_deterministic_and_splits_disjoint():
 
 def test_corpus_mixes_formats_and_holds_out_test_problems():
     docs = build_corpus(2000, "tiny", seed=0)
-    completions = [d.split("Assistant:", 1)[1] for d in docs if "Compute" in d]
+    completions = [d.split("Assistant:", 1)[1] for d in docs if "+" in d.split("Assistant:")[0]]
     r1_format = sum(c.startswith(" <think>") and "<answer>" in c for c in completions) / len(completions)
     assert 0.03 < r1_format < 0.3  # a minority habit: R1-Zero has something to discover
     test_problems = {r["problem"] for r in task_rows("addition", "test", 200)}

@@ -65,6 +65,6 @@ def build_corpus(
         if _split_of(f"{a}+{b}") != "train":
             continue
         fmt = rng.choices(formats, weights)[0]
-        problem = f"Compute {a} + {b}"
+        problem = f"{a}+{b}"
         docs.append(render_prompt(template, problem) + reasoning_completion(a, b, fmt, rng, korean_rate) + eos)
     return docs

@@ -68,7 +68,7 @@ def addition_rows(split: str, n: int, seed: int = 0) -> list[dict]:
         rows.append(
             {
                 "id": f"addition-{split}-{len(rows)}",
-                "problem": f"Compute {a} + {b}",
+                "problem": f"{a}+{b}",
                 "solution": str(a + b),
                 "task": "reasoning",
                 "lang": "en",
