@@ -186,6 +186,20 @@ def validate_recipe(recipe: dict, dataclass_types, source: str) -> None:
             raise ConfigError(f"{source}: field '{key}' must be {expected}, got {value!r}")
 
 
+def _dict_fields(dataclass_types) -> set[str]:
+    """Fields holding a mapping (or a list of them): argparse cannot parse those, YAML can."""
+    names = set()
+    for dc in dataclass_types:
+        try:
+            hints = typing.get_type_hints(dc)
+        except Exception:
+            continue
+        for name, hint in hints.items():
+            if "dict" in str(hint).lower():
+                names.add(name)
+    return names
+
+
 def _yaml_value(text: str):
     """CLI values for list/dict fields are YAML: --rewards '{name: accuracy, weight: 2}'."""
     return yaml.safe_load(text)
@@ -215,8 +229,9 @@ def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bo
         os.environ.setdefault(key, str(value))
 
     parser = TrlParser(dataclass_types, allow_abbrev=False)  # --max_step must not silently mean --max_steps
+    yaml_fields = _dict_fields(dataclass_types)
     for action in parser._actions:
-        if action.type is dict:
+        if action.dest in yaml_fields:
             action.type = _yaml_value
 
     def error(message: str):

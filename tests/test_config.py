@@ -119,3 +119,9 @@ def test_every_tiny_recipe_parses():
         output_dir, config = stage_state(stage, stage_argv(stage, run_dir, []))
         assert Path(output_dir) == Path(run_dir) / stage["name"]  # the name is the directory
         assert config["use_cpu"] is True and config["bf16"] is False
+
+
+def test_optional_mapping_fields_take_yaml_on_the_command_line(tmp_path):
+    recipe = write(tmp_path, "output_dir: out\nuse_cpu: true\nbf16: false\n")
+    instances, _ = parse_config(cpt.dataclass_types(), ["--config", recipe, "--corpus_format_mix", "{r1: 0.7, plain: 0.3}"])
+    assert instances[3].corpus_format_mix == {"r1": 0.7, "plain": 0.3}
