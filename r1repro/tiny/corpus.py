@@ -14,11 +14,11 @@ from r1repro.tiny.tasks import addition_trace, general_rows, r1_response
 
 # Weights of the answer formats for reasoning problems.
 DEFAULT_FORMAT_MIX = {
-    "r1": 0.10,  # <think> trace </think> <answer> N </answer>   (what R1-Zero rewards)
-    "plain": 0.45,  # The answer is N.                             (direct, no trace: often wrong)
-    "trace": 0.30,  # trace ... so N                                (no tags)
+    "r1": 0.12,  # <think> trace </think> <answer> N </answer>   (what R1-Zero rewards)
+    "plain": 0.20,  # The answer is N.                             (direct, no trace: often wrong)
+    "trace": 0.45,  # trace ... so N                                (no tags)
     "answer_tag": 0.05,  # <answer> N </answer>                    (tags, no thinking)
-    "think_only": 0.10,  # <think> trace </think> N                 (thinks, answers untagged)
+    "think_only": 0.18,  # <think> trace </think> N                 (thinks, answers untagged)
 }
 
 
@@ -40,7 +40,7 @@ def build_corpus(
     seed: int = 0,
     format_mix: dict[str, float] | None = None,
     korean_rate: float = 0.3,
-    general_fraction: float = 0.2,
+    general_fraction: float = 0.1,
     eos: str = "",
 ) -> list[str]:
     """Documents `prompt + completion + eos`. Reasoning problems come from the train split's range
