@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 RUN    ?= runs/tiny
 PYTEST_ARGS ?=
+# Tests (and the Slurm jobs they submit) call `r1repro`: put the venv's scripts first, as `activate` would.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install demo test test-fast test-slurm test-vllm vllm-venv system-deps bench clean
 

@@ -105,7 +105,7 @@ def test_cli_samples_resumes_and_shards(micro_model, tmp_path, capsys):
     assert stats["output"] == str(shard) and stats["generated"] == 2  # rows 1 and 3 of 5
     lines = [json.loads(l) for l in shard.read_text().splitlines()]
     assert [l["prompt_id"] for l in lines] == ["addition-train-1"] * 2 + ["addition-train-3"] * 2
-    assert lines[0]["prompt"].startswith("User: Compute ") and lines[0]["task"] == "reasoning"
+    assert lines[0]["prompt"].startswith("User: ") and "+" in lines[0]["prompt"] and lines[0]["task"] == "reasoning"
     assert sample_main(argv) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped"] == 2
 

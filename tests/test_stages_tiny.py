@@ -16,9 +16,9 @@ pytestmark = pytest.mark.slow
 # Small and fast: a micro model, a short corpus in which the R1 format is common enough that GRPO
 # finds it within a few steps, and no eval sampling beyond a handful of problems.
 CPT = [
-    "--config", "recipes/tiny/cpt.yaml", "--init_tiny_model", "micro", "--corpus_num_docs", "1600",
-    "--max_steps", "50", "--per_device_train_batch_size", "32", "--learning_rate", "3e-3",
-    "--corpus_format_mix", "{r1: 0.3, plain: 0.4, trace: 0.2, think_only: 0.1}",
+    "--config", "recipes/tiny/cpt.yaml", "--init_tiny_model", "micro",
+    "--max_steps", "150", "--per_device_train_batch_size", "32", "--learning_rate", "3e-3",
+    "--corpus_format_mix", "{r1: 0.4, plain: 0.4, trace: 0.2}", "--corpus_num_docs", "4800",
     "--save_steps", "1000", "--logging_steps", "10", "--eval_num_problems", "8", "--eval_num_samples", "2",
     "--eval_max_new_tokens", "64",
 ]
@@ -46,8 +46,8 @@ def test_cpt_writes_a_finished_stage(run_dir):
     out = run_dir / "cpt"
     done = json.loads((out / "DONE.json").read_text())
     assert done["fingerprint"] and done["wall_s"] > 0
-    config = json.loads((out / "config.json").read_text())
-    assert config["init_tiny_model"] == "micro" and config["max_steps"] == 50
+    config = json.loads((out / "r1repro_config.json").read_text())
+    assert config["init_tiny_model"] == "micro" and config["max_steps"] == 150
     losses = [m["loss"] for m in read_metrics(out) if "loss" in m]
     assert float(losses[-1]) < 0.6 * float(losses[0])  # it learned the corpus
     evals = json.loads((out / "eval.json").read_text())
@@ -137,3 +137,19 @@ def test_pipeline_runs_reports_and_reruns_in_seconds(run_dir, tmp_path):
     assert again.returncode == 0
     assert again.stdout.count("done already, skipping") == 2
     assert time.time() - started < 60  # no training, no model loading: parse and compare fingerprints
+
+
+def test_lora_on_a_stage_saves_a_merged_model(run_dir):
+    from transformers import AutoModelForCausalLM
+
+    out = run_dir / "lora"
+    result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(out), "--max_steps", "3",
+                     "--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16", "--lora_target_modules", "q_proj", "v_proj",
+                     "--eval_num_problems", "0")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (out / "adapter_config.json").exists()  # merged: the next stage loads a plain model
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    base = AutoModelForCausalLM.from_pretrained(run_dir / "cpt")
+    assert not any("lora" in name for name in merged.state_dict())
+    changed = [n for n, p in merged.named_parameters() if not p.equal(base.state_dict()[n])]
+    assert changed and all("q_proj" in n or "v_proj" in n for n in changed)

@@ -1,7 +1,7 @@
 """What every stage shares: the stage directory contract, tracking, preemption and resume.
 
 A stage directory (`output_dir`) holds, when the stage has finished:
-  config.json         the resolved config (all dataclasses, after YAML + CLI)
+  r1repro_config.json the resolved config (all dataclasses, after YAML + CLI)
   metrics.jsonl       every logged training metric, one JSON object per log step
   eval.json           evaluation of the final model (see r1repro.evaluation)
   model files         save_pretrained layout, loadable by the next stage
@@ -29,6 +29,8 @@ from r1repro.config import ConfigError
 
 PREEMPTED_EXIT_CODE = 99  # the Slurm scripts requeue a job that exits with this code
 DONE_FILE = "DONE.json"
+# Not config.json: that name belongs to the saved model (save_pretrained writes it into output_dir).
+RESOLVED_CONFIG_FILE = "r1repro_config.json"
 # Fields that change where or how a run is observed, not what it computes.
 NOT_FINGERPRINTED = {"logging_dir", "report_to", "wandb_project", "accelerate_config", "run_dir", "output_dir",
                      "logging_steps", "disable_tqdm", "eval_backend"}
@@ -113,7 +115,7 @@ def start_stage(stage: str, output_dir: str | Path, config: dict) -> bool:
             shutil.rmtree(ckpt, ignore_errors=True)
     output_dir.mkdir(parents=True, exist_ok=True)
     if is_main_process():
-        write_json_atomic(output_dir / "config.json", config)
+        write_json_atomic(output_dir / RESOLVED_CONFIG_FILE, config)
     return True
 
 
