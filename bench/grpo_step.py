@@ -1,8 +1,8 @@
 """r1repro's GRPO stage vs a plain TRL GRPOTrainer script on the identical tiny config.
 
 Both train the same freshly built tiny model (same seed, same GRPOConfig, same prompts) for the same
-number of steps; the plain script uses TRL's own rewards (trl.rewards.accuracy_reward plus a regex
-format check). Runs alternate (ours, plain, ours, plain, ...) so machine noise hits both alike.
+number of steps; the plain script checks answers with math-verify in-process and the format with a regex, as a
+plain TRL script for string completions would (trl.rewards.accuracy_reward expects chat messages). Runs alternate (ours, plain, ours, plain, ...) so machine noise hits both alike.
 Prints seconds per step for each and the ratio ours / plain (goal <= 1.05).
 
     python bench/grpo_step.py [--steps 10] [--repeats 2]
@@ -28,7 +28,7 @@ import yaml
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer
-from trl.rewards import accuracy_reward
+from math_verify import parse, verify
 
 model_dir, out_dir, steps, recipe = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 fields = {f for f in GRPOConfig.__dataclass_fields__}
@@ -36,8 +36,16 @@ cfg = {k: v for k, v in yaml.safe_load(open(recipe)).items() if k in fields}
 cfg.update(output_dir=out_dir, max_steps=steps, save_strategy="no", logging_steps=1, disable_tqdm=True)
 args = GRPOConfig(**cfg)
 FORMAT = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.S)
+ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 def format_reward(completions, **kw):
     return [1.0 if FORMAT.match(c) else 0.0 for c in completions]
+def accuracy_reward(completions, solution, **kw):
+    # trl.rewards.accuracy_reward expects chat completions; a plain-text script checks in-process
+    out = []
+    for c, gold in zip(completions, solution):
+        m = ANSWER.findall(c)
+        out.append(float(verify(parse(gold), parse(m[-1]))) if m else 0.0)
+    return out
 from r1repro.tiny.tasks import task_rows
 rows = task_rows("addition", "train", 2000, 0)
 ds = Dataset.from_list([{"prompt": f"User: {r['problem']}. Assistant:", "solution": r["solution"]} for r in rows])
