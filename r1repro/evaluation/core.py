@@ -9,14 +9,12 @@ agree on what "correct" means.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from r1repro.evaluation.metrics import cons_at_k, mean, pass_at_k
+from r1repro.jsonl import write_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +75,7 @@ def evaluate_model(model_path: str, tasks: list[EvalTask], settings: EvalSetting
         results[task.name] = metrics
         records += task_records
     if samples_path:
-        _write_jsonl_atomic(samples_path, records)
+        write_jsonl(samples_path, records)
     return results
 
 
@@ -193,13 +191,3 @@ def _score_task(task, settings, prompts, greedy_out, sampled_out, chat: bool):
                             "finish_reason": s.finish_reason, "answer": answers[n], "reward": acc[n],
                             "correct": correct[n], "format": fmt[n], "language_consistency": lang[n]})
     return metrics, records
-
-
-def _write_jsonl_atomic(path: str, records: list[dict]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, path)

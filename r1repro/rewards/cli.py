@@ -11,10 +11,10 @@ written to a temporary file next to it and renamed, so a crash never leaves half
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
+
+from r1repro.jsonl import iter_jsonl, write_jsonl
 
 from . import REWARDS, STATS, resolve_reward
 
@@ -42,19 +42,12 @@ def _parse_param(text: str) -> tuple[str, object]:
 
 def read_rows(path: str) -> list[dict]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{number}: not valid JSON ({e.msg} at column {e.colno})") from e
-            if not isinstance(row, dict) or "completion" not in row:
-                raise ValueError(f"{path}:{number}: expected a JSON object with a 'completion' field")
-            if not isinstance(row["completion"], (str, list)):
-                raise ValueError(f"{path}:{number}: 'completion' must be a string or a list of chat messages")
-            rows.append(row)
+    for number, row in iter_jsonl(path):
+        if not isinstance(row, dict) or "completion" not in row:
+            raise ValueError(f"{path}:{number}: expected a JSON object with a 'completion' field")
+        if not isinstance(row["completion"], (str, list)):
+            raise ValueError(f"{path}:{number}: 'completion' must be a string or a list of chat messages")
+        rows.append(row)
     return rows
 
 
@@ -69,20 +62,6 @@ def score_rows(reward, rows: list[dict], batch_size: int) -> list[float | None]:
     return out
 
 
-def write_jsonl_atomic(path: str, rows: list[dict]) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jsonl", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def cmd_score(args) -> int:
     spec = {"name" if ":" not in args.reward else "path": args.reward}
     for text in args.param or []:
@@ -93,7 +72,7 @@ def cmd_score(args) -> int:
         raise ValueError(f"--input {args.input}: file not found")
     rows = read_rows(args.input)
     scores = score_rows(reward, rows, args.batch_size)
-    write_jsonl_atomic(args.output, [{**row, "reward": score} for row, score in zip(rows, scores)])
+    write_jsonl(args.output, [{**row, "reward": score} for row, score in zip(rows, scores)])
     valid = [s for s in scores if s is not None]
     stats = STATS.get(reward.__name__, {})
     mean = f"{sum(valid) / len(valid):.4f}" if valid else "n/a"

@@ -60,7 +60,7 @@ def train_reward_model(args: AllScenarioArgs, init_model: str, template: str, ou
 
     from r1repro.data import load_rows
     from r1repro.stages.common import MetricsJsonlCallback
-    from r1repro.stages.traces import read_jsonl
+    from r1repro.jsonl import read_jsonl
     from r1repro.templates import render_prompt
 
     rm_dir = str(Path(output_dir) / "reward_model")

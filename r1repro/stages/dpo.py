@@ -31,7 +31,7 @@ def run(instances, config) -> dict:
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
     from r1repro.stages.evaluate import evaluate_stage
     from r1repro.stages.training import load_policy, save_final_model
-    from r1repro.stages.traces import read_jsonl
+    from r1repro.jsonl import read_jsonl
     from r1repro.templates import render_prompt
 
     run_args, data_args, eval_args, dpo_args, dpo_config, model_args = instances

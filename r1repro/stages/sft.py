@@ -26,8 +26,8 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, 
     Writes traces.jsonl (kept) and dpo_pairs.jsonl (correct vs incorrect) into output_dir."""
     from r1repro.data import load_rows
     from r1repro.stages.common import require_stage_output
-    from r1repro.stages.traces import (preference_pairs, read_jsonl, sample_texts, score_samples, select_traces,
-                                       write_jsonl)
+    from r1repro.jsonl import read_jsonl, write_jsonl
+    from r1repro.stages.traces import preference_pairs, sample_texts, score_samples, select_traces
 
     if trace_args.source_dataset:
         if not Path(trace_args.source_dataset).is_file():

@@ -7,10 +7,8 @@ repetition, keep a few correct samples per prompt, and rewrite what is kept into
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 THINK_ANSWER = re.compile(r"^\s*(?:<think>)?(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.S)
 
@@ -133,29 +131,3 @@ def sample_texts(model: str, rows: list[dict], args: TraceArgs, template: str, s
                             max_tokens=args.sample_max_new_tokens, seed=seed)
     outputs = engine.generate([render_prompt(template, r["problem"]) for r in rows], params)
     return [[s.text for s in samples] for samples in outputs]
-
-
-def write_jsonl(path: str | Path, records: list[dict]) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w") as f:
-        for record in records:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
-def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
-    rows = []
-    with Path(path).open() as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{i}: not valid JSON ({err.msg})") from None
-            missing = [c for c in required if c not in row]
-            if missing:
-                raise ValueError(f"{path}:{i}: missing column '{missing[0]}'")
-            rows.append(row)
-    return rows
