@@ -7,7 +7,7 @@ import pytest
 from r1repro.templates import R1ZERO_TEMPLATE, get_template, render_prompt
 from r1repro.tiny.corpus import build_corpus
 from r1repro.tiny.model import build_char_tokenizer, build_tiny_model
-from r1repro.tiny.tasks import addition_trace, task_rows
+from r1repro.tiny.tasks import addition_steps, addition_trace, task_rows
 
 
 def test_r1zero_template_is_the_papers():
@@ -64,6 +64,7 @@ def test_addition_trace_is_correct_arithmetic():
         trace = addition_trace(a, b)
         assert trace.endswith(f"so {a + b}")
     assert addition_trace(347, 582) == "7+2=9. 4+8=12 carry 1. 3+5+1=9. so 929"
+    assert addition_steps(47, 82) == "7+2=9. 4+8=12 carry 1."  # the tagged formats: answer not repeated
     assert "따라서" in addition_trace(12, 34, random.Random(0), korean_rate=1.0)
 
 

@@ -10,27 +10,28 @@ from __future__ import annotations
 import random
 
 from r1repro.templates import render_prompt
-from r1repro.tiny.tasks import addition_trace, general_rows, r1_response
+from r1repro.tiny.tasks import addition_steps, addition_trace, general_rows, r1_response
 
 # Weights of the answer formats for reasoning problems.
 DEFAULT_FORMAT_MIX = {
-    "r1": 0.12,  # <think> trace </think> <answer> N </answer>   (what R1-Zero rewards)
-    "plain": 0.20,  # The answer is N.                             (direct, no trace: often wrong)
-    "trace": 0.45,  # trace ... so N                                (no tags)
-    "answer_tag": 0.05,  # <answer> N </answer>                    (tags, no thinking)
-    "think_only": 0.18,  # <think> trace </think> N                 (thinks, answers untagged)
+    "r1": 0.15,  # <think> steps </think> <answer> N </answer>   (what R1-Zero rewards)
+    "plain": 0.05,  # The answer is N.                             (direct, no trace: often wrong)
+    "trace": 0.50,  # steps so N                                    (no tags)
+    "answer_tag": 0.03,  # <answer> N </answer>                    (tags, no thinking)
+    "think_only": 0.27,  # <think> steps </think> N                 (thinks, answers untagged)
 }
 
 
 def reasoning_completion(a: int, b: int, fmt: str, rng: random.Random, korean_rate: float) -> str:
-    trace = addition_trace(a, b, rng, korean_rate)
     answer = str(a + b)
+    if fmt == "trace":
+        return f" {addition_trace(a, b, rng, korean_rate)}"
+    steps = addition_steps(a, b, rng, korean_rate)
     return {
-        "r1": r1_response(trace, answer),
+        "r1": r1_response(steps, answer),
         "plain": f" The answer is {answer}.",
-        "trace": f" {trace}",
         "answer_tag": f" <answer> {answer} </answer>",
-        "think_only": f" <think> {trace} </think> {answer}",
+        "think_only": f" <think> {steps} </think> {answer}",
     }[fmt]
 
 
@@ -40,7 +41,7 @@ def build_corpus(
     seed: int = 0,
     format_mix: dict[str, float] | None = None,
     korean_rate: float = 0.3,
-    general_fraction: float = 0.1,
+    general_fraction: float = 0.05,
     eos: str = "",
 ) -> list[str]:
     """Documents `prompt + completion + eos`. Reasoning problems come from the train split's range

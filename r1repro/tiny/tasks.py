@@ -32,9 +32,9 @@ def _split_of(key: str, test_fraction: float = 0.1) -> str:
     return "test" if zlib.crc32(key.encode()) % 1000 < test_fraction * 1000 else "train"
 
 
-def addition_trace(a: int, b: int, rng: random.Random | None = None, korean_rate: float = 0.0) -> str:
-    """Digit-by-digit addition from the least significant digit, e.g. for 347+582:
-    `7+2=9. 4+8=12 carry 1. 3+5+1=9. so 929`."""
+def addition_steps(a: int, b: int, rng: random.Random | None = None, korean_rate: float = 0.0) -> str:
+    """Digit-by-digit addition from the least significant digit, e.g. for 47+82:
+    `7+2=9. 4+8=12 carry 1.` (the answer, 129, is read off the steps)."""
 
     def word(key: str) -> str:
         lang = "ko" if rng is not None and rng.random() < korean_rate else "en"
@@ -48,12 +48,21 @@ def addition_trace(a: int, b: int, rng: random.Random | None = None, korean_rate
         step = f"{x}+{y}+{carry}={total}" if carry else f"{x}+{y}={total}"
         carry = total // 10
         steps.append(f"{step} {word('carry')} 1" if carry else step)
-    return ". ".join(steps) + f". {word('so')} {a + b}"
+    return ". ".join(steps) + "."
 
 
-def r1_response(trace: str, answer: str) -> str:
-    """The completion format R1-Zero rewards: think, then answer (leading space follows `Assistant:`)."""
-    return f" <think> {trace} </think> <answer> {answer} </answer>"
+def addition_trace(a: int, b: int, rng: random.Random | None = None, korean_rate: float = 0.0) -> str:
+    """The steps as untagged text ending in the answer: `7+2=9. 4+8=12 carry 1. so 129`."""
+    steps = addition_steps(a, b, rng, korean_rate)
+    so = TRACE_WORDS["ko" if rng is not None and rng.random() < korean_rate else "en"]["so"]
+    return f"{steps} {so} {a + b}"
+
+
+def r1_response(steps: str, answer: str) -> str:
+    """The completion format R1-Zero rewards: think, then answer (leading space follows `Assistant:`).
+    The answer is not repeated inside <think>: copying it there and again into <answer> is one more
+    skill a tiny model must learn (measured: it halves the share of correct tagged answers)."""
+    return f" <think> {steps} </think> <answer> {answer} </answer>"
 
 
 def addition_rows(split: str, n: int, seed: int = 0) -> list[dict]:
@@ -72,7 +81,7 @@ def addition_rows(split: str, n: int, seed: int = 0) -> list[dict]:
                 "solution": str(a + b),
                 "task": "reasoning",
                 "lang": "en",
-                "response": r1_response(addition_trace(a, b), str(a + b)),
+                "response": r1_response(addition_steps(a, b), str(a + b)),
             }
         )
     return rows
