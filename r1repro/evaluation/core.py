@@ -39,7 +39,7 @@ class EvalSettings:
     max_new_tokens: int = 256
     seed: int = 0
     backend: str = "hf"
-    batch_size: int = 64
+    batch_size: int = 256
     pass_k: tuple[int, ...] = (1, 2, 4)
     language: str = "en"  # expected language when a row has no `lang` column
     engine_options: dict = field(default_factory=dict)  # extra get_engine options (server: base_url, ...)
