@@ -19,6 +19,7 @@ STAGES = [
     "dpo",
     "all_scenario_rl",
     "distill",
+    "distill_on_policy",
 ]
 
 TOOLS = {

@@ -16,7 +16,12 @@ from r1repro.stages.common import write_json_atomic
 
 CHECKPOINT_NAMES = {"cpt": "base"}
 # Training metrics worth following per stage (TRL's log keys).
-CURVES = {"reward": "mean reward", "completions/mean_length": "mean completion length (tokens)", "loss": "loss"}
+CURVES = {
+    "reward": "mean reward",
+    "completions/mean_length": "mean completion length (tokens)",
+    "rewards/language_consistency/mean": "language consistency (training samples)",
+    "loss": "loss",
+}
 
 
 def checkpoint_name(stage: str) -> str:

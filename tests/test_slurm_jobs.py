@@ -201,7 +201,7 @@ def test_pipeline_submitter_runs_the_tiny_chain(cluster, tmp_path):
     # A smoke variant of the tiny chain, sized to finish in minutes on CPU, is used as it is; the
     # tiny chain itself is shrunk here (fewer steps, samples, tokens) to the same end.
     smoke = REPO / "recipes/tiny/pipeline_smoke.yaml"
-    data = yaml.safe_load((smoke if smoke.exists() else REPO / "recipes/tiny/pipeline.yaml").read_text())
+    data = yaml.safe_load((smoke if smoke.exists() else REPO / "recipes/tiny/pipeline_r1zero.yaml").read_text())
     if not smoke.exists():
         for stage in data["stages"]:
             stage["args"] = [*map(str, stage.get("args", [])), *COMMON_ARGS,

@@ -153,3 +153,22 @@ def test_lora_on_a_stage_saves_a_merged_model(run_dir):
     assert not any("lora" in name for name in merged.state_dict())
     changed = [n for n, p in merged.named_parameters() if not p.equal(base.state_dict()[n])]
     assert changed and all("q_proj" in n or "v_proj" in n for n in changed)
+
+
+def test_on_policy_distillation_moves_the_student_towards_the_teacher(run_dir, tmp_path):
+    from r1repro.tiny.model import build_tiny_model
+
+    student = build_tiny_model(tmp_path / "student", size="micro", seed=1)  # untrained: far from the teacher
+    out = tmp_path / "distill_on_policy"
+    result = r1repro("distill_on_policy", "--config", "recipes/tiny/distill_on_policy.yaml", "--run_dir", str(run_dir),
+                     "--model_name_or_path", str(student), "--teacher_model_name_or_path", str(run_dir / "cpt"),
+                     "--output_dir", str(out), "--max_steps", "16", "--per_device_train_batch_size", "16",
+                     "--max_completion_length", "48", "--logging_steps", "1", "--lr_scheduler_type", "constant",
+                     "--eval_num_problems", "4",
+                     "--eval_num_samples", "1", "--eval_max_new_tokens", "48")
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses = [float(m["loss"]) for m in read_metrics(out) if "loss" in m]
+    assert len(losses) >= 12
+    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
+    assert last < 0.9 * first, f"divergence to the teacher {first:.3f} -> {last:.3f}"
+    assert (out / "DONE.json").is_file() and (out / "model.safetensors").is_file()

@@ -1,0 +1,70 @@
+"""Stage 5 option, `distill_on_policy`: on-policy distillation with TRL's DistillationTrainer.
+
+The student samples completions for the prompts itself and is trained to match the teacher's
+token distributions on them (generalised JSD: `beta` 0 = forward KL, 1 = reverse KL, TRL's default).
+R1 distilled with SFT only (stage `distill`); on-policy distillation is the option later work found
+cheaper per point of accuracy. Teacher and student must share a tokenizer.
+
+`model_name_or_path` is the student's base, `teacher_model_name_or_path` the teacher (e.g.
+`${run_dir}/rejection_sft`); prompts come from `dataset` like the GRPO stages.
+"""
+
+from __future__ import annotations
+
+from r1repro.config import DataArgs, EvalArgs, RunArgs
+
+STAGE = "distill_on_policy"
+
+
+def dataclass_types():
+    from trl import DistillationConfig, ModelConfig
+
+    return (RunArgs, DataArgs, EvalArgs, DistillationConfig, ModelConfig)
+
+
+def run(instances, config) -> dict:
+    from trl import DistillationTrainer
+
+    from r1repro.config import ConfigError
+    from r1repro.data import load_rows, prompt_dataset
+    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, require_stage_output, setup_tracking, train_with_resume
+    from r1repro.stages.evaluate import evaluate_stage
+    from r1repro.stages.training import load_policy, save_final_model
+
+    run_args, data_args, eval_args, distill_args, model_args = instances
+    teacher_path = distill_args.teacher_model_name_or_path
+    if not teacher_path:
+        raise ConfigError("teacher_model_name_or_path: required (the teacher's stage directory or model id)")
+    require_stage_output(teacher_path, "teacher_model_name_or_path")
+    model, tokenizer, peft_config = load_policy(model_args)
+    from transformers import AutoModelForCausalLM
+
+    teacher = AutoModelForCausalLM.from_pretrained(teacher_path, dtype=model_args.dtype or "auto")
+    if teacher.config.vocab_size != model.config.vocab_size:
+        raise ConfigError(f"teacher_model_name_or_path: {teacher_path} has vocab size {teacher.config.vocab_size}, "
+                          f"the student {model.config.vocab_size}; on-policy distillation needs a shared tokenizer")
+    rows = load_rows(data_args.dataset, data_args.train_split, data_args.num_train_samples, distill_args.seed,
+                     config=data_args.dataset_config, problem_column=data_args.problem_column,
+                     solution_column=data_args.solution_column)
+    dataset = prompt_dataset(rows, data_args.prompt_template, data_args.system_prompt).select_columns(["prompt"])
+    setup_tracking(distill_args, run_args, STAGE)
+    preemption = PreemptionCallback()
+    trainer = DistillationTrainer(
+        model=model,
+        teacher_model=teacher,
+        args=distill_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[MetricsJsonlCallback(distill_args.output_dir), preemption],
+    )
+    train_with_resume(trainer, distill_args.output_dir, preemption)
+    save_final_model(trainer, tokenizer, distill_args.output_dir)
+    evaluate_stage(distill_args.output_dir, eval_args, data_args, distill_args.seed)
+    return {}
+
+
+def main(argv=None) -> int:
+    from r1repro.stages.common import run_stage_main
+
+    return run_stage_main(STAGE, dataclass_types(), run, argv)
