@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import dataclasses
 import importlib
-import json
 import math
 import re
 import sys
@@ -38,16 +37,10 @@ from pathlib import Path
 
 import yaml
 
+from r1repro.check_inputs import INPUT_CHECKS
 from r1repro.config import ConfigError
 
 HARDWARE_RE = re.compile(r"^#\s*hardware:\s*(\d+)\s*nodes?\s*x\s*(\d+)\s*GPUs?\b", re.IGNORECASE | re.MULTILINE)
-HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
-LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".txt", ".yaml", ".yml", ".py")
-# Fields that point at a model, a dataset or a file: (field, kind). Checked when the recipe's stage has them.
-PATH_FIELDS = [("model_name_or_path", "model"), ("source_model", "model"), ("dataset", "dataset"),
-               ("source_dataset", "file"), ("general_dataset", "dataset"), ("pairs", "file"),
-               ("corpus", "dataset"), ("chat_template_path", "file"), ("deepspeed", "file"),
-               ("accelerate_config", "file")]
 # TrainingArguments checks that need the hardware to exist; a GPU shape is checked on this CPU without them.
 HARDWARE_FLAGS = ("bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval")
 GRPO_BATCH_MESSAGES = ("generation_batch_size", "must be divisible by num_generations")
@@ -219,7 +212,7 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
     instances = _parse(report, types, path, raw, overrides, plan, gpus)
     config = _defaults(types) | raw
     bad = {m.group(1) for e in report.errors for m in [re.search(r"field '(\w+)'", e)] if m}
-    for check in (_check_paths, _check_rewards, _check_template, _check_eval_tasks):
+    for check in INPUT_CHECKS:
         check(report, stage, config, bad)
     if gpus and raw.get("use_cpu"):
         report.notes.append(f"use_cpu is true but the shape has {gpus} GPU(s) per node: training would ignore them")
@@ -284,206 +277,6 @@ def _defaults(types) -> dict:
                 elif f.default_factory is not dataclasses.MISSING:
                     out[f.name] = f.default_factory()
     return out
-
-
-# ------------------------------------------------------------------------------------------ the checks
-
-def _where(value: str, run_dir: str) -> str:
-    """tiny | produced (an earlier stage writes it) | local | hub | bad."""
-    if value.startswith("tiny:") or value == "tiny":
-        return "tiny"
-    if value == run_dir or value.startswith(run_dir.rstrip("/") + "/"):
-        return "produced"
-    p = Path(value)
-    if value.startswith(("/", "./", "../", "~")) or p.suffix in LOCAL_SUFFIXES or p.exists():
-        return "local"
-    return "hub" if HUB_ID_RE.match(value) and ".." not in value and "--" not in value else "bad"
-
-
-def _check_paths(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    run_dir = str(config.get("run_dir") or "runs/tiny")
-    for name, kind in PATH_FIELDS:
-        value = config.get(name)
-        if name in bad or not isinstance(value, str) or not value or name not in config:
-            continue
-        where = _where(value, run_dir)
-        if where == "tiny":
-            _check_tiny(report, name, value)
-        elif where == "produced":
-            report.notes.append(f"{name}: {value} comes from an earlier stage of the run")
-        elif where == "local" and not Path(value).expanduser().exists():
-            report.error(f"field '{name}': {value} not found")
-        elif where == "hub" and kind == "file":
-            report.error(f"field '{name}': {value} not found")
-        elif where == "bad":
-            report.error(f"field '{name}': {value!r} is neither an existing path nor a hub id (owner/name)")
-        elif where == "hub":
-            report.notes.append(f"{name}: {value} is a hub id (not downloaded; checked for syntax only)")
-    _check_columns(report, stage, config, bad)
-
-
-def _check_tiny(report: Report, name: str, value: str) -> None:
-    from r1repro.tiny.tasks import TASKS
-
-    task = value.removeprefix("tiny:")
-    if name in ("dataset", "general_dataset") and task not in TASKS:
-        report.error(f"field '{name}': unknown tiny task '{task}' (one of {', '.join(TASKS)})")
-
-
-def _required_columns(stage: str, config: dict) -> dict[str, list[str]]:
-    """{dataset field: columns its rows need} for what this stage reads."""
-    from r1repro.slurm.plan import GRPO_STAGES
-
-    need: dict[str, list[str]] = {}
-    uses_prompts = stage in GRPO_STAGES or (config.get("source_model") and not config.get("source_dataset"))
-    if uses_prompts and config.get("dataset"):
-        cols = [config.get("problem_column", "problem")]
-        for column in _reward_columns(_reward_specs(stage, config)) if stage in GRPO_STAGES else ["solution"]:
-            cols.append(config.get("solution_column", "solution") if column == "solution" else column)
-        need["dataset"] = list(dict.fromkeys(cols))
-    if config.get("source_dataset"):
-        need["source_dataset"] = ["problem", "response"]
-    if config.get("general_dataset") and config.get("general_fraction", 0):
-        need["general_dataset"] = ["problem", "response"]
-    if config.get("pairs"):
-        need["pairs"] = ["problem", "chosen", "rejected"]
-    return need
-
-
-def _reward_columns(specs) -> list[str]:
-    """Dataset columns the rewards take: parameters without a default that the recipe does not set."""
-    import inspect
-
-    from r1repro.rewards import resolve_reward
-
-    cols = []
-    for spec in specs if isinstance(specs, list) else []:
-        try:
-            reward = resolve_reward(spec)
-        except Exception:
-            continue  # reported by _check_rewards
-        for p in inspect.signature(reward.func).parameters.values():
-            if p.name not in ("completions", "prompts") and p.default is p.empty and p.name not in reward.params \
-                    and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                cols.append(p.name)
-        if reward.tasks:
-            cols.append("task")
-    return cols
-
-
-def _check_columns(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    run_dir = str(config.get("run_dir") or "runs/tiny")
-    for name, cols in _required_columns(stage, config).items():
-        value = str(config[name])
-        where = _where(value, run_dir)
-        if name in bad or where in ("produced", "bad"):
-            continue
-        if where == "hub":
-            report.notes.append(f"{name}: columns {', '.join(cols)} not verified (hub dataset)")
-            continue
-        have = _local_columns(value) if where == "local" else _tiny_columns(value)
-        if have is None:
-            continue
-        missing = [c for c in cols if c not in have]
-        if missing:
-            report.error(f"field '{name}': {value} has no column(s) {', '.join(missing)}; it has {', '.join(sorted(have))}")
-
-
-def _local_columns(path: str) -> set[str] | None:
-    p = Path(path)
-    if not p.is_file():
-        return None
-    if p.suffix == ".jsonl":
-        with p.open() as f:
-            first = next((line for line in f if line.strip()), "{}")
-        return set(json.loads(first))
-    if p.suffix == ".csv":
-        return set(p.open().readline().strip().split(","))
-    if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return set(pq.read_schema(p).names)
-    if p.suffix == ".json" and p.stat().st_size < 50_000_000:
-        data = json.loads(p.read_text())
-        return set(data[0]) if isinstance(data, list) and data else None
-    return None
-
-
-def _tiny_columns(spec: str) -> set[str] | None:
-    from r1repro.tiny.tasks import TASKS, task_rows
-
-    task = spec.removeprefix("tiny:")
-    return set(task_rows(task, "train", 1, 0)[0]) if task in TASKS else None
-
-
-def _check_rewards(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    from r1repro.rewards import build_rewards, resolve_reward
-    from r1repro.slurm.plan import GRPO_STAGES
-
-    run_dir = str(config.get("run_dir") or "runs/tiny")
-    if stage in GRPO_STAGES and "rewards" not in bad:
-        try:
-            funcs, _ = build_rewards(_reward_specs(stage, config))
-        except (ValueError, TypeError) as err:
-            # a parameter naming an earlier stage's output (a reward model it trains) cannot exist yet
-            if run_dir not in str(err):
-                report.error(f"field 'rewards': {err}")
-        else:
-            weights = config.get("reward_weights")
-            if isinstance(weights, list) and len(weights) != len(funcs):
-                report.error(f"field 'reward_weights': {len(weights)} weights for {len(funcs)} rewards")
-    answer = config.get("answer_reward")
-    if answer and config.get("source_model") and "answer_reward" not in bad:
-        try:
-            resolve_reward(answer)
-        except (ValueError, TypeError) as err:
-            report.error(f"field 'answer_reward': {err}")
-
-
-def _reward_specs(stage: str, config: dict):
-    """The reward specs as the stage builds them: all_scenario_rl points reward_model rewards without a
-    model at reward_model_path, else at the reward model it trains into <output_dir>/reward_model."""
-    specs = config.get("rewards")
-    if stage != "all_scenario_rl" or not isinstance(specs, list):
-        return specs
-    model = config.get("reward_model_path") or f"{config.get('output_dir')}/reward_model"
-    return [{"model": model, **s} if isinstance(s, dict) and s.get("name") == "reward_model" else s for s in specs]
-
-
-def _check_template(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    from r1repro.templates import render_prompt
-
-    if bad & {"prompt_template", "system_prompt"} or "prompt_template" not in config:
-        return
-    try:
-        rendered = render_prompt(config["prompt_template"], "What is 2 + 3?", system_prompt=config.get("system_prompt"))
-    except (ValueError, OSError) as err:
-        report.error(f"field 'prompt_template': {str(err).removeprefix('prompt_template: ')}")
-        return
-    if isinstance(rendered, str) and "What is 2 + 3" not in rendered:
-        report.error(f"field 'prompt_template': {config['prompt_template']} does not show the problem")
-
-
-def _check_eval_tasks(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    from r1repro.rewards import resolve_reward
-
-    tasks = config.get("eval_tasks") or []
-    if "eval_tasks" in bad or not config.get("eval_num_problems", 1) or not isinstance(tasks, list):
-        return
-    run_dir = str(config.get("run_dir") or "runs/tiny")
-    for i, task in enumerate(tasks):
-        if not isinstance(task, dict) or not task.get("name") or not task.get("dataset"):
-            report.error(f"field 'eval_tasks': eval_tasks[{i}] must be a mapping with name and dataset")
-            continue
-        where = _where(str(task["dataset"]), run_dir)
-        if where == "tiny":
-            _check_tiny(report, "dataset", str(task["dataset"]))
-        elif where == "local" and not Path(task["dataset"]).exists() or where == "bad":
-            report.error(f"field 'eval_tasks': eval_tasks[{i}].dataset {task['dataset']!r} is neither an existing file nor a hub id")
-        try:
-            resolve_reward(task.get("answer_reward", "accuracy"))
-        except (ValueError, TypeError) as err:
-            report.error(f"field 'eval_tasks': eval_tasks[{i}].answer_reward: {err}")
 
 
 # ------------------------------------------------------------------------------------------ the summary
