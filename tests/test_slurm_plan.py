@@ -93,6 +93,15 @@ def test_indivisible_generation_batch_is_one_clear_error(recipe):
     make_plan("cold_start", recipe(num_generations=7, use_vllm=False), [], Shape(["n1"], 1))
 
 
+def test_vllm_mode_defaults_to_trl_colocate(recipe, tmp_path):
+    path = recipe()
+    data = yaml.safe_load(open(path))
+    del data["vllm_mode"]  # not set: TRL's GRPOConfig default, colocate, applies
+    open(path, "w").write(yaml.safe_dump(data))
+    plan = make_plan("reasoning_rl", path, [], Shape(["n1"], 8))
+    assert plan.vllm_model is None and plan.num_processes == 8
+
+
 def test_server_mode_needs_a_second_node(recipe):
     with pytest.raises(PlanError, match="dedicated vLLM node"):
         make_plan("reasoning_rl", recipe(), [], Shape(["n1"], 8))

@@ -167,7 +167,8 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
     if not nodes:
         raise PlanError("the allocation has no nodes")
     notes: list[str] = []
-    server = bool(recipe.get("use_vllm")) and recipe.get("vllm_mode", "server") == "server"
+    # TRL's GRPOConfig default is colocate: a recipe that omits vllm_mode gets no server node.
+    server = bool(recipe.get("use_vllm")) and recipe.get("vllm_mode", "colocate") == "server"
     vllm_node = None
     if server:
         # TRL's vllm-serve owns a whole node; every other node trains.
