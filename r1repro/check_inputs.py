@@ -15,10 +15,11 @@ if TYPE_CHECKING:
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".txt", ".yaml", ".yml", ".py")
 # Fields that point at a model, a dataset or a file: (field, kind). Checked when the recipe's stage has them.
-PATH_FIELDS = [("model_name_or_path", "model"), ("source_model", "model"), ("teacher_model_name_or_path", "model"), ("dataset", "dataset"),
-               ("source_dataset", "file"), ("general_dataset", "dataset"), ("pairs", "file"),
+PATH_FIELDS = [("model_name_or_path", "model"), ("source_model", "model"), ("teacher_model_name_or_path", "model"),
+               ("dataset", "dataset"), ("source_dataset", "file"), ("general_dataset", "dataset"), ("pairs", "file"),
                ("corpus", "dataset"), ("chat_template_path", "file"), ("deepspeed", "file"),
                ("accelerate_config", "file")]
+
 
 def _where(value: str, run_dir: str) -> str:
     """tiny | produced (an earlier stage writes it) | local | hub | bad."""

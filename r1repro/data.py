@@ -58,6 +58,13 @@ def load_rows(
     return rows
 
 
+def dataset_rows(data_args, n: int | None, seed: int, **kwargs) -> list[dict]:
+    """The training split of the recipe's `dataset`, read with the recipe's dataset_config and column
+    names (DataArgs); `required` and other load_rows options pass through."""
+    return load_rows(data_args.dataset, data_args.train_split, n, seed, config=data_args.dataset_config,
+                     problem_column=data_args.problem_column, solution_column=data_args.solution_column, **kwargs)
+
+
 def prompt_dataset(rows: list[dict], template: str, system_prompt: str | None = None):
     """A `datasets.Dataset` with a `prompt` column rendered from `problem` (TRL's prompt-only format);
     every other column is kept so rewards receive it as a keyword argument."""

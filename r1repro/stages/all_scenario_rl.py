@@ -96,10 +96,9 @@ def _on_cpu() -> bool:
 
 
 def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> list[dict]:
-    from r1repro.data import load_rows
+    from r1repro.data import dataset_rows, load_rows
 
-    reasoning = load_rows(data_args.dataset, data_args.train_split, n, seed, config=data_args.dataset_config,
-                          problem_column=data_args.problem_column, solution_column=data_args.solution_column)
+    reasoning = dataset_rows(data_args, n, seed)
     n_general = int(len(reasoning) * args.general_fraction / max(1e-9, 1 - args.general_fraction))
     general = load_rows(args.general_dataset, data_args.train_split, n_general, seed)
     # Rewards are routed by the `task` column; rows that do not carry one get their source's task.

@@ -23,10 +23,11 @@ def dataclass_types():
 
 
 def run(instances, config) -> dict:
+    from transformers import AutoModelForCausalLM
     from trl import DistillationTrainer
 
     from r1repro.config import ConfigError
-    from r1repro.data import load_rows, prompt_dataset
+    from r1repro.data import dataset_rows, prompt_dataset
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, require_stage_output, setup_tracking, train_with_resume
     from r1repro.stages.evaluate import evaluate_stage
     from r1repro.stages.training import load_policy, save_final_model
@@ -37,15 +38,11 @@ def run(instances, config) -> dict:
         raise ConfigError("teacher_model_name_or_path: required (the teacher's stage directory or model id)")
     require_stage_output(teacher_path, "teacher_model_name_or_path")
     model, tokenizer, peft_config = load_policy(model_args)
-    from transformers import AutoModelForCausalLM
-
     teacher = AutoModelForCausalLM.from_pretrained(teacher_path, dtype=model_args.dtype or "auto")
     if teacher.config.vocab_size != model.config.vocab_size:
         raise ConfigError(f"teacher_model_name_or_path: {teacher_path} has vocab size {teacher.config.vocab_size}, "
                           f"the student {model.config.vocab_size}; on-policy distillation needs a shared tokenizer")
-    rows = load_rows(data_args.dataset, data_args.train_split, data_args.num_train_samples, distill_args.seed,
-                     config=data_args.dataset_config, problem_column=data_args.problem_column,
-                     solution_column=data_args.solution_column)
+    rows = dataset_rows(data_args, data_args.num_train_samples, distill_args.seed)
     dataset = prompt_dataset(rows, data_args.prompt_template, data_args.system_prompt).select_columns(["prompt"])
     setup_tracking(distill_args, run_args, STAGE)
     preemption = PreemptionCallback()

@@ -35,7 +35,7 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
     """Train with GRPO, save the final model into output_dir, evaluate it."""
     from trl import GRPOTrainer
 
-    from r1repro.data import load_rows, prompt_dataset
+    from r1repro.data import dataset_rows, prompt_dataset
     from r1repro.rewards import RewardStatsCallback
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
     from r1repro.stages.evaluate import evaluate_stage
@@ -49,9 +49,7 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
         get_pool().start()  # math-verify workers start while the model loads, not on the first batch
     model, tokenizer, peft_config = load_policy(model_args)
     if train_rows is None:
-        train_rows = load_rows(data_args.dataset, data_args.train_split, data_args.num_train_samples, grpo_args.seed,
-                               config=data_args.dataset_config, problem_column=data_args.problem_column,
-                               solution_column=data_args.solution_column)
+        train_rows = dataset_rows(data_args, data_args.num_train_samples, grpo_args.seed)
     dataset = prompt_dataset(train_rows, data_args.prompt_template, data_args.system_prompt)
     setup_tracking(grpo_args, run_args, stage)
     preemption = PreemptionCallback()

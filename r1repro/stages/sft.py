@@ -24,7 +24,7 @@ def dataclass_types():
 def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, seed: int) -> tuple[list[dict], dict]:
     """The SFT rows (`problem`, `response`, ...) and a summary of what was kept and dropped.
     Writes traces.jsonl (kept) and dpo_pairs.jsonl (correct vs incorrect) into output_dir."""
-    from r1repro.data import load_rows
+    from r1repro.data import dataset_rows, load_rows
     from r1repro.stages.common import require_stage_output
     from r1repro.jsonl import read_jsonl, write_jsonl
     from r1repro.stages.traces import preference_pairs, sample_texts, score_samples, select_traces
@@ -39,9 +39,7 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, 
         summary = {"source": trace_args.source_dataset, "kept": len(rows)}
     elif trace_args.source_model:
         require_stage_output(trace_args.source_model, "source_model")
-        prompts = load_rows(data_args.dataset, data_args.train_split, trace_args.num_prompts, seed,
-                            config=data_args.dataset_config, problem_column=data_args.problem_column,
-                            solution_column=data_args.solution_column, required=("problem", "solution"))
+        prompts = dataset_rows(data_args, trace_args.num_prompts, seed, required=("problem", "solution"))
         texts = sample_texts(trace_args.source_model, prompts, trace_args, data_args.prompt_template, seed)
         records = score_samples(prompts, texts, trace_args)
         rows, counts = select_traces(records, trace_args)

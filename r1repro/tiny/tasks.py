@@ -32,13 +32,14 @@ def _split_of(key: str, test_fraction: float = 0.1) -> str:
     return "test" if zlib.crc32(key.encode()) % 1000 < test_fraction * 1000 else "train"
 
 
+def _trace_word(key: str, rng: random.Random | None, korean_rate: float) -> str:
+    lang = "ko" if rng is not None and rng.random() < korean_rate else "en"
+    return TRACE_WORDS[lang][key]
+
+
 def addition_steps(a: int, b: int, rng: random.Random | None = None, korean_rate: float = 0.0) -> str:
     """Digit-by-digit addition from the least significant digit, e.g. for 47+82:
     `7+2=9. 4+8=12 carry 1.` (the answer, 129, is read off the steps)."""
-
-    def word(key: str) -> str:
-        lang = "ko" if rng is not None and rng.random() < korean_rate else "en"
-        return TRACE_WORDS[lang][key]
 
     da, db = str(a)[::-1], str(b)[::-1]
     steps, carry = [], 0
@@ -47,15 +48,14 @@ def addition_steps(a: int, b: int, rng: random.Random | None = None, korean_rate
         total = x + y + carry
         step = f"{x}+{y}+{carry}={total}" if carry else f"{x}+{y}={total}"
         carry = total // 10
-        steps.append(f"{step} {word('carry')} 1" if carry else step)
+        steps.append(f"{step} {_trace_word('carry', rng, korean_rate)} 1" if carry else step)
     return ". ".join(steps) + "."
 
 
 def addition_trace(a: int, b: int, rng: random.Random | None = None, korean_rate: float = 0.0) -> str:
     """The steps as untagged text ending in the answer: `7+2=9. 4+8=12 carry 1. so 129`."""
     steps = addition_steps(a, b, rng, korean_rate)
-    so = TRACE_WORDS["ko" if rng is not None and rng.random() < korean_rate else "en"]["so"]
-    return f"{steps} {so} {a + b}"
+    return f"{steps} {_trace_word('so', rng, korean_rate)} {a + b}"
 
 
 def r1_response(steps: str, answer: str) -> str:
