@@ -250,8 +250,20 @@ def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bo
         close = difflib.get_close_matches(flag.lstrip("-"), list(_fields(dataclass_types)), n=1, cutoff=0.6)
         hint = f"; did you mean '--{close[0]}'?" if close else ""
         raise ConfigError(f"command line: unknown argument '{flag}'{hint}")
+    _flatten_cli_lists(instances, yaml_fields)
     _expand_instances(instances)
     return tuple(instances), recipe
+
+
+def _flatten_cli_lists(instances, yaml_fields: set[str]) -> None:
+    """A list field given on the command line as one YAML list (`--rewards '[{name: a}, {name: b}]'`)
+    arrives nested in argparse's nargs list; it means the same as `--rewards '{name: a}' '{name: b}'`."""
+    for inst in instances:
+        for name in yaml_fields:
+            value = getattr(inst, name, None)
+            if isinstance(value, list) and any(isinstance(item, list) for item in value):
+                flat = [x for item in value for x in (item if isinstance(item, list) else [item])]
+                setattr(inst, name, flat)
 
 
 def _expand_instances(instances) -> None:

@@ -50,6 +50,13 @@ def test_cli_overrides_yaml_including_run_dir(tmp_path):
     assert rewards.rewards == [{"name": "format", "weight": 3}]
 
 
+@pytest.mark.parametrize("cli", [["[{name: format}, {path: 'my.py:f', weight: 2}]"],
+                                 ["{name: format}", "{path: 'my.py:f', weight: 2}"]])
+def test_several_rewards_on_the_command_line(tmp_path, cli):
+    (_, _, rewards, *_), _ = parse_grpo(tmp_path, GRPO_OK.format(run_dir="runs/a"), "--rewards", *cli)
+    assert rewards.rewards == [{"name": "format"}, {"path": "my.py:f", "weight": 2}]
+
+
 @pytest.mark.parametrize(
     "line, message",
     [

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from r1repro.report import read_metrics
 from slurm_cluster import LocalSlurm, ensure_installed
 
 pytestmark = pytest.mark.slurm
@@ -131,10 +132,20 @@ def test_bad_recipe_fails_the_job_with_one_line(cluster, tmp_path):
     assert "training:" not in log
 
 
-def test_stage2_grpo_completes_and_writes_its_model(cluster, tmp_path, base_model):
+PLUGIN_REWARD = "def length_bonus(completions, **kwargs):\n    return [min(len(c), 8) / 8 for c in completions]\n"
+
+
+@pytest.mark.parametrize("rewards_form", ["yaml_list", "several_values"])
+def test_stage2_grpo_completes_and_writes_its_model(cluster, tmp_path, base_model, rewards_form):
+    """Several rewards overridden on the sbatch command line, in both spellings the stage CLI takes:
+    one YAML list, or one mapping per value."""
     run_dir = tmp_path / "run"
+    (tmp_path / "my_reward.py").write_text(PLUGIN_REWARD)
+    format_spec, plugin_spec = "{name: format}", f"{{path: '{tmp_path}/my_reward.py:length_bonus'}}"
+    rewards = ([f"[{format_spec}, {plugin_spec}]"] if rewards_form == "yaml_list" else [format_spec, plugin_spec])
     job = sbatch(cluster, "slurm/stage2_grpo.sh", "--config", "recipes/tiny/reasoning_rl.yaml",
-                 "--run_dir", str(run_dir), "--model_name_or_path", base_model, *COMMON_ARGS, *GRPO_ARGS)
+                 "--run_dir", str(run_dir), "--model_name_or_path", base_model, "--rewards", *rewards,
+                 *COMMON_ARGS, *GRPO_ARGS)
     info = wait_ended(cluster, job, 400)
     log = log_of(cluster, job)
     assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", log[-3000:]
@@ -144,6 +155,8 @@ def test_stage2_grpo_completes_and_writes_its_model(cluster, tmp_path, base_mode
     assert (out / "DONE.json").is_file()
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
     assert "finished with exit code 0" in log
+    logged = {key for m in read_metrics(out) for key in m if key.startswith("rewards/")}
+    assert {"rewards/format/mean", "rewards/length_bonus/mean"} <= logged, logged
 
 
 def test_preempted_job_checkpoints_requeues_and_resumes(cluster, tmp_path, base_model):

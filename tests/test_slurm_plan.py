@@ -119,6 +119,12 @@ def test_override_forms():
 
     assert parse_overrides(["--a", "1", "--b=x", "--bf16", "--c", "[1, 2]", "--d"]) == {
         "a": 1, "b": "x", "bf16": True, "c": [1, 2], "d": True}
+    # Several rewards: one YAML list, or one mapping per value (as the stage's nargs="+" parser reads them).
+    both = [{"name": "format"}, {"path": "my.py:f"}]
+    assert parse_overrides(["--rewards", "[{name: format}, {path: my.py:f}]"]) == {"rewards": both}
+    assert parse_overrides(["--rewards", "{name: format}", "{path: my.py:f}", "--seed", "1"]) == {
+        "rewards": both, "seed": 1}
+    assert parse_overrides(["--lora_target_modules", "q_proj", "v_proj"]) == {"lora_target_modules": ["q_proj", "v_proj"]}
 
 
 def test_run_dir_override_wins_before_expansion(recipe, tmp_path):

@@ -30,7 +30,10 @@ class PlanError(ValueError):
 # ---------------------------------------------------------------- recipe + overrides
 
 def parse_overrides(args: list[str]) -> dict[str, object]:
-    """`--field value` / `--field=value` / `--flag` -> {field: value}, values typed as YAML scalars."""
+    """`--field value` / `--field=value` / `--flag` -> {field: value}, values typed as YAML scalars.
+
+    Several values after one flag (`--rewards '{name: a}' '{name: b}'`) become a list, as the stage's
+    own parser (nargs="+") reads them; a single YAML list (`--rewards '[{name: a}, {name: b}]'`) is one."""
     out: dict[str, object] = {}
     i = 0
     while i < len(args):
@@ -38,18 +41,26 @@ def parse_overrides(args: list[str]) -> dict[str, object]:
         if not arg.startswith("--") or arg == "--":
             raise PlanError(f"expected --field value, got {arg!r}")
         key, eq, value = arg[2:].partition("=")
-        if not eq:
-            if i + 1 >= len(args) or args[i + 1].startswith("--"):
-                value = "true"  # a bare boolean flag, as HfArgumentParser accepts (`--bf16`)
-            else:
-                value = args[i + 1]
-                i += 1
-        try:
-            out[key.replace("-", "_")] = yaml.safe_load(value) if value else value
-        except yaml.YAMLError:
-            out[key.replace("-", "_")] = value  # the stage's parser decides what it means
         i += 1
+        if eq:
+            values = [value]
+        else:
+            values = []
+            while i < len(args) and not args[i].startswith("--"):
+                values.append(args[i])
+                i += 1
+            if not values:
+                values = ["true"]  # a bare boolean flag, as HfArgumentParser accepts (`--bf16`)
+        parsed = [_yaml_scalar(v) for v in values]
+        out[key.replace("-", "_")] = parsed[0] if len(parsed) == 1 else parsed
     return out
+
+
+def _yaml_scalar(value: str) -> object:
+    try:
+        return yaml.safe_load(value) if value else value
+    except yaml.YAMLError:
+        return value  # the stage's parser decides what it means
 
 
 def read_recipe(path: str, overrides: dict[str, object] | None = None) -> dict:

@@ -8,6 +8,7 @@ mask_truncated_completions, use_vllm/vllm_mode, ...) is a GRPOConfig field set i
 from __future__ import annotations
 
 from r1repro.config import DataArgs, EvalArgs, RewardArgs, RunArgs
+from r1repro.generation.vllm_sync import use_reload_sync_where_needed
 
 
 def dataclass_types():
@@ -62,6 +63,8 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
         peft_config=peft_config,
         callbacks=[MetricsJsonlCallback(grpo_args.output_dir), preemption, RewardStatsCallback()],
     )
+    if use_reload_sync_where_needed(trainer):
+        print(f"{stage}: vLLM holds CPU-packed weights; syncing the policy through vLLM's in-place reload")
     train_with_resume(trainer, grpo_args.output_dir, preemption)
     save_final_model(trainer, tokenizer, grpo_args.output_dir)
     evaluate_stage(grpo_args.output_dir, eval_args, data_args, grpo_args.seed)
