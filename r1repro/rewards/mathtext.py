@@ -32,7 +32,7 @@ _SPACING_RE = re.compile(r"(?<!\\)\\[,!;: ]|~")  # not the `\\` row break of a m
 # A whole answer wrapped in \text{...} (or \mathrm, \textbf, \mbox) whose content starts like a number.
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{([-+]?\s*[\d.$\\][^{}]*)\}\s*\.?")
 # "18 dollars", "5 cm", "12.5 square feet": a number followed only by unit words.
-_NUMBER_WORDS_RE = re.compile(r"([-+]?\d[\d,]*(?:\.\d+)?)\s+([A-Za-z][A-Za-z .]*?)\s*\.?")
+_NUMBER_WORDS_RE = re.compile(r"([-+]?\d[\d,]*(?:\.\d+)?)\s+([A-Za-z][A-Za-z .]*)")
 # Words that mean something in math; a number followed by them is not a number with a unit.
 _MATH_WORDS = {"pi", "e", "i", "inf", "infty", "infinity", "sqrt", "sin", "cos", "tan", "cot", "sec", "csc",
                "log", "ln", "exp", "mod", "and", "or", "x", "y", "z", "n", "k", "degrees", "degree", "percent"}  # fmt: skip
@@ -62,8 +62,9 @@ def strip_currency(text: str) -> str:
 def _number_with_units(text: str) -> str:
     """`18 dollars` -> `18 \\text{dollars}` (math-verify's unit normalisation then drops the text)."""
     m = _NUMBER_WORDS_RE.fullmatch(text)
-    if m and not any(w.lower().strip(".") in _MATH_WORDS for w in m.group(2).split()):
-        return f"{m.group(1)} \\text{{{m.group(2).strip()}}}"
+    words = m.group(2).rstrip(" .") if m else ""
+    if words and not any(w.lower().strip(".") in _MATH_WORDS for w in words.split()):
+        return f"{m.group(1)} \\text{{{words}}}"
     return text
 
 
