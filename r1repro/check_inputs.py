@@ -99,6 +99,9 @@ def _reward_columns(specs) -> list[str]:
             if p.name not in ("completions", "prompts") and p.default is p.empty and p.name not in reward.params \
                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
                 cols.append(p.name)
+        one_of = getattr(reward.func, "columns_one_of", None)  # e.g. code_tests: tests, input_output or test
+        if one_of:
+            cols.append("|".join(one_of))
         if reward.tasks:
             cols.append("task")
     return cols
@@ -117,7 +120,7 @@ def _check_columns(report: Report, stage: str, config: dict, bad: set[str]) -> N
         have = _local_columns(value) if where == "local" else _tiny_columns(value)
         if have is None:
             continue
-        missing = [c for c in cols if c not in have]
+        missing = [c.replace("|", " or ") for c in cols if not any(alt in have for alt in c.split("|"))]
         if missing:
             report.error(f"field '{name}': {value} has no column(s) {', '.join(missing)}; it has {', '.join(sorted(have))}")
 
