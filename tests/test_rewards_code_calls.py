@@ -98,6 +98,10 @@ def test_mbpp_style_asserts_and_unfenced_code():
     scores = reward([fenced(good), good, "def first_repeated(s):\n    return s[0]\n", "I would loop over it."],
                     test=[test] * 4, entry_point=["first_repeated"] * 4)  # fmt: skip
     assert scores == [1.0, 1.0, 0.0, 0.0]
+    from r1repro.rewards.code import extract_program
+
+    assert extract_program(good) == good and extract_program("<answer> 42 </answer>") is None
+    assert extract_program("<think> x </think> first_repeated") is None  # a bare word is an answer, not code
 
 
 def test_call_based_apps_and_livecodebench():

@@ -305,7 +305,13 @@ json.LEFT = builtins.LEFT = 'module state'
 if os.fork() == 0:
     os.setsid()
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', 4245)); s.listen(1)
+    s.set_inheritable(True)  # the daemon keeps listening after exec
     os.execv('/usr/bin/sleep', ['sleep', MARKER])
+import time
+for _ in range(200):
+    if socket.socket().connect_ex(('127.0.0.1', 4245)) == 0:
+        print('listening'); break
+    time.sleep(0.01)
 # and try to take over the zygote (PID 1), which runs every later program of this slot
 for attempt in [lambda: os.kill(1, 9), lambda: os.kill(1, 15), lambda: open('/proc/1/mem', 'rb').read(1),
                 lambda: os.listdir('/proc/1/fd'), lambda: open('/proc/1/environ').read(),
@@ -338,6 +344,7 @@ def test_warm_slot_leaves_no_state_for_the_next_run(one_slot):
     assert first.returncode == 0 and first.stdout.strip().endswith("done"), first.stderr
     assert "msg -1" not in first.stdout and "shm -1" not in first.stdout  # the IPC objects did exist
     assert "ptrace -1" in first.stdout and first.stdout.count("PermissionError") == 3
+    assert "listening" in first.stdout  # a loopback listener existed while the run was alive
     assert pids_with_marker(marker) == []  # the setsid daemon died with the run
     state = json.loads(one_slot.run(INSPECT_STATE).stdout)
     pid = state["pids"][-1]

@@ -100,14 +100,19 @@ def outputs_match(got: str, expected: str) -> bool:
     return norm(got) == norm(str(expected))
 
 
+_CODE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Assign,
+               ast.AugAssign, ast.For, ast.While, ast.If, ast.Call)  # fmt: skip
+
+
 def _is_python(text: str) -> bool:
+    """Valid Python that does something (a lone word or number parses too, but is an answer, not code)."""
     if not text.strip() or len(text) > 100_000:
         return False
     try:
-        ast.parse(text)
+        tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return False
-    return True
+    return any(isinstance(node, _CODE_NODES) for node in ast.walk(tree))
 
 
 def extract_program(completion) -> str | None:
