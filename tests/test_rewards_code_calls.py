@@ -100,7 +100,7 @@ def test_mbpp_style_asserts_and_unfenced_code():
     assert scores == [1.0, 1.0, 0.0, 0.0]
     from r1repro.rewards.code import extract_program
 
-    assert extract_program(good) == good and extract_program("<answer> 42 </answer>") is None
+    assert extract_program(good) == good.strip() and extract_program("<answer> 42 </answer>") is None
     assert extract_program("<think> x </think> first_repeated") is None  # a bare word is an answer, not code
 
 
