@@ -116,8 +116,12 @@ def score_answers(
             continue
         queued.append(i)
         pairs.append((_as_math(gold_text, gold=True), _as_math(answer)))
+    # GRPO samples several completions per prompt and many agree: each distinct pair goes to math-verify once.
+    unique = list(dict.fromkeys(pairs))
+    verdicts = dict(zip(unique, get_pool().score(unique, timeout)))
     timeouts = 0
-    for i, (score, timed_out, crashed) in zip(queued, get_pool().score(pairs, timeout)):
+    for i, pair in zip(queued, pairs):
+        score, timed_out, crashed = verdicts[pair]
         scores[i] = score
         timeouts += timed_out
         if crashed:
