@@ -106,11 +106,14 @@ PROGRAMS = [
 
 
 def plain_run(program: str, stdin: str, timeout: float) -> str:
-    """The unsandboxed baseline: the same interpreter, a temp file, a timeout; nothing else."""
+    """The unsandboxed baseline: the same interpreter, a temp file, a timeout; nothing else. Its own
+    session, as the sandboxed runs have: with the kernel's autogroup scheduling (on by default) each
+    session is scheduled as a group, so without this a loaded machine would favour the sandbox."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(program)
     try:
-        return subprocess.run(["/usr/bin/python3", "-I", f.name], input=stdin, capture_output=True, text=True, timeout=timeout).stdout
+        return subprocess.run(["/usr/bin/python3", "-I", f.name], input=stdin, capture_output=True, text=True, timeout=timeout,
+                              start_new_session=True).stdout  # fmt: skip
     finally:
         os.unlink(f.name)
 

@@ -124,13 +124,14 @@ def main() -> None:
                 killed = True
                 os.kill(pid, signal.SIGKILL)
         os.close(pidfd)
-        _kill_everything_else()
-        _wipe()
-        _remove_sysv_ipc(libc)
+        _kill_everything_else()  # before reporting: the host reads the run's pipes until they close
         if host_gone:
             break
         code = None if killed else os.waitstatus_to_exitcode(status)
         control.send(json.dumps({"done": True, "returncode": code}).encode())
+        # Nothing of the run is alive any more; the next request is read only after this cleanup.
+        _wipe()
+        _remove_sysv_ipc(libc)
 
 
 if __name__ == "__main__":
