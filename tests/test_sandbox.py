@@ -382,3 +382,24 @@ def test_cold_sandbox_still_available():
     cold = Sandbox(limits=Limits(timeout_s=2.0), slots=1, uid_base=UID_BASE + 30, warm=False)
     r = cold.run("import os\nprint(os.getpid(), os.getuid())")
     assert r.stdout.split() == ["1", "65534"]
+
+
+def test_warm_runs_behave_like_a_fresh_interpreter(one_slot):
+    """Runs of the default interpreter are forked from the zygote without exec: they must still look
+    like `python3 -I main.py` (main module, exit codes, tracebacks, atexit, flushing, fresh RNG)."""
+    r = one_slot.run("import sys, atexit\natexit.register(lambda: print('bye'))\nif __name__ == '__main__':\n    print('main', sys.argv[0], end='')\n")
+    assert (r.returncode, r.stdout) == (0, "main /code/main.py" + "bye\n")
+    assert one_slot.run("import sys\nsys.exit(3)").returncode == 3
+    r = one_slot.run("def f():\n    raise ValueError('boom')\nf()")
+    assert r.returncode == 1 and "Traceback" in r.stderr and "ValueError: boom" in r.stderr
+    assert one_slot.run("import sys\nsys.exit('bad')").returncode == 1
+    draws = {one_slot.run("import random\nprint(random.random())").stdout for _ in range(3)}
+    assert len(draws) == 3  # not the zygote's generator state, copied into every run
+    r = one_slot.run("import sys\nprint(sys.flags.isolated, sys.flags.no_user_site, 'site' in sys.modules, sys.path[0] != '/code')")
+    assert r.stdout.split() == ["1", "1", "True", "True"]
+    # another interpreter (here: the same binary with other flags) is exec'ed in the slot as it is
+    other = Sandbox(limits=Limits(timeout_s=2.0), slots=1, uid_base=UID_BASE + 40, interpreter=("/usr/bin/python3", "-I", "-S"))
+    try:
+        assert other.run("import sys\nprint('site' in sys.modules)").stdout == "False\n"
+    finally:
+        other.close()

@@ -12,9 +12,10 @@ route to anything, loopback listeners of the host included.
 Every concurrent run gets its own uid (`uid_base + slot`): RLIMIT_NPROC counts processes per uid, and
 a fork bomb in one run must not starve the runs next to it (it does nothing at all for uid 0).
 
-Warm slots (`warm=True`, the default with bwrap): each slot keeps one such sandbox running and
-forks a fresh interpreter in it per run, cleaning up everything the run left behind (`warmslot.py`,
-`_zygote.py`): the same isolation at about the cost of a plain subprocess.
+Warm slots (`warm=True`, the default with bwrap): each slot keeps one such sandbox running, whose
+init forks a child per run from a clean pre-warmed interpreter (or execs the configured interpreter)
+and cleans up everything the run left behind (`warmslot.py`, `_zygote.py`): the same isolation at
+about the cost of a plain subprocess, or less.
 
 Backend `rlimits` (explicit opt-in only): the same limits, uid, scrubbed environment and private
 working directory, but no namespaces: the program can read world-readable host files and use the
@@ -39,6 +40,7 @@ from .warmslot import SlotDied, WarmSlot
 
 SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 STDERR_CAP = 4096
+WARM_PYTHON = ("/usr/bin/python3", "-I")  # the zygote's own interpreter: its runs fork without exec
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,7 @@ class Sandbox:
             start = time.monotonic()
             try:
                 slot.start_run([*self.interpreter, f"/code/{self.filename}"], dict(SANDBOX_ENV), self._rlimits(),
-                               stdin_file.fileno(), out_w, err_w)  # fmt: skip
+                               stdin_file.fileno(), out_w, err_w, in_process=self.interpreter == WARM_PYTHON)  # fmt: skip
             except SlotDied as e:
                 os.close(out_r)
                 os.close(err_r)

@@ -7,7 +7,8 @@ ALL, read-only /usr, a size-capped private /tmp, the slot's own unprivileged uid
 environment), running `_zygote.py` as PID 1. Per run the host writes the program into the slot's
 read-only /code, hands the zygote the run's stdin file and stdout/stderr pipes over a socket
 (SCM_RIGHTS), and reads the pipes exactly as for a cold run (sandbox._collect). The zygote forks a
-child that takes the rlimits and execs a fresh interpreter; afterwards it kills every process of the
+child that takes the rlimits and runs the program in its copy of the pre-warmed interpreter (the
+default `/usr/bin/python3 -I`) or execs the configured one; afterwards it kills every process of the
 run, empties /tmp and removes SysV IPC objects, so no state passes from one run to the next.
 """
 
@@ -41,7 +42,9 @@ class WarmSlot:
         host, inside = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.control = host
         self.log = tempfile.TemporaryFile()
-        argv = bwrap_argv_for(self.code_dir) + [python, "-I", "-S", "/code/_zygote.py", str(inside.fileno())]
+        # -I as the runs' default interpreter, so that a run forked from the zygote (no exec) sees the
+        # same sys.path and flags as `python3 -I main.py` would.
+        argv = bwrap_argv_for(self.code_dir) + [python, "-I", "/code/_zygote.py", str(inside.fileno())]
         # Not --die-with-parent (it fires when the *thread* that started bwrap exits): the zygote exits
         # when the host's end of the socket closes, which happens when this process dies.
         argv = [a for a in argv if a != "--die-with-parent"]
@@ -79,8 +82,9 @@ class WarmSlot:
             os.chmod(path, 0o644)
             self._written.add(filename)
 
-    def start_run(self, argv: list[str], env: dict, rlimits: dict, stdin_fd: int, stdout_w: int, stderr_w: int) -> None:
-        message = json.dumps({"op": "run", "argv": argv, "env": env, "rlimits": rlimits}).encode()
+    def start_run(self, argv: list[str], env: dict, rlimits: dict, stdin_fd: int, stdout_w: int, stderr_w: int,
+                  in_process: bool = False) -> None:  # fmt: skip
+        message = json.dumps({"op": "run", "argv": argv, "env": env, "rlimits": rlimits, "in_process": in_process}).encode()
         try:
             socket.send_fds(self.control, [message], [stdin_fd, stdout_w, stderr_w])
         except OSError as e:
