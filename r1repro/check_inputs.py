@@ -25,6 +25,8 @@ def _where(value: str, run_dir: str) -> str:
     """tiny | produced (an earlier stage writes it) | local | hub | bad."""
     if value.startswith("tiny:") or value == "tiny":
         return "tiny"
+    if value.startswith("gym:"):
+        return "gym"  # a reasoning-gym task, generated locally (r1repro/gym.py)
     if value == run_dir or value.startswith(run_dir.rstrip("/") + "/"):
         return "produced"
     p = Path(value)
@@ -42,6 +44,11 @@ def _check_paths(report: Report, stage: str, config: dict, bad: set[str]) -> Non
         where = _where(value, run_dir)
         if where == "tiny":
             _check_tiny(report, name, value)
+        elif where == "gym":
+            from r1repro.gym import spec_error
+
+            if spec_error(value):
+                report.error(f"field '{name}': {spec_error(value)}")
         elif where == "produced":
             report.notes.append(f"{name}: {value} comes from an earlier stage of the run")
         elif where == "local" and not Path(value).expanduser().exists():
@@ -99,6 +106,9 @@ def _reward_columns(specs) -> list[str]:
             if p.name not in ("completions", "prompts") and p.default is p.empty and p.name not in reward.params \
                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
                 cols.append(p.name)
+        one_of = getattr(reward.func, "columns_one_of", None)  # e.g. code_tests: tests, input_output or test
+        if one_of:
+            cols.append("|".join(one_of))
         if reward.tasks:
             cols.append("task")
     return cols
@@ -114,10 +124,13 @@ def _check_columns(report: Report, stage: str, config: dict, bad: set[str]) -> N
         if where == "hub":
             report.notes.append(f"{name}: columns {', '.join(cols)} not verified (hub dataset)")
             continue
-        have = _local_columns(value) if where == "local" else _tiny_columns(value)
+        if where == "gym":
+            from r1repro.gym import COLUMNS as have
+        else:
+            have = _local_columns(value) if where == "local" else _tiny_columns(value)
         if have is None:
             continue
-        missing = [c for c in cols if c not in have]
+        missing = [c.replace("|", " or ") for c in cols if not any(alt in have for alt in c.split("|"))]
         if missing:
             report.error(f"field '{name}': {value} has no column(s) {', '.join(missing)}; it has {', '.join(sorted(have))}")
 

@@ -2,6 +2,7 @@
 
 A dataset spec is one string:
 - `tiny:<task>`: generated locally and deterministically (r1repro.tiny.tasks);
+- `gym:<task>[?key=value&...]`: a reasoning-gym task generated locally from the seed (r1repro.gym);
 - a `.jsonl` / `.json` / `.parquet` file (or a directory the `datasets` library can read);
 - anything else: a HF dataset id, loaded with `datasets.load_dataset` (cluster runs only).
 """
@@ -29,6 +30,10 @@ def load_rows(
         from r1repro.tiny.tasks import task_rows
 
         return task_rows(spec.removeprefix("tiny:"), split, n or 1000, seed)
+    if spec.startswith("gym:"):
+        from r1repro.gym import gym_rows
+
+        return gym_rows(spec, split, n or 1000, seed)
 
     import datasets
 

@@ -12,12 +12,12 @@ and the test running come from `r1repro.rewards.code`; this file decides what a 
 from __future__ import annotations
 
 from r1repro.rewards.code import code_tests as run_code_tests
-from r1repro.rewards.code import extract_program, parse_tests
+from r1repro.rewards.code import extract_program
 
 
 def code_tests(
     completions,
-    tests,
+    tests=None,
     timeout: float = 5.0,
     interpreter: str = "/usr/bin/python3 -I",
     no_code_penalty: float = 0.0,
@@ -25,10 +25,11 @@ def code_tests(
     parallel: int = 4,
     **kwargs,
 ) -> list[float | None]:
-    rates = run_code_tests(completions, tests, timeout=timeout, interpreter=interpreter, parallel=parallel)
+    # every test column (stdin `tests`, HumanEval `test` + `entry_point`, call-based `fn_name`) passes through
+    rates = run_code_tests(completions, tests, timeout=timeout, interpreter=interpreter, parallel=parallel, **kwargs)
     out = []
-    for completion, row, rate in zip(completions, tests, rates):
-        if rate is None or parse_tests(row) is None:
+    for completion, rate in zip(completions, rates):
+        if rate is None:  # the row has no tests
             out.append(None)
         elif extract_program(completion) is None:
             out.append(no_code_penalty)
@@ -37,3 +38,6 @@ def code_tests(
         else:
             out.append(rate)
     return out
+
+
+code_tests.columns_one_of = ("tests", "input_output", "test")  # what `r1repro check` looks for in the dataset

@@ -14,7 +14,32 @@ def write_jsonl(path, rows):
 
 
 def test_registry_has_the_r1_benchmarks():
-    assert {"aime24", "aime25", "math500", "gpqa_diamond", "livecodebench", "tiny_addition", "tiny_general"} <= set(BENCHMARKS)
+    assert {"aime24", "aime25", "math500", "gpqa_diamond", "livecodebench", "humaneval", "tiny_addition", "tiny_general"} <= set(BENCHMARKS)
+
+
+def test_humaneval_reads_the_wheel_offline():
+    task = load_benchmark({"name": "humaneval", "limit": 3})
+    assert [r["id"] for r in task.rows] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    row = task.rows[0]
+    assert row["entry_point"] == "has_close_elements" and "def check(candidate)" in row["test"]
+    assert row["problem"].startswith(row["code_prompt"].rstrip()) and "```python" in row["problem"]
+    assert task.answer_reward == {"name": "code_tests", "binary": True}
+    assert len(load_benchmark("humaneval").rows) == 164
+
+
+@pytest.mark.sandbox
+def test_eval_cli_on_humaneval(tmp_path, capsys):
+    """`r1repro eval` on the real code benchmark (a tiny untrained model: the plumbing, not the score;
+    tests/test_rewards_code_calls.py checks pass@k on known-good and known-bad answers)."""
+    from r1repro.tiny.model import build_tiny_model
+
+    base = build_tiny_model(tmp_path / "base", size="micro", seed=0)
+    out = tmp_path / "out"
+    assert eval_main(["--checkpoint", f"base={base}", "--benchmark", "humaneval", "--limit", "2", "--output-dir", str(out),
+                      "--template", "tiny", "--num-samples", "2", "--max-new-tokens", "8", "--pass-k", "1,2"]) == 0
+    metrics = json.loads((out / "results.json").read_text())["evals"]["base"]["humaneval"]
+    assert metrics["n"] == 2 and {"pass@1", "pass@2", "accuracy_greedy"} <= set(metrics)
+    assert metrics["pass@1"] == 0.0  # 8 tokens of an untrained model are no program
 
 
 def test_unknown_benchmark_is_one_clear_error():

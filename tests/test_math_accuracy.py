@@ -13,6 +13,7 @@ import pytest
 from r1repro.rewards import STATS, resolve_reward
 from r1repro.rewards.accuracy import score_answers
 from r1repro.rewards.mathpool import MathPool
+from r1repro.rewards.mathtext import brace_arguments, clean_math_text, is_prose
 
 accuracy = resolve_reward("accuracy")
 
@@ -82,6 +83,130 @@ def test_answer_forms():
     got = accuracy(completions, solution=golds)
     wrong = [(g, a, e, s) for (g, a, e), s in zip(CASES, got) if s != e]
     assert not wrong, f"(gold, answer, expected, got): {wrong}"
+
+
+# Answers as real models write them (issue 14): each class next to its neighbours, and a wrong answer of
+# the same shape beside every right one, so that a verifier that says yes to everything fails here.
+MODEL_ANSWERS = [
+    # escaped dollar, in \boxed{} and in <answer>
+    ("18", r"\boxed{\$18}", 1.0),
+    ("18", r"\$18", 1.0),
+    ("18", r"\boxed{\$19}", 0.0),
+    ("18", r"\$17", 0.0),
+    ("18", r"$\$18$", 1.0),
+    ("18", r"\text{\$}18", 1.0),
+    ("18", r"\mathrm{\$}18", 1.0),
+    ("18", r"\text{\$18}", 1.0),
+    ("18", "$18", 1.0),  # a plain-text dollar sign (an unpaired `$`)
+    # ... with \, and \! spacing
+    ("18", r"\$\,18", 1.0),
+    ("18", r"\$\!18", 1.0),
+    ("18", r"\$\, 19", 0.0),
+    # negative and decimal money
+    ("-5", r"-\$5", 1.0),
+    ("-5", r"\$-5", 1.0),
+    ("-5", r"\$5", 0.0),
+    ("18.50", r"\$18.50", 1.0),
+    ("18.5", r"\$18.50", 1.0),
+    ("18.5", r"\$18.05", 0.0),
+    ("0.5", r"\$0.50", 1.0),
+    ("-1234.56", r"-\$1,234.56", 1.0),
+    ("5", r"\$5.", 1.0),
+    # thousands separators (with money, braces, thin spaces)
+    ("1200", r"\$1,200", 1.0),
+    ("1200", r"\$1{,}200", 1.0),
+    ("1234", r"1\,234", 1.0),
+    ("1234", "1{,}234", 1.0),
+    ("1234.5", "1,234.5", 1.0),
+    ("1200", r"\$1,300", 0.0),
+    # percent
+    ("25", r"25\%", 1.0),
+    (r"25\%", "25", 1.0),
+    (r"25\%", "0.25", 1.0),
+    ("25", "25%", 1.0),
+    ("0.5", "50 percent", 1.0),
+    ("25", r"26\%", 0.0),
+    # units, bare and in \text{} / \mathrm{}
+    ("18", r"18 \text{ dollars}", 1.0),
+    ("18", "18 dollars", 1.0),
+    ("18", "19 dollars", 0.0),
+    ("12", "12 apples", 1.0),
+    ("5", r"5\text{ cm}", 1.0),
+    ("5", r"5 \mathrm{cm}", 1.0),
+    ("10", r"10\ \text{m}", 1.0),
+    ("2", "2 pi", 0.0),  # a math word is not a unit
+    ("2", r"2\pi", 0.0),
+    # \text{} (and \textbf{}) around the answer
+    ("18", r"\text{18}", 1.0),
+    ("18", r"\textbf{18}", 1.0),
+    ("18", r"\text{18 dollars}", 1.0),
+    ("18", r"\text{19}", 0.0),
+    (r"\text{Monday}", r"\text{Monday}", 1.0),
+    (r"\text{Monday}", r"\text{Tuesday}", 0.0),
+    # `#### N` endings (GSM8K style) on either side
+    ("#### 1,234", "1234", 1.0),
+    ("72", "#### 72", 1.0),
+    ("72", "#### 27", 0.0),
+    # unbraced LaTeX as an answer
+    ("0.75", r"\frac34", 1.0),
+    ("0.75", r"\dfrac34", 1.0),
+    ("0.75", r"\frac43", 0.0),
+    ("0.5", r"\tfrac12", 1.0),
+    (r"\sqrt{3}", r"\sqrt3", 1.0),
+    (r"\sqrt{2}", r"\sqrt 2", 1.0),
+    (r"\sqrt{2}", r"\sqrt 3", 0.0),
+    (r"\frac{9}{4}\pi", r"\frac94\pi", 1.0),
+    (r"\frac{9}{4}\pi", r"\frac49\pi", 0.0),
+    (r"\frac{\pi}{4}", r"\frac\pi4", 1.0),
+    ("2", r"\sqrt[3]8", 1.0),
+    (r"\frac{1}{2}\cdot 3", r"\frac123", 1.0),  # TeX reads one token per argument: \frac{1}{2}3
+    # unbraced LaTeX as a gold (was None: unparseable)
+    (r"\frac34", "0.75", 1.0),
+    (r"\tfrac12", "0.5", 1.0),
+    (r"\sqrt3", r"\sqrt{3}", 1.0),
+    (r"\sqrt 2", r"\sqrt{2}", 1.0),
+    (r"\frac94\pi", r"\frac{9\pi}{4}", 1.0),
+    (r"\frac34", "0.7", 0.0),
+    (r"The answer is $\boxed{\frac34}$.", r"\frac{3}{4}", 1.0),
+    # prose golds: no math in it -> does not apply; a number in it -> that number
+    ("Answer is forty two.", "42", None),
+    ("forty two", "42", None),
+    ("The answer is 42.", "42", 1.0),
+    ("The answer is 42.", "41", 0.0),
+]
+
+
+def test_answers_as_models_write_them():
+    golds = [g for g, _, _ in MODEL_ANSWERS]
+    got = accuracy([r1(a) for _, a, _ in MODEL_ANSWERS], solution=golds)
+    wrong = [(g, a, e, s) for (g, a, e), s in zip(MODEL_ANSWERS, got) if s != e]
+    assert not wrong, f"(gold, answer, expected, got): {wrong}"
+
+
+def test_escaped_dollar_in_a_whole_completion():
+    """The way models end GSM8K answers, without <answer> tags: the box, else a final `#### N` line."""
+    completions = [
+        r"She pays 3 \times \$6 = \$18 in total, so the answer is \boxed{\$18}.",
+        "So the total is 18 dollars.\n#### 18",
+        r"She pays \$18 in total. \boxed{\$\,19}",
+    ]
+    assert accuracy(completions, solution=["18"] * 3) == [1.0, 1.0, 0.0]
+
+
+def test_cleaning_helpers():
+    assert brace_arguments(r"\frac34") == r"\frac{3}{4}"
+    assert brace_arguments(r"\tfrac12 + \dfrac{1}{2}") == r"\frac{1}{2} + \frac{1}{2}"
+    assert brace_arguments(r"\frac\pi4") == r"\frac{\pi}{4}"
+    assert brace_arguments(r"\frac{\sqrt{2}}{2}") == r"\frac{\sqrt{2}}{2}"  # nested: left alone
+    assert brace_arguments(r"\sqrt 2 + \sqrt[3]8 + \sqrt{5}") == r"\sqrt{2} + \sqrt[3]{8} + \sqrt{5}"
+    assert clean_math_text(r"\$\,1{,}200") == "1{,}200"
+    assert clean_math_text(r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}") == r"\begin{pmatrix} 1 \\ 2 \end{pmatrix}"
+    assert clean_math_text("$x$") == "$x$"  # paired dollars are delimiters, not money
+    for text in ["18", r"\$18", r"\frac34", "18 dollars", r"\text{\$18}", "Answer is forty two."]:
+        once = clean_math_text(text)
+        assert clean_math_text(once) == once
+    assert is_prose("Answer is forty two.") and is_prose("New York")
+    assert not any(is_prose(t) for t in ["x = 7", r"\text{New York}", r"\sin x + \cos x", "(1, 2]", "ab + cd", "Monday"])
 
 
 @pytest.mark.parametrize(

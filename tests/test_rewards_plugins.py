@@ -47,3 +47,9 @@ def test_code_tests_plugin_options():
         "<answer>just prose</answer>",
     ]
     assert reward(completions, tests=[tests] * 4) == [1.0, 1.0, pytest.approx(1 / 3), -0.5]
+    # HumanEval-style rows (test + entry_point) reach the same sandbox through the plug-in
+    check = "def check(candidate):\n    assert candidate(3) == 9\n"
+    square = ["<answer>\n```python\ndef sq(n):\n    return n * n\n```\n</answer>", "<answer>\n```python\ndef sq(n):\n    return n\n```\n</answer>",
+              "<answer>just prose</answer>"]  # fmt: skip
+    assert reward(square, test=[check] * 3, entry_point=["sq"] * 3) == [1.0, 0.0, -0.5]
+    assert reward(square[:1], tests=[None]) == [None]  # no tests of any kind: does not apply

@@ -65,6 +65,21 @@ def pids_of_uids(low: int, high: int) -> list[int]:
     return found
 
 
+def run_pids_of_uids(low: int, high: int) -> list[int]:
+    """Processes of the sandbox uids other than the warm slots themselves (bwrap and its zygote, whose
+    command lines name /code/_zygote.py): what a run could have left behind."""
+    left = []
+    for pid in pids_of_uids(low, high):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"/code/_zygote.py" in f.read():
+                    continue
+        except OSError:
+            continue
+        left.append(pid)
+    return left
+
+
 def pids_with_marker(marker: str) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
@@ -220,9 +235,10 @@ def test_direct_checks_from_outside(box, exposed_dir):
         assert token not in r.stdout and "R1REPRO_TEST_SECRET" not in r.stdout
     finally:
         os.environ.pop("R1REPRO_TEST_SECRET")
-    r = box.run("import os\nprint(os.getuid(), os.getpid())\nprint(sorted(os.listdir('/')))")
+    r = box.run("import os\nprint(os.getuid(), os.getpid())\nprint([p for p in os.listdir('/proc') if p.isdigit()])")
     uid, pid = r.stdout.split("\n")[0].split()
-    assert uid == "65534" and int(pid) <= 3  # unprivileged, in its own PID namespace
+    visible = set(eval(r.stdout.split("\n")[1]))
+    assert uid == "65534" and visible <= {"1", pid}  # unprivileged, in its own PID namespace (init + itself)
     # the disk filler hits the tmpfs cap (16 MiB here), the file-size limit caps each file
     r = box.run(
         "n=0\ntry:\n    for i in range(10**5):\n        f=open(f'/tmp/f{i}','wb')\n"
@@ -233,7 +249,7 @@ def test_direct_checks_from_outside(box, exposed_dir):
     r = box.run("import os\nwhile True:\n    try: os.fork()\n    except OSError: pass")
     assert r.timed_out
     time.sleep(0.3)
-    assert pids_of_uids(UID_BASE, UID_BASE + 4) == []
+    assert run_pids_of_uids(UID_BASE, UID_BASE + 4) == []
     # the output cap
     r = box.run("while True: print('z' * 4096)")
     assert r.output_truncated and len(r.stdout) <= box.limits.max_output_bytes
@@ -265,3 +281,125 @@ def test_missing_bubblewrap_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(code, "_SANDBOXES", {})
     with pytest.raises(ValueError, match=r"bubblewrap \(bwrap\) not found.*sandbox: rlimits"):
         resolve_reward({"name": "code_tests", "timeout": 3})
+
+
+# --- the warm sandbox: one long-lived sandbox per slot, so a run must leave nothing for the next ----
+
+
+@pytest.fixture()
+def one_slot():
+    """A single slot: every run lands in the same long-lived sandbox, after the previous one."""
+    box = Sandbox(limits=Limits(timeout_s=2.0, max_procs=16), slots=1, uid_base=UID_BASE + 20)
+    yield box
+    box.close()
+
+
+LEAVE_STATE = """
+import ctypes, os, socket, sys, builtins, json
+libc = ctypes.CDLL(None, use_errno=True)
+open('/tmp/left.txt', 'w').write('x')
+open('/tmp/.hidden', 'w').write('x')
+os.makedirs('/tmp/d/e'); open('/tmp/d/e/f', 'w').write('x'); os.chmod('/tmp/d', 0)
+print('msg', libc.msgget(4242, 0o1000 | 0o666), 'shm', libc.shmget(4243, 4096, 0o1000 | 0o666), 'sem', libc.semget(4244, 1, 0o1000 | 0o666))
+json.LEFT = builtins.LEFT = 'module state'
+if os.fork() == 0:
+    os.setsid()
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', 4245)); s.listen(1)
+    s.set_inheritable(True)  # the daemon keeps listening after exec
+    os.execv('/usr/bin/sleep', ['sleep', MARKER])
+import time
+for _ in range(200):
+    if socket.socket().connect_ex(('127.0.0.1', 4245)) == 0:
+        print('listening'); break
+    time.sleep(0.01)
+# and try to take over the zygote (PID 1), which runs every later program of this slot
+for attempt in [lambda: os.kill(1, 9), lambda: os.kill(1, 15), lambda: open('/proc/1/mem', 'rb').read(1),
+                lambda: os.listdir('/proc/1/fd'), lambda: open('/proc/1/environ').read(),
+                lambda: print('ptrace', libc.ptrace(16, 1, 0, 0), ctypes.get_errno())]:
+    try:
+        attempt()
+    except Exception as e:
+        print(type(e).__name__)
+print('done')
+"""
+
+INSPECT_STATE = """
+import ctypes, os, socket, json, builtins
+libc = ctypes.CDLL(None, use_errno=True)
+print(json.dumps({
+    'tmp': sorted(os.listdir('/tmp')),
+    'pids': sorted(p for p in os.listdir('/proc') if p.isdigit()),
+    'ipc': [len(open(f'/proc/sysvipc/{k}').read().splitlines()) - 1 for k in ('msg', 'shm', 'sem')],
+    'msgget': libc.msgget(4242, 0), 'modules': hasattr(json, 'LEFT') or hasattr(builtins, 'LEFT'),
+    'listener': socket.socket().connect_ex(('127.0.0.1', 4245)) == 0, 'cwd': os.getcwd(),
+}))
+"""
+
+
+def test_warm_slot_leaves_no_state_for_the_next_run(one_slot):
+    import json
+
+    marker = f"9{uuid.uuid4().int % 10**8}"
+    first = one_slot.run(LEAVE_STATE.replace("MARKER", repr(marker)))
+    assert first.returncode == 0 and first.stdout.strip().endswith("done"), first.stderr
+    assert "msg -1" not in first.stdout and "shm -1" not in first.stdout  # the IPC objects did exist
+    assert "ptrace -1" in first.stdout and first.stdout.count("PermissionError") == 3
+    assert "listening" in first.stdout  # a loopback listener existed while the run was alive
+    assert pids_with_marker(marker) == []  # the setsid daemon died with the run
+    state = json.loads(one_slot.run(INSPECT_STATE).stdout)
+    pid = state["pids"][-1]
+    assert state == {"tmp": [], "pids": sorted(["1", pid]), "ipc": [0, 0, 0], "msgget": -1, "modules": False,
+                     "listener": False, "cwd": "/tmp"}  # fmt: skip
+    assert run_pids_of_uids(UID_BASE + 20, UID_BASE + 21) == []
+
+
+def test_warm_runs_keep_the_limits_and_survive_hostile_runs(one_slot):
+    import resource
+
+    r = one_slot.run("import resource as r\nprint([r.getrlimit(x) for x in (r.RLIMIT_AS, r.RLIMIT_NPROC, r.RLIMIT_CPU, r.RLIMIT_CORE)])")
+    assert r.stdout.strip() == str([(512 << 20,) * 2, (16, 16), (2, 3), (0, 0)])
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] != 512 << 20  # set in the run, not inherited from here
+    # a run that closes its output and keeps going is still timed out; a fork bomb is cleaned up
+    r = one_slot.run("import os, time\nos.close(1); os.close(2)\nwhile True: time.sleep(0.01)")
+    assert r.timed_out and r.returncode is None
+    r = one_slot.run("import os\nwhile True:\n    try: os.fork()\n    except OSError: pass")
+    assert r.timed_out
+    assert one_slot.run("print(input()[::-1])", "abc").stdout == "cba\n"
+    assert run_pids_of_uids(UID_BASE + 20, UID_BASE + 21) == []
+
+
+def test_a_dead_warm_slot_is_replaced(one_slot):
+    assert one_slot.run("print(1)").stdout == "1\n"
+    (slot,) = one_slot._warm_slots.values()
+    slot.proc.kill()
+    slot.proc.wait()
+    assert one_slot.run("print(2)").stdout == "2\n"  # a new sandbox for the slot
+    assert list(one_slot._warm_slots.values()) != [slot]
+
+
+def test_cold_sandbox_still_available():
+    """warm=False starts a new bwrap per run (the previous design, kept as the reference in bench/)."""
+    cold = Sandbox(limits=Limits(timeout_s=2.0), slots=1, uid_base=UID_BASE + 30, warm=False)
+    r = cold.run("import os\nprint(os.getpid(), os.getuid())")
+    assert r.stdout.split() == ["1", "65534"]
+
+
+def test_warm_runs_behave_like_a_fresh_interpreter(one_slot):
+    """Runs of the default interpreter are forked from the zygote without exec: they must still look
+    like `python3 -I main.py` (main module, exit codes, tracebacks, atexit, flushing, fresh RNG)."""
+    r = one_slot.run("import sys, atexit\natexit.register(lambda: print('bye'))\nif __name__ == '__main__':\n    print('main', sys.argv[0], end='')\n")
+    assert (r.returncode, r.stdout) == (0, "main /code/main.py" + "bye\n")
+    assert one_slot.run("import sys\nsys.exit(3)").returncode == 3
+    r = one_slot.run("def f():\n    raise ValueError('boom')\nf()")
+    assert r.returncode == 1 and "Traceback" in r.stderr and "ValueError: boom" in r.stderr
+    assert one_slot.run("import sys\nsys.exit('bad')").returncode == 1
+    draws = {one_slot.run("import random\nprint(random.random())").stdout for _ in range(3)}
+    assert len(draws) == 3  # not the zygote's generator state, copied into every run
+    r = one_slot.run("import sys\nprint(sys.flags.isolated, sys.flags.no_user_site, 'site' in sys.modules, sys.path[0] != '/code')")
+    assert r.stdout.split() == ["1", "1", "True", "True"]
+    # another interpreter (here: the same binary with other flags) is exec'ed in the slot as it is
+    other = Sandbox(limits=Limits(timeout_s=2.0), slots=1, uid_base=UID_BASE + 40, interpreter=("/usr/bin/python3", "-I", "-S"))
+    try:
+        assert other.run("import sys\nprint('site' in sys.modules)").stdout == "False\n"
+    finally:
+        other.close()

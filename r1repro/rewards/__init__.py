@@ -17,6 +17,7 @@ from . import accuracy as _accuracy  # noqa: E402,F401
 from . import code as _code  # noqa: E402,F401
 from . import countdown as _countdown  # noqa: E402,F401
 from . import format as _format  # noqa: E402,F401
+from . import gym_reward as _gym_reward  # noqa: E402,F401
 from . import language as _language  # noqa: E402,F401
 from . import match as _match  # noqa: E402,F401
 from . import reward_model as _reward_model  # noqa: E402,F401

@@ -52,7 +52,9 @@ def main() -> None:
     # Our timer replaces math-verify's; silence its "timeout is disabled" warnings.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
     signal.signal(signal.SIGALRM, _on_alarm)
-    config = [LatexExtractionConfig(normalization_config=NormalizationConfig(units=True)), ExprExtractionConfig()]
+    # malformed_operators: math-verify's repair of `\\sqrt(2)`, `2^(3)`, `\\frac{1}2`, `1/2` (off in TRL and open-r1).
+    normalization = NormalizationConfig(units=True, malformed_operators=True)
+    config = [LatexExtractionConfig(normalization_config=normalization), ExprExtractionConfig()]
 
     @lru_cache(maxsize=4096)
     def parse_cached(text: str, fallback: str = "first_match"):

@@ -2,7 +2,9 @@
 
 The answer is the last `<answer>` block, else the last `\\boxed{}` of the completion. The gold may be a
 number, raw LaTeX without `$`, a MATH-style solution containing `\\boxed{}`, or a GSM8K solution ending
-in `#### N`; a gold math-verify cannot parse gives None (the sample is skipped, as in TRL).
+in `#### N`; a gold math-verify cannot parse gives None (the sample is skipped, as in TRL). Both sides
+are first cleaned as models and datasets write them (`mathtext.py`: `\\$18`, `18 dollars`, `\\frac34`,
+`\\sqrt 2`, prose golds), and math-verify's malformed-operator repair is on in the workers.
 
 Plain integers on both sides (the tiny recipe's case: "579" vs "579") are compared right here: that is
 exactly what math-verify concludes for them, and it keeps a 64-completion batch well under a
@@ -16,6 +18,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from .mathpool import get_pool
+from .mathtext import clean_math_text, is_prose
 from .registry import _bump, current_reward_name, note_timeouts, register
 from .text import completion_text, extract_answer, last_boxed
 
@@ -23,6 +26,7 @@ _INT_RE = re.compile(r"[+-]?\d+")
 _THOUSANDS_RE = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+")
 _SCI_RE = re.compile(r"([+-]?\d+(?:\.\d+)?)[eE]([+-]?\d+)")
 _MATH_DELIMITERS = ("$", "\\(", "\\[", "\\boxed", "\\fbox")
+_HASH_ANSWER_RE = re.compile(r"####\s*([^\n]+?)\s*$")
 
 
 def gold_target(solution) -> str | None:
@@ -42,10 +46,14 @@ def gold_target(solution) -> str | None:
 
 
 def answer_target(text: str, boxed_fallback: bool = True) -> str | None:
-    """The model's final answer: the last `<answer>` block, else the last `\\boxed{}`; None if neither."""
+    """The model's final answer: the last `<answer>` block, else the last `\\boxed{}`, else a final
+    `#### N` line (how GSM8K-trained models end); None if none of these."""
     answer = extract_answer(text)
     if answer is None and boxed_fallback:
         answer = last_boxed(text)
+        if answer is None and "####" in text:
+            m = _HASH_ANSWER_RE.search(text.rstrip())
+            answer = m.group(1) if m else None
     elif answer is not None and ("\\boxed" in answer or "\\fbox" in answer):
         # `<answer> \boxed{42} </answer>`: the box is the answer (and "42" can take the fast path)
         answer = last_boxed(answer) or answer
@@ -61,10 +69,12 @@ def _plain_int(text: str) -> int | None:
     return None
 
 
-def _as_math(text: str) -> str:
+def _as_math(text: str, gold: bool = False) -> str:
     """What we hand math-verify: its LaTeX extractor needs delimiters, and raw answers such as
     `\\frac{1}{2}` or `(1, 2]` have none. `1.5e3` would read as 1.5·e·3, so scientific notation is
-    written out as a decimal first (exponents beyond ±100 are left alone: no million-digit strings)."""
+    written out as a decimal first (exponents beyond ±100 are left alone: no million-digit strings).
+    A gold that is prose ("Answer is forty two.") is left undelimited: math-verify then takes a number
+    out of it if there is one ("The answer is 42."), else finds it unparseable (None), as TRL does."""
     text = text.strip().rstrip(".").strip()
     m = _SCI_RE.fullmatch(text)
     if m and abs(int(m.group(2))) <= 100:
@@ -72,7 +82,7 @@ def _as_math(text: str) -> str:
             text = format(Decimal(text), "f")
         except InvalidOperation:
             pass
-    if any(d in text for d in _MATH_DELIMITERS):
+    if any(d in text for d in _MATH_DELIMITERS) or (gold and is_prose(text)):
         return text
     return f"${text}$"
 
@@ -88,6 +98,7 @@ def score_answers(
         gold_text = gold_target(gold)
         if gold_text is None:
             continue  # nothing to compare with: does not apply
+        gold_text = clean_math_text(gold_text)
         gold_int = _plain_int(gold_text)
         if answer is None or not answer.strip() or len(answer) > max_answer_chars:
             # No final answer, or one far too long to be one. We still need to know whether the gold
@@ -96,16 +107,21 @@ def score_answers(
                 scores[i] = 0.0
             else:
                 queued.append(i)
-                pairs.append((_as_math(gold_text), ""))
+                pairs.append((_as_math(gold_text, gold=True), ""))
             continue
+        answer = clean_math_text(answer)
         answer_int = _plain_int(answer)
         if gold_int is not None and answer_int is not None:
             scores[i] = float(gold_int == answer_int)
             continue
         queued.append(i)
-        pairs.append((_as_math(gold_text), _as_math(answer)))
+        pairs.append((_as_math(gold_text, gold=True), _as_math(answer)))
+    # GRPO samples several completions per prompt and many agree: each distinct pair goes to math-verify once.
+    unique = list(dict.fromkeys(pairs))
+    verdicts = dict(zip(unique, get_pool().score(unique, timeout)))
     timeouts = 0
-    for i, (score, timed_out, crashed) in zip(queued, get_pool().score(pairs, timeout)):
+    for i, pair in zip(queued, pairs):
+        score, timed_out, crashed = verdicts[pair]
         scores[i] = score
         timeouts += timed_out
         if crashed:

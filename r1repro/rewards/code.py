@@ -1,18 +1,27 @@
-"""`code_tests`: run the completion's program against the row's `tests` in the sandbox (`sandbox.py`).
+"""`code_tests`: run the completion's program against the row's tests in the sandbox (`sandbox.py`).
 
 The program is the last fenced code block of the answer part (the last `<answer>` block, else what
-follows `</think>`, else the whole completion). `tests` is a list of `{"input": stdin, "output":
-expected stdout}` (a JSON string of that list is accepted too). Reward = fraction of tests passed, or
-1/0 with `binary=True` (which also stops at the first failure). Rows without tests score None.
+follows `</think>`, else the whole completion); without a fence, the answer part itself when it is
+valid Python (a model asked for code often writes just the code). A row carries one kind of tests:
+- stdin/stdout: `tests` = a list of `{"input": stdin, "output": expected stdout}` (or its JSON string,
+  or APPS's `{"inputs": [...], "outputs": [...]}`); one run per test;
+- HumanEval / MBPP: `test` (Python defining `check(candidate)`, or plain asserts) and `entry_point`,
+  optionally `code_prompt` (the signature + docstring the model completed); one run;
+- LiveCodeBench / APPS call-based: `fn_name` with `tests`/`input_output` holding inputs and outputs;
+  one run per call (see `codecall.py`).
+Reward = fraction of runs passed, or 1/0 with `binary=True` (which also stops at the first failure).
+Rows without tests score None; a completion without a program scores 0.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from .codecall import Case, call_cases, call_spec, check_cases, stdin_shape
 from .registry import note_timeouts, register
 from .sandbox import Limits, Sandbox, SandboxUnavailable
 from .text import answer_part, completion_text, last_code_block
@@ -91,15 +100,53 @@ def outputs_match(got: str, expected: str) -> bool:
     return norm(got) == norm(str(expected))
 
 
+_CODE_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom, ast.Assign,
+               ast.AugAssign, ast.For, ast.While, ast.If, ast.Call)  # fmt: skip
+
+
+def _is_python(text: str) -> bool:
+    """Valid Python that does something (a lone word or number parses too, but is an answer, not code)."""
+    if not text.strip() or len(text) > 100_000:
+        return False
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return any(isinstance(node, _CODE_NODES) for node in ast.walk(tree))
+
+
 def extract_program(completion) -> str | None:
     text = completion_text(completion)
-    return last_code_block(answer_part(text)) or last_code_block(text)
+    answer = answer_part(text)
+    program = last_code_block(answer) or last_code_block(text)
+    if program is None and _is_python(answer):
+        program = answer  # the completion is just the code, as a model asked for code writes it
+    return program
+
+
+def _column(value, i: int):
+    return value[i] if isinstance(value, (list, tuple)) else value
+
+
+def row_cases(program: str, tests=None, test=None, entry_point=None, fn_name=None, code_prompt=None) -> list[Case] | None:
+    """The runs that judge `program` on one row; None when the row has no tests. Malformed -> ValueError."""
+    if isinstance(test, str) and test.strip():
+        if not entry_point:
+            raise ValueError("test: a HumanEval/MBPP-style `test` needs an `entry_point` column naming the function")
+        return check_cases(program, test, str(entry_point), code_prompt or "")
+    spec = call_spec(tests, fn_name)
+    if spec is not None:
+        return call_cases(program, *spec) or None
+    rows = parse_tests(stdin_shape(tests))
+    if rows is None:
+        return None
+    return [Case(program, str(t["input"]), lambda out, expected=t["output"]: outputs_match(out, expected)) for t in rows]
 
 
 @register("code_tests")
 def code_tests(
     completions,
-    tests,
+    tests=None,
     sandbox: str = "bwrap",
     interpreter: str | list[str] = "/usr/bin/python3 -I",
     timeout: float = 5.0,
@@ -110,36 +157,50 @@ def code_tests(
     binary: bool = False,
     max_tests: int | None = None,
     ro_paths: list[str] | None = None,
+    test=None,
+    entry_point=None,
+    fn_name=None,
+    input_output=None,
+    code_prompt=None,
     **kwargs,
 ) -> list[float | None]:
-    """Fraction of `tests` the completion's last code block passes, run in the sandbox.
+    """Fraction of the row's tests the completion's program passes, run in the sandbox.
 
+    Columns: `tests` (stdin/stdout, or call-based with `fn_name`), `input_output` (APPS), `test` +
+    `entry_point` (+ `code_prompt`) (HumanEval/MBPP). A row may fill any one of them.
     sandbox: "bwrap" (isolated; refuses to start without working bubblewrap) or "rlimits" (explicit
     opt-in: limits, unprivileged uid and scrubbed environment only, no filesystem/network isolation).
-    interpreter: command that runs the program file. timeout: wall seconds per test. parallel: runs at
+    interpreter: command that runs the program file. timeout: wall seconds per run. parallel: runs at
     once, across tests and samples. binary: 1.0 only if all pass (stops at the first failure).
     max_tests: use only the first N tests of a row.
     """
     box = get_sandbox(sandbox, interpreter, timeout, memory_mb, max_procs, max_output_bytes, parallel, tuple(ro_paths or ()))
-    rows = [parse_tests(t) for t in tests]
+    n = len(completions)
     programs = [extract_program(c) for c in completions]
-    jobs = []  # (sample, test)
-    for i, (program, row) in enumerate(zip(programs, rows, strict=True)):
+    cases: list[list[Case] | None] = []
+    for i in range(n):
+        row_tests = _column(tests, i)
+        if row_tests is None:
+            row_tests = _column(input_output, i)
+        cases.append(row_cases(programs[i] or "", row_tests, _column(test, i), _column(entry_point, i),
+                               _column(fn_name, i), _column(code_prompt, i)))  # fmt: skip
+    jobs = []  # (sample, case)
+    for i, (program, row) in enumerate(zip(programs, cases)):
         if row is not None and program:
-            jobs += [(i, t) for t in (row[:max_tests] if max_tests else row)]
-    failed = [False] * len(completions)  # binary mode: skip the rest of a sample once one test fails
+            jobs += [(i, case) for case in (row[:max_tests] if max_tests else row)]
+    failed = [False] * n  # binary mode: skip the rest of a sample once one run fails
 
-    def run_one(i: int, test: dict) -> tuple[bool, bool]:
+    def run_one(i: int, case: Case) -> tuple[bool, bool]:
         if binary and failed[i]:
             return False, False
-        result = box.run(programs[i], str(test["input"]))
-        ok = result.returncode == 0 and not result.output_truncated and outputs_match(result.stdout, test["output"])
+        result = box.run(case.program, case.stdin)
+        ok = result.returncode == 0 and not result.output_truncated and case.passed(result.stdout)
         if not ok:
             failed[i] = True
         return ok, result.timed_out
 
-    futures = [(i, _executor(parallel).submit(run_one, i, t)) for i, t in jobs]
-    passed, total, timeouts = [0] * len(completions), [0] * len(completions), 0
+    futures = [(i, _executor(parallel).submit(run_one, i, case)) for i, case in jobs]
+    passed, total, timeouts = [0] * n, [0] * n, 0
     for i, future in futures:
         ok, timed_out = future.result()
         passed[i] += ok
@@ -147,7 +208,7 @@ def code_tests(
         timeouts += timed_out
     note_timeouts(timeouts)
     out = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(cases):
         if row is None:
             out.append(None)
         elif not programs[i]:
@@ -181,3 +242,5 @@ def _validate(sandbox: str = "bwrap", interpreter="/usr/bin/python3 -I", timeout
 
 
 code_tests.validate = _validate
+# `r1repro check`: a dataset for code_tests needs at least one of these (stdin/call-based, APPS, HumanEval).
+code_tests.columns_one_of = ("tests", "input_output", "test")

@@ -28,11 +28,11 @@ KILL_GRACE_S = 1.0  # the soft timer gets this long to work before we kill
 
 
 class _Worker:
-    def __init__(self, env_overrides: dict | None = None):
+    def __init__(self, env_overrides: dict | None = None, worker: Path = WORKER):
         self.log = tempfile.TemporaryFile()  # stderr: read only to explain a crash
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_overrides or {}))
         self.proc = subprocess.Popen(
-            [sys.executable, "-s", str(WORKER)],
+            [sys.executable, "-s", str(worker)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,
@@ -88,9 +88,10 @@ class _Worker:
 class MathPool:
     """`score(pairs, timeout)` -> one (score, timed_out, crashed) triple per (gold, answer) pair."""
 
-    def __init__(self, size: int, env: dict | None = None):
+    def __init__(self, size: int, env: dict | None = None, worker: Path = WORKER):
         self.size = max(1, size)
         self.env = env
+        self.worker = worker  # the script speaking the protocol (`_gymworker.py` reuses this pool)
         self.workers: list[_Worker] = []
         self.lock = threading.Lock()
         self.restarts = 0
@@ -118,7 +119,7 @@ class MathPool:
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
         self.workers.remove(worker)
-        self.workers.append(_Worker(self.env))
+        self.workers.append(_Worker(self.env, self.worker))
         self.restarts += 1
 
     def score(self, pairs: list[tuple[str, str]], timeout: float) -> list[tuple[float | None, bool, bool]]:
@@ -126,7 +127,7 @@ class MathPool:
             return []
         with self.lock:
             while len(self.workers) < self.size:
-                self.workers.append(_Worker(self.env))
+                self.workers.append(_Worker(self.env, self.worker))
             return self._run(pairs, timeout)
 
     def _run(self, pairs, timeout):

@@ -12,6 +12,11 @@ route to anything, loopback listeners of the host included.
 Every concurrent run gets its own uid (`uid_base + slot`): RLIMIT_NPROC counts processes per uid, and
 a fork bomb in one run must not starve the runs next to it (it does nothing at all for uid 0).
 
+Warm slots (`warm=True`, the default with bwrap): each slot keeps one such sandbox running, whose
+init forks a child per run from a clean pre-warmed interpreter (or execs the configured interpreter)
+and cleans up everything the run left behind (`warmslot.py`, `_zygote.py`): the same isolation at
+about the cost of a plain subprocess, or less.
+
 Backend `rlimits` (explicit opt-in only): the same limits, uid, scrubbed environment and private
 working directory, but no namespaces: the program can read world-readable host files and use the
 network. After each run every process of the slot's uid is killed.
@@ -27,11 +32,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 
+from .warmslot import SlotDied, WarmSlot
+
 SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 STDERR_CAP = 4096
+WARM_PYTHON = ("/usr/bin/python3", "-I")  # the zygote's own interpreter: its runs fork without exec
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class Sandbox:
     uid_base: int = 61000
     filename: str = "main.py"
     ro_paths: tuple[str, ...] = ()  # extra read-only host paths (e.g. a toolchain outside /usr)
+    warm: bool = True  # bwrap: one long-lived sandbox per slot (warmslot.py); False: a new bwrap per run
 
     def __post_init__(self):
         if self.backend not in ("bwrap", "rlimits"):
@@ -79,6 +89,15 @@ class Sandbox:
         self._uids: queue.Queue[int] = queue.Queue()
         for i in range(self.slots):
             self._uids.put(self.uid_base + i)
+        self._warm_slots: dict[int, WarmSlot] = {}  # uid -> its sandbox; a uid is used by one run at a time
+        self._slots_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Stop the warm sandboxes (they also stop on their own when this process exits)."""
+        with self._slots_lock:
+            slots, self._warm_slots = list(self._warm_slots.values()), {}
+        for slot in slots:
+            slot.close()
 
     # -- command lines ------------------------------------------------------------------------------
 
@@ -95,6 +114,13 @@ class Sandbox:
             "--core=0",
             "--",
         ]
+
+    def _rlimits(self) -> dict[str, tuple[int, int]]:
+        """The same limits as `_prlimit`, for the warm zygote to set in each run's child."""
+        lim = self.limits
+        cpu = max(1, math.ceil(lim.timeout_s))
+        return {"cpu": (cpu, cpu + 1), "as": (lim.memory_mb << 20,) * 2, "nproc": (lim.max_procs,) * 2,
+                "fsize": (lim.file_size_mb << 20,) * 2, "nofile": (lim.open_files,) * 2, "core": (0, 0)}  # fmt: skip
 
     def _bwrap(self, code_dir: str) -> list[str]:
         cmd = [
@@ -142,6 +168,12 @@ class Sandbox:
                 )
 
     def run(self, program: str, stdin: str = "") -> RunResult:
+        if self.backend == "bwrap" and self.warm:
+            uid = self._uids.get()
+            try:
+                return self._run_warm(program, stdin, uid)
+            finally:
+                self._uids.put(uid)
         uid = self._uids.get()
         code_dir = tempfile.mkdtemp(prefix="r1repro-sbx-")
         result = None
@@ -158,6 +190,72 @@ class Sandbox:
                 _wait_uid_gone(uid)
             shutil.rmtree(code_dir, ignore_errors=True)
             self._uids.put(uid)
+
+    def _slot(self, uid: int) -> WarmSlot:
+        with self._slots_lock:
+            if getattr(self, "_slots_pid", None) != os.getpid():  # a forked copy must not share the parent's slots
+                self._warm_slots, self._slots_pid = {}, os.getpid()
+            slot = self._warm_slots.get(uid)
+        if slot is None or not slot.alive():
+            if slot is not None:
+                slot.close()
+            slot = WarmSlot(self._bwrap, uid)
+            with self._slots_lock:
+                self._warm_slots[uid] = slot
+        return slot
+
+    def _drop_slot(self, uid: int) -> None:
+        with self._slots_lock:
+            slot = self._warm_slots.pop(uid, None)
+        if slot is not None:
+            slot.close()
+
+    def _run_warm(self, program: str, stdin: str, uid: int) -> RunResult:
+        try:
+            slot = self._slot(uid)
+        except SlotDied as e:
+            return RunResult(stdout="", stderr=str(e), returncode=None)
+        slot.write_program(self.filename, program)
+        with tempfile.TemporaryFile() as stdin_file:
+            stdin_file.write(stdin.encode())
+            stdin_file.seek(0)
+            out_r, out_w = os.pipe()
+            err_r, err_w = os.pipe()
+            start = time.monotonic()
+            try:
+                slot.start_run([*self.interpreter, f"/code/{self.filename}"], dict(SANDBOX_ENV), self._rlimits(),
+                               stdin_file.fileno(), out_w, err_w, in_process=self.interpreter == WARM_PYTHON)  # fmt: skip
+            except SlotDied as e:
+                os.close(out_r)
+                os.close(err_r)
+                self._drop_slot(uid)
+                return RunResult(stdout="", stderr=str(e), returncode=None)
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+            died = []
+
+            def wait(timeout: float) -> int | None:
+                try:
+                    return slot.finish_run(kill=False, timeout=timeout)
+                except TimeoutError:
+                    raise subprocess.TimeoutExpired("sandbox", timeout) from None
+                except SlotDied as e:
+                    died.append(e)
+                    return None
+
+            def kill() -> None:
+                try:
+                    slot.finish_run(kill=True)
+                except (SlotDied, TimeoutError) as e:
+                    died.append(e)
+
+            with os.fdopen(out_r, "rb", buffering=0) as out, os.fdopen(err_r, "rb", buffering=0) as err:
+                result = _collect(out, err, self.limits, start, wait, kill)
+        if died:
+            self._drop_slot(uid)  # restarted on its next run
+            result.returncode = None
+        return result
 
     def _run(self, program: str, stdin: str, uid: int, code_dir: str) -> RunResult:
         os.chmod(code_dir, 0o755)
@@ -191,16 +289,21 @@ class Sandbox:
                 start_new_session=True,  # its own process group, and no controlling terminal
                 close_fds=True,
             )
-            return _collect(proc, self.limits, start)
+            try:
+                return _collect(proc.stdout, proc.stderr, self.limits, start, proc.wait, lambda: _kill(proc))
+            finally:
+                proc.stdout.close()
+                proc.stderr.close()
 
 
-def _collect(proc: subprocess.Popen, limits: Limits, start: float) -> RunResult:
-    """Read stdout/stderr until exit, the wall deadline or the output cap, whichever comes first."""
+def _collect(stdout, stderr, limits: Limits, start: float, wait, kill) -> RunResult:
+    """Read stdout/stderr until exit, the wall deadline or the output cap, whichever comes first.
+    wait(timeout) -> returncode (raises subprocess.TimeoutExpired); kill() ends the run."""
     out, err = bytearray(), bytearray()
     timed_out = truncated = False
     deadline = start + limits.timeout_s
     with selectors.DefaultSelector() as sel:
-        for stream in (proc.stdout, proc.stderr):
+        for stream in (stdout, stderr):
             os.set_blocking(stream.fileno(), False)
             sel.register(stream, selectors.EVENT_READ)
         while sel.get_map():
@@ -215,7 +318,7 @@ def _collect(proc: subprocess.Popen, limits: Limits, start: float) -> RunResult:
                     continue
                 if not chunk:
                     sel.unregister(key.fileobj)
-                elif key.fileobj is proc.stdout:
+                elif key.fileobj is stdout:
                     out += chunk
                     if len(out) > limits.max_output_bytes:
                         truncated = True
@@ -225,15 +328,15 @@ def _collect(proc: subprocess.Popen, limits: Limits, start: float) -> RunResult:
             if truncated:
                 break
     returncode = None
+    finished = False
     if not (timed_out or truncated):
         try:
-            returncode = proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+            returncode = wait(max(0.05, deadline - time.monotonic()))
+            finished = True
         except subprocess.TimeoutExpired:
             timed_out = True
-    if returncode is None:
-        _kill(proc)
-    proc.stdout.close()
-    proc.stderr.close()
+    if not finished:
+        kill()
     return RunResult(
         stdout=bytes(out[: limits.max_output_bytes]).decode(errors="replace"),
         stderr=bytes(err).decode(errors="replace"),
