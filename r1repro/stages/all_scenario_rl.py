@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from r1repro.config import ConfigError
+from r1repro.config import ConfigError, installed_field_name
 
 STAGE = "all_scenario_rl"
 
@@ -78,7 +78,8 @@ def train_reward_model(args: AllScenarioArgs, init_model: str, template: str, ou
     model.config.pad_token_id = tokenizer.pad_token_id
     config = RewardConfig(output_dir=f"{output_dir}/rm_trainer", max_steps=args.rm_max_steps, learning_rate=args.rm_learning_rate,
                           per_device_train_batch_size=args.rm_batch_size, use_cpu=_on_cpu(), bf16=False, report_to=[],
-                          save_strategy="no", logging_steps=10, seed=seed, activation_checkpointing=False, disable_tqdm=True)
+                          save_strategy="no", logging_steps=10, seed=seed, disable_tqdm=True,
+                          **{installed_field_name("activation_checkpointing"): False})
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             callbacks=[MetricsJsonlCallback(Path(output_dir) / "rm_trainer")])
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
