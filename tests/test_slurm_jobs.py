@@ -159,7 +159,7 @@ def test_preempted_job_checkpoints_requeues_and_resumes(cluster, tmp_path, base_
         assert cluster.job(job)["JobState"] in {"PENDING", "RUNNING", "CONFIGURING"}, log_of(cluster, job)
         assert time.monotonic() < deadline, "training never logged a step"
         time.sleep(0.5)
-    # What Slurm does before the time limit with --signal=B:USR1@300: signal the batch shell.
+    # What Slurm does before the time limit with --signal=B:USR1@900: signal the batch shell.
     cluster.run(["scancel", "--signal=USR1", "--batch", job])
     deadline = time.monotonic() + 120
     while int(cluster.job(job).get("Restarts", 0)) < 1:
@@ -266,7 +266,7 @@ def test_server_mode_puts_vllm_on_its_own_node_and_fails_clearly(nodes3, tmp_pat
     assert info["NodeList"] == "n[1-2]"
     assert "--nodelist=n2 python -m r1repro.slurm node-exec vllm" in log
     assert f"vLLM server on n2: trl vllm-serve --model {base_model}" in log
-    assert "exited before http://n2:8000/health/ became healthy" in log
+    assert "exited before http://n2:8000/health became healthy" in log
     assert "training:" not in log
 
 

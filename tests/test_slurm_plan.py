@@ -155,7 +155,7 @@ def test_dry_run_prints_every_command(recipe, capsys):
     assert "--nodes=4" in sbatch and "--gpus-per-node=8" in sbatch and "--partition=gpu" in sbatch
     assert "slurm/stage2_grpo.sh" in sbatch and "--max_steps 10" in sbatch
     assert sum(line.startswith("srun ") for line in lines) == 2
-    assert "trl vllm-serve" in out and "http://node4:8000/health/" in out
+    assert "trl vllm-serve" in out and "http://node4:8000/health" in out
     assert [line.split("--machine_rank ")[1].split()[0] for line in lines if "accelerate launch" in line] == ["0", "1", "2"]
 
 
@@ -247,7 +247,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
     ready_at = 0.0
 
     def do_GET(self):  # noqa: N802 - http.server API
-        ok = self.path == "/health/" and time.monotonic() >= self.ready_at
+        ok = self.path == "/health" and time.monotonic() >= self.ready_at
         self.send_response(200 if ok else 503)
         self.end_headers()
 
@@ -260,7 +260,7 @@ def test_wait_health_waits_for_a_real_server():
     _Health.ready_at = time.monotonic() + 1.0
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_port}/health/"
+        url = f"http://127.0.0.1:{server.server_port}/health"
         start = time.monotonic()
         assert wait_health(url, timeout_s=20, every_s=0.2) == 0
         assert time.monotonic() - start >= 0.9
@@ -270,7 +270,7 @@ def test_wait_health_waits_for_a_real_server():
 
 def test_wait_health_fails_clearly(capsys):
     with socketless_port() as port:
-        url = f"http://127.0.0.1:{port}/health/"
+        url = f"http://127.0.0.1:{port}/health"
         assert wait_health(url, timeout_s=0.5, every_s=0.1) == 1
         assert "not healthy" in capsys.readouterr().err
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -298,3 +298,29 @@ def test_scripts_are_shellcheck_clean():
     scripts = sorted(str(p) for p in SLURM_DIR.glob("*.sh"))
     r = subprocess.run(["shellcheck", "-x", *scripts], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout
+
+
+def test_training_scripts_warn_at_least_fifteen_minutes_before_the_time_limit():
+    """A 7B GRPO step plus a ~110 GB ZeRO-3 checkpoint does not fit in 5 minutes (issue 12)."""
+    import re
+
+    scripts = sorted(SLURM_DIR.glob("stage*.sh"))
+    assert len(scripts) == 7
+    for script in scripts:
+        margins = re.findall(r"^#SBATCH --signal=B:USR1@(\d+)$", script.read_text(), re.MULTILINE)
+        assert margins and int(margins[0]) >= 900, f"{script.name}: --signal=B:USR1@{margins}"
+    from r1repro.slurm.cli import SBATCH_DEFAULTS
+
+    assert "--signal=B:USR1@900" in SBATCH_DEFAULTS  # what dry runs show
+
+
+def test_health_url_is_the_one_trl_polls(recipe):
+    """TRL's VLLMClient checks `<base_url>/health` (no trailing slash); so do we."""
+    import inspect
+
+    from r1repro.slurm.plan import health_url
+    from trl.generation.vllm_client import VLLMClient
+
+    assert 'f"{self.base_url}/health"' in inspect.getsource(VLLMClient)
+    plan = make_plan("reasoning_rl", recipe(), [], Shape(expand("gpu[01-02]"), 8))
+    assert health_url(plan) == f"http://gpu02:{plan.vllm_port}/health"

@@ -29,7 +29,7 @@ from r1repro.slurm.plan import (PlanError, Shape, accelerate_command, expand, he
                                 shape_from_env, srun_command, vllm_command)
 
 # The job-level options the stage scripts set with #SBATCH (shown in dry runs).
-SBATCH_DEFAULTS = ["--ntasks-per-node=1", "--exclusive", "--requeue", "--signal=B:USR1@300",
+SBATCH_DEFAULTS = ["--ntasks-per-node=1", "--exclusive", "--requeue", "--signal=B:USR1@900",
                    "--open-mode=append"]
 
 

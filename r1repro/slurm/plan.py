@@ -241,7 +241,7 @@ def srun_command(plan: Plan, role: str) -> list[str]:
 
 
 def health_url(plan: Plan) -> str | None:
-    return f"http://{plan.vllm_node}:{plan.vllm_port}/health/" if plan.vllm_node else None
+    return f"http://{plan.vllm_node}:{plan.vllm_port}/health" if plan.vllm_node else None
 
 
 def quote(cmd: list[str]) -> str:
