@@ -219,4 +219,10 @@ def _check_eval_tasks(report: Report, stage: str, config: dict, bad: set[str]) -
             report.error(f"field 'eval_tasks': eval_tasks[{i}].answer_reward: {err}")
 
 
-INPUT_CHECKS = (_check_paths, _check_rewards, _check_template, _check_eval_tasks)
+def _check_lengths(report: Report, stage: str, config: dict, bad: set[str]) -> None:
+    from r1repro.check_lengths import check_lengths
+
+    check_lengths(report, stage, config, bad)
+
+
+INPUT_CHECKS = (_check_paths, _check_rewards, _check_template, _check_eval_tasks, _check_lengths)

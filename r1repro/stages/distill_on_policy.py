@@ -56,7 +56,7 @@ def run(instances, config) -> dict:
         callbacks=[MetricsJsonlCallback(distill_args.output_dir), preemption],
     )
     train_with_resume(trainer, distill_args.output_dir, preemption)
-    save_final_model(trainer, tokenizer, distill_args.output_dir)
+    save_final_model(trainer, tokenizer, distill_args.output_dir, data_args.prompt_template)
     evaluate_stage(distill_args.output_dir, eval_args, data_args, distill_args.seed)
     return {}
 

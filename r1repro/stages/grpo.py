@@ -51,6 +51,7 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
     if train_rows is None:
         train_rows = dataset_rows(data_args, data_args.num_train_samples, grpo_args.seed)
     dataset = prompt_dataset(train_rows, data_args.prompt_template, data_args.system_prompt)
+    dataset, dropped = drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args)
     setup_tracking(grpo_args, run_args, stage)
     preemption = PreemptionCallback()
     trainer = GRPOTrainer(
@@ -63,6 +64,23 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
         callbacks=[MetricsJsonlCallback(grpo_args.output_dir), preemption, RewardStatsCallback()],
     )
     train_with_resume(trainer, grpo_args.output_dir, preemption)
-    save_final_model(trainer, tokenizer, grpo_args.output_dir)
+    save_final_model(trainer, tokenizer, grpo_args.output_dir, data_args.prompt_template)
     evaluate_stage(grpo_args.output_dir, eval_args, data_args, grpo_args.seed)
-    return {}
+    return {"dropped_long_prompts": dropped}
+
+
+def drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args):
+    """Drop (and count) prompts that leave no room for max_completion_length in the model's context."""
+    import datasets
+
+    from r1repro.config import ConfigError
+    from r1repro.lengths import drop_long_prompts, prompt_token_limit, report_dropped
+
+    context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+    limit = prompt_token_limit(context, grpo_args.max_completion_length, grpo_args.vllm_max_model_length)
+    rows, dropped = drop_long_prompts(dataset.to_list(), tokenizer, limit)
+    report_dropped("training prompts", dropped, len(dataset), limit)
+    if not rows:
+        raise ConfigError(f"max_completion_length: every training prompt is longer than the {limit} tokens the model's "
+                          f"context ({context}) leaves; lower max_completion_length or use shorter prompts")
+    return (datasets.Dataset.from_list(rows) if dropped else dataset), dropped

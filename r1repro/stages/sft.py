@@ -65,6 +65,7 @@ def run_trace_sft(stage: str, instances, config) -> dict:
     import datasets
     from trl import SFTTrainer
 
+    from r1repro.lengths import drop_long_sft_examples, report_dropped
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
     from r1repro.stages.evaluate import evaluate_stage
     from r1repro.stages.training import load_policy, save_final_model
@@ -72,12 +73,18 @@ def run_trace_sft(stage: str, instances, config) -> dict:
 
     run_args, data_args, eval_args, trace_args, sft_args, model_args = instances
     rows, summary = collect_traces(trace_args, data_args, sft_args.output_dir, sft_args.seed)
-    dataset = datasets.Dataset.from_list([
+    examples = [
         {"prompt": render_prompt(data_args.prompt_template, r["problem"], system_prompt=data_args.system_prompt),
          "completion": r["response"]}
         for r in rows
-    ])
+    ]
     model, tokenizer, peft_config = load_policy(model_args)
+    # Over-long traces are dropped, not truncated: truncation cuts the answer and the EOS off.
+    examples, summary["dropped_over_max_length"] = drop_long_sft_examples(examples, tokenizer, sft_args.max_length)
+    report_dropped("SFT examples", summary["dropped_over_max_length"], len(rows), sft_args.max_length)
+    if not examples:
+        raise ConfigError(f"max_length: every SFT example is longer than {sft_args.max_length} tokens")
+    dataset = datasets.Dataset.from_list(examples)
     setup_tracking(sft_args, run_args, stage)
     preemption = PreemptionCallback()
     trainer = SFTTrainer(
@@ -89,6 +96,6 @@ def run_trace_sft(stage: str, instances, config) -> dict:
         callbacks=[MetricsJsonlCallback(sft_args.output_dir), preemption],
     )
     train_with_resume(trainer, sft_args.output_dir, preemption)
-    save_final_model(trainer, tokenizer, sft_args.output_dir)
+    save_final_model(trainer, tokenizer, sft_args.output_dir, data_args.prompt_template)
     evaluate_stage(sft_args.output_dir, eval_args, data_args, sft_args.seed)
     return {"traces": summary}
