@@ -38,7 +38,6 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
     from r1repro.data import dataset_rows, prompt_dataset
     from r1repro.rewards import RewardStatsCallback
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
-    from r1repro.stages.evaluate import evaluate_stage
     from r1repro.stages.training import load_policy, save_final_model
 
     run_args, data_args, reward_args, eval_args, grpo_args, model_args = instances
@@ -65,7 +64,6 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
     )
     train_with_resume(trainer, grpo_args.output_dir, preemption)
     save_final_model(trainer, tokenizer, grpo_args.output_dir, data_args.prompt_template)
-    evaluate_stage(grpo_args.output_dir, eval_args, data_args, grpo_args.seed)
     return {"dropped_long_prompts": dropped}
 
 

@@ -24,10 +24,10 @@ def dataclass_types():
 def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, seed: int) -> tuple[list[dict], dict]:
     """The SFT rows (`problem`, `response`, ...) and a summary of what was kept and dropped.
     Writes traces.jsonl (kept) and dpo_pairs.jsonl (correct vs incorrect) into output_dir."""
-    from r1repro.data import dataset_rows, load_rows
-    from r1repro.stages.common import require_stage_output
+    from r1repro.data import load_rows
+    from r1repro.stages.common import is_main_process, require_stage_output
     from r1repro.jsonl import read_jsonl, write_jsonl
-    from r1repro.stages.traces import preference_pairs, sample_texts, score_samples, select_traces
+    from r1repro.stages.trace_steps import ensure_traces
 
     if trace_args.source_dataset:
         if not Path(trace_args.source_dataset).is_file():
@@ -39,14 +39,8 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, 
         summary = {"source": trace_args.source_dataset, "kept": len(rows)}
     elif trace_args.source_model:
         require_stage_output(trace_args.source_model, "source_model")
-        prompts = dataset_rows(data_args, trace_args.num_prompts, seed, required=("problem", "solution"))
-        texts = sample_texts(trace_args.source_model, prompts, trace_args, data_args.prompt_template, seed)
-        records = score_samples(prompts, texts, trace_args)
-        rows, counts = select_traces(records, trace_args)
-        pairs = preference_pairs(records)
-        write_jsonl(Path(output_dir) / "dpo_pairs.jsonl", pairs)
-        summary = {"source": trace_args.source_model, "samples": len(records), "kept": len(rows),
-                   "verdicts": counts, "dpo_pairs": len(pairs)}
+        # Sampled in steps of their own (never in this training process): r1repro/stages/trace_steps.py.
+        rows, summary = ensure_traces(trace_args, data_args, output_dir, seed)
     else:
         raise ConfigError("source_model or source_dataset: one of them is required")
     if trace_args.general_dataset and trace_args.general_fraction > 0:
@@ -56,7 +50,8 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, 
         summary["general"] = len(general)
     if not rows:
         raise ConfigError(f"no training traces survived the filters ({summary}); sample more or relax them")
-    write_jsonl(Path(output_dir) / "traces.jsonl", rows)
+    if is_main_process():
+        write_jsonl(Path(output_dir) / "traces.jsonl", rows)
     print(f"[traces] {summary}")
     return rows, summary
 
@@ -67,7 +62,6 @@ def run_trace_sft(stage: str, instances, config) -> dict:
 
     from r1repro.lengths import drop_long_sft_examples, report_dropped
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
-    from r1repro.stages.evaluate import evaluate_stage
     from r1repro.stages.training import load_policy, save_final_model
     from r1repro.templates import render_prompt
 
@@ -97,5 +91,4 @@ def run_trace_sft(stage: str, instances, config) -> dict:
     )
     train_with_resume(trainer, sft_args.output_dir, preemption)
     save_final_model(trainer, tokenizer, sft_args.output_dir, data_args.prompt_template)
-    evaluate_stage(sft_args.output_dir, eval_args, data_args, sft_args.seed)
     return {"traces": summary}
