@@ -169,8 +169,10 @@ def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> li
 
     reasoning = dataset_rows(data_args, n, seed)
     n_general = int(len(reasoning) * args.general_fraction / max(1e-9, 1 - args.general_fraction))
-    # Several scored responses per prompt (HelpSteer2): GRPO needs each prompt once.
-    general = list({row["problem"]: row for row in general_rows(args, data_args.train_split, None, seed)}.values())[:n_general]
+    # Several scored responses per prompt (HelpSteer2): GRPO needs each prompt once, so real data is
+    # read whole and deduplicated (the tiny world generates exactly the rows asked for).
+    limit = n_general if args.general_dataset.startswith("tiny:") else None
+    general = list({row["problem"]: row for row in general_rows(args, data_args.train_split, limit, seed)}.values())[:n_general]
     # Rewards are routed by the `task` column; rows that do not carry one get their source's task.
     for row in reasoning:
         row.setdefault("task", "reasoning")

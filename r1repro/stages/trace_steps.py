@@ -104,7 +104,7 @@ def run_sampling(trace_args, data_args, output_dir: str, seed: int, num_shards: 
                  shard_index: int | None = None) -> None:
     """Step 2 in a child process: whatever engine it builds is gone when it exits."""
     cmd = sample_command(trace_args, data_args, output_dir, seed, num_shards, shard_index)
-    print(f"[traces] {' '.join(cmd[2:])}", flush=True)
+    print(f"[traces] r1repro {' '.join(cmd[3:])}", flush=True)
     if subprocess.call(cmd) != 0:
         raise ConfigError(f"source_model: sampling {trace_args.source_model} failed (command above); rerun to resume")
 
