@@ -66,11 +66,11 @@ def stage_state(stage: dict, argv: list[str]) -> tuple[str, dict]:
     return config["output_dir"], config
 
 
-def _call(step: str, args: list[str]) -> int:
+def _call(name: str, step: str, args: list[str]) -> int:
     """One step of a stage (trace sampling, training, eval) in a process of its own."""
     from r1repro.stages.evaluate import STAGE_EVAL_ENV
 
-    print(f"[pipeline] r1repro {step} {' '.join(args)}", flush=True)
+    print(f"[pipeline] {name}: r1repro {step} {' '.join(args)}", flush=True)
     return subprocess.call([sys.executable, "-m", "r1repro.cli", step, *args], env={**os.environ, STAGE_EVAL_ENV: "0"})
 
 
@@ -105,9 +105,9 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
             started = time.time()
             code = 0
             if stage["stage"] in TRACE_STAGES and config.get("source_model"):
-                code = _call("traces", [stage["stage"], *argv])
+                code = _call(name, "traces", [stage["stage"], *argv])
             if code == 0:
-                code = _call(stage["stage"], argv)
+                code = _call(name, stage["stage"], argv)
             wall = round(time.time() - started, 1)
             if code != 0:
                 status = "preempted" if code == PREEMPTED_EXIT_CODE else "failed"
@@ -117,7 +117,7 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
                 break
             statuses[name] = {"status": "done", "wall_s": wall, "output_dir": output_dir}
         if _eval_needed(output_dir, config):
-            code = _call("stage-eval", [stage["stage"], *argv])
+            code = _call(name, "stage-eval", [stage["stage"], *argv])
             statuses[name]["eval"] = "done" if code == 0 else "failed"
             if code != 0:
                 print(f"[pipeline] {name}: eval failed (exit {code}); the stage stays done, the chain goes on",
