@@ -61,11 +61,16 @@ def test_sharded_sampling_then_select(tmp_path, models):
     assert bad.returncode == 2 and "prompts have fewer than 2 samples" in bad.stderr
 
 
-def test_a_multi_process_launch_never_samples(tmp_path, models):
-    result = r1repro("cold_start", *_stage_args(tmp_path, models), env={"WORLD_SIZE": "2"})
-    assert result.returncode == 2
-    assert "sampling is a step of its own, run `r1repro traces <stage>" in result.stderr
-    assert not (tmp_path / "run" / "cold_start" / "samples").exists()
+def test_a_multi_process_launch_never_samples(tmp_path, models, monkeypatch):
+    """Each rank of an `accelerate launch` finds no traces: one line, no engine built on any rank."""
+    from r1repro.config import ConfigError, DataArgs
+    from r1repro.stages.trace_steps import ensure_traces
+    from r1repro.stages.traces import TraceArgs
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="sampling is a step of its own, run `r1repro traces <stage>"):
+        ensure_traces(TraceArgs(source_model=models[0], num_prompts=4), DataArgs(), str(tmp_path / "out"), 0)
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_stage_on_its_own_samples_in_a_child_process(tmp_path, models):
