@@ -90,7 +90,7 @@ def test_reward_model_trains_on_helpsteer2_shaped_pairs_and_scores(hs2_file, tmp
     rm_dir = train_reward_model(args, str(base), "tiny", str(tmp_path / "out"), seed=0)
     assert (tmp_path / "out" / "reward_model" / "config.json").is_file()
     metrics = [json.loads(line) for line in open(tmp_path / "out" / "rm_trainer" / "metrics.jsonl")]
-    assert any("loss" in m for m in metrics)
+    assert any("train_loss" in m or "loss" in m for m in metrics), metrics
     score = resolve_reward({"name": "reward_model", "model": rm_dir, "scope": "answer"})
     scores = score(completions=[" <think> x </think> <answer> Red </answer>", "<answer> 4 </answer>"],
                    prompts=["User: a. Assistant:", "User: b. Assistant:"])
