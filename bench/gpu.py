@@ -115,6 +115,7 @@ def bench_grpo(model, tokenizer, run: dict, device: str) -> dict:
     import datasets
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
+    from r1repro.config import installed_field_name
 
     def length_reward(completions, **_):
         return [-abs(len(c.split()) - 8) / 8 for c in completions]
@@ -143,7 +144,8 @@ def bench_grpo(model, tokenizer, run: dict, device: str) -> dict:
             gradient_accumulation_steps=1, steps_per_generation=1, num_generations=run["generations"],
             max_completion_length=run["new_tokens"], temperature=1.0, top_k=0, learning_rate=1e-6, beta=0.0,
             loss_type="dapo", use_vllm=False, bf16=on_gpu, use_cpu=not on_gpu, logging_steps=1, save_strategy="no",
-            report_to="none", disable_tqdm=True, activation_checkpointing=False, seed=0, dataloader_num_workers=0,
+            report_to="none", disable_tqdm=True, seed=0,
+            **{installed_field_name("activation_checkpointing"): False}, dataloader_num_workers=0,
         )
         trainer = GRPOTrainer(model=model, reward_funcs=[length_reward], args=args,
                               train_dataset=datasets.Dataset.from_dict({"prompt": prompts}),

@@ -85,6 +85,12 @@ def _required_columns(stage: str, config: dict) -> dict[str, list[str]]:
         need["source_dataset"] = ["problem", "response"]
     if config.get("general_dataset") and config.get("general_fraction", 0):
         need["general_dataset"] = ["problem", "response"]
+        if stage == "all_scenario_rl":  # its own column names; the response only when it trains the reward model
+            need["general_dataset"] = [config.get("general_problem_column", "problem")]
+            if not config.get("reward_model_path") and not config.get("rm_pairs"):
+                need["general_dataset"].append(config.get("general_response_column", "response"))
+                if config.get("rm_score_column"):
+                    need["general_dataset"].append(config["rm_score_column"])
     if config.get("pairs"):
         need["pairs"] = ["problem", "chosen", "rejected"]
     return need
@@ -232,4 +238,10 @@ def _check_eval_tasks(report: Report, stage: str, config: dict, bad: set[str]) -
             report.error(f"field 'eval_tasks': eval_tasks[{i}].answer_reward: {err}")
 
 
-INPUT_CHECKS = (_check_paths, _check_rewards, _check_template, _check_eval_tasks)
+def _check_lengths(report: Report, stage: str, config: dict, bad: set[str]) -> None:
+    from r1repro.check_lengths import check_lengths
+
+    check_lengths(report, stage, config, bad)
+
+
+INPUT_CHECKS = (_check_paths, _check_rewards, _check_template, _check_eval_tasks, _check_lengths)

@@ -164,8 +164,55 @@ def _type_problem(value, annotation) -> str | None:
     return None
 
 
+# transformers 5.18 renamed `gradient_checkpointing*` to `activation_checkpointing*` (the old names stay as
+# deprecated aliases until v6); the versions a cluster install resolves to (vLLM pins transformers
+# <5.18) know only the old names. Recipes and command lines may use either spelling: this is the one
+# place that turns it into the name the installed TrainingArguments has.
+RENAMED_FIELDS = (
+    ("gradient_checkpointing", "activation_checkpointing"),
+    ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"),
+)
+
+
+def installed_field_name(name: str, dataclass_types=None) -> str:
+    """`name`, or its other spelling in RENAMED_FIELDS when only that one is a field of the installed
+    classes (TrainingArguments when none are given). The newer spelling wins when both exist."""
+    if dataclass_types is None:
+        from transformers import TrainingArguments
+
+        dataclass_types = (TrainingArguments,)
+    fields = _fields(dataclass_types)
+    for old, new in RENAMED_FIELDS:
+        if name in (old, new):
+            return new if new in fields else old
+    return name
+
+
+def translate_renamed_fields(recipe: dict, dataclass_types, source: str) -> dict:
+    """The recipe with renamed fields under their installed names; both spellings with different
+    values is an error (the tiny recipes set both to the same value, which is fine)."""
+    out = {}
+    for key, value in recipe.items():
+        name = installed_field_name(key, dataclass_types)
+        if name in out and out[name] != value:
+            raise ConfigError(f"{source}: fields '{key}' and '{name}' are two spellings of one setting with different values; keep one")
+        out[name] = value
+    return out
+
+
+def _translate_renamed_flags(argv: list[str], dataclass_types) -> list[str]:
+    out = []
+    for arg in argv:
+        if arg.startswith("--"):
+            flag, eq, value = arg[2:].partition("=")
+            arg = f"--{installed_field_name(flag, dataclass_types)}{eq}{value}"
+        out.append(arg)
+    return out
+
+
 def validate_recipe(recipe: dict, dataclass_types, source: str) -> None:
     fields = _fields(dataclass_types)
+    recipe = translate_renamed_fields(recipe, dataclass_types, source)
     hints = {}
     for dc in dataclass_types:
         try:
@@ -224,6 +271,8 @@ def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bo
         recipe = load_recipe(source, run_dir=run_dir)
     elif recipe_required:
         raise ConfigError("missing --config recipe.yaml (see recipes/tiny/ for examples)")
+    recipe = translate_renamed_fields(recipe, dataclass_types, source)
+    argv = _translate_renamed_flags(argv, dataclass_types)
     validate_recipe(recipe, dataclass_types, source)
     for key, value in recipe.pop("env", {}).items():
         os.environ.setdefault(key, str(value))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import subprocess
 import sys
 import time
@@ -65,9 +66,27 @@ def stage_state(stage: dict, argv: list[str]) -> tuple[str, dict]:
     return config["output_dir"], config
 
 
+def _call(name: str, step: str, args: list[str]) -> int:
+    """One step of a stage (trace sampling, training, eval) in a process of its own."""
+    from r1repro.stages.evaluate import STAGE_EVAL_ENV
+
+    print(f"[pipeline] {name}: r1repro {step} {' '.join(args)}", flush=True)
+    return subprocess.call([sys.executable, "-m", "r1repro.cli", step, *args], env={**os.environ, STAGE_EVAL_ENV: "0"})
+
+
+def _eval_needed(output_dir: str, config: dict) -> bool:
+    done, result = Path(output_dir) / "DONE.json", Path(output_dir) / "eval.json"
+    wanted = (config.get("eval_num_problems") or 0) > 0 and bool(config.get("eval_tasks"))
+    return wanted and not (result.is_file() and result.stat().st_mtime >= done.stat().st_mtime)
+
+
 def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None = None, only: list[str] | None = None) -> int:
+    """Each stage as separate processes: trace sampling (cold_start / rejection_sft with a
+    source_model), training, then its eval, so no engine ever shares a process with a trainer and a
+    failed eval leaves the stage done (the chain goes on; the exit code is then 3)."""
     from r1repro.report import write_report
     from r1repro.stages.common import PREEMPTED_EXIT_CODE, is_done, read_done
+    from r1repro.stages.trace_steps import TRACE_STAGES
 
     run_dir, stages = load_pipeline(path, run_dir)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -82,18 +101,28 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
         if is_done(output_dir, config):
             print(f"[pipeline] {name}: done already, skipping")
             statuses[name] = {"status": "done", "wall_s": read_done(output_dir).get("wall_s"), "output_dir": output_dir, "skipped": True}
-            continue
-        print(f"[pipeline] {name}: r1repro {stage['stage']} {' '.join(argv)}", flush=True)
-        started = time.time()
-        code = subprocess.call([sys.executable, "-m", "r1repro.cli", stage["stage"], *argv])
-        wall = round(time.time() - started, 1)
-        if code != 0:
-            status = "preempted" if code == PREEMPTED_EXIT_CODE else "failed"
-            statuses[name] = {"status": status, "wall_s": wall, "output_dir": output_dir, "exit_code": code}
-            print(f"[pipeline] {name}: {status} (exit {code}); rerun the same command to resume", file=sys.stderr)
-            exit_code = code
-            break
-        statuses[name] = {"status": "done", "wall_s": wall, "output_dir": output_dir}
+        else:
+            started = time.time()
+            code = 0
+            if stage["stage"] in TRACE_STAGES and config.get("source_model"):
+                code = _call(name, "traces", [stage["stage"], *argv])
+            if code == 0:
+                code = _call(name, stage["stage"], argv)
+            wall = round(time.time() - started, 1)
+            if code != 0:
+                status = "preempted" if code == PREEMPTED_EXIT_CODE else "failed"
+                statuses[name] = {"status": status, "wall_s": wall, "output_dir": output_dir, "exit_code": code}
+                print(f"[pipeline] {name}: {status} (exit {code}); rerun the same command to resume", file=sys.stderr)
+                exit_code = code
+                break
+            statuses[name] = {"status": "done", "wall_s": wall, "output_dir": output_dir}
+        if _eval_needed(output_dir, config):
+            code = _call(name, "stage-eval", [stage["stage"], *argv])
+            statuses[name]["eval"] = "done" if code == 0 else "failed"
+            if code != 0:
+                print(f"[pipeline] {name}: eval failed (exit {code}); the stage stays done, the chain goes on",
+                      file=sys.stderr)
+                exit_code = exit_code or 3
     report_json = write_report(run_dir, stages, statuses)
     print(report_json)
     return exit_code

@@ -18,3 +18,35 @@ fi
 
 export PYTHONUNBUFFERED=1        # log lines appear as they happen, not when a buffer fills
 export TOKENIZERS_PARALLELISM=false
+
+# ---------------------------------------------------------------------------------------------------
+# Multi-node networking (NCCL for the trainers, vLLM for server mode and its weight sync). Nothing
+# below is cluster-independent, so most of it is left for env.local.sh; these are the settings that
+# usually matter when a multi-node job hangs at start-up or at the first weight sync.
+#
+# NCCL_SOCKET_IFNAME: the interface NCCL's bootstrap (and TCP fallback) uses. On nodes with several
+#   interfaces (docker0, a management NIC, InfiniBand) NCCL may pick one the other nodes cannot reach
+#   and hang in init. Name the cluster network, e.g. `export NCCL_SOCKET_IFNAME=ib0` (or `=^docker0,lo`
+#   to exclude). GLOO_SOCKET_IFNAME likewise for gloo (DeepSpeed and accelerate use it on CPU).
+# NCCL_IB_HCA / NCCL_NET_GDR_LEVEL: InfiniBand adapters and GPUDirect; your cluster's docs say.
+# NCCL_DEBUG=INFO (and NCCL_DEBUG_SUBSYS=INIT,NET): prints which interface and transport were chosen.
+#
+# VLLM_HOST_IP: the address the vLLM server node advertises. In server mode (`vllm_mode: server`)
+#   the trainers connect to `trl vllm-serve` on the job's last node (HTTP on vllm_server_port, plus a
+#   NCCL group for the weight sync on vllm_group_port, 51216 by default). If that node's hostname
+#   resolves to an address the training nodes cannot reach, set VLLM_HOST_IP to its cluster-network
+#   address in env.local.sh, e.g. `export VLLM_HOST_IP=$(hostname -I | awk '{print $1}')` (run on
+#   every node, so each advertises its own), and make sure both ports are open between nodes.
+#
+# A rank that dies or hangs in a collective should fail the job (so Slurm can requeue it) rather than
+# wait forever: PyTorch's NCCL watchdog aborts the communicator and raises on error with this on
+# (the default in recent PyTorch; set here so older builds and wrappers agree).
+export TORCH_NCCL_ASYNC_ERROR_HANDLING=${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}
+#
+# Model and dataset cache: every node must see the same files, so put HF_HOME on a shared file system
+# and download once from a login node (`huggingface-cli download Qwen/Qwen2.5-Math-7B`, and the
+# datasets). Compute nodes often have no internet; HF_HUB_OFFLINE=1 then makes a missing file fail at
+# once with its name instead of after network timeouts on every rank. E.g. in env.local.sh:
+#   export HF_HOME=/shared/$USER/hf_cache
+#   export HF_HUB_OFFLINE=1
+#   export HF_DATASETS_OFFLINE=1

@@ -30,6 +30,8 @@ R1_VLLM_PID=
 # Set by `r1repro slurm prepare`:
 R1_TRAIN_CMD=()
 R1_VLLM_CMD=()
+R1_TRACES_CMD=()
+R1_EVAL_CMD=()
 R1_HEALTH_URL=
 
 # USR1 is our own warning before the time limit (--signal=B:USR1@...): checkpoint, then requeue.
@@ -83,7 +85,8 @@ r1_run_stage() {
   r1_log "job ${SLURM_JOB_ID:-?} restart ${SLURM_RESTART_COUNT:-0}: stage $stage on ${SLURM_JOB_NODELIST:-?}: $*"
   local vars
   vars=$(python -m r1repro.slurm prepare "$stage" "$@") || exit 2
-  # Defines R1_PLAN, R1_TRAIN_CMD, R1_VLLM_CMD, R1_HEALTH_URL, R1_OUTPUT_DIR (all shell-quoted).
+  # Defines R1_PLAN, R1_TRAIN_CMD, R1_VLLM_CMD, R1_TRACES_CMD, R1_EVAL_CMD, R1_HEALTH_URL, R1_OUTPUT_DIR
+  # (all shell-quoted).
   eval "$vars"
   export R1_PLAN
 
@@ -109,7 +112,20 @@ r1_run_stage() {
     r1_requeue "signalled before training started"
   fi
 
+  # Trace stages: sample before training, as job steps of their own (never in the trainer):
+  # prompts here, one sampling shard per GPU on every node, then score and filter here.
+  if (( ${#R1_TRACES_CMD[@]} )); then
+    r1_log "traces: ${R1_TRACES_CMD[*]}"
+    python -m r1repro.cli traces "$stage" --prepare "$@" || exit 2
+    if [[ ${R1_DRY_EXEC:-0} != 1 ]]; then
+      "${R1_TRACES_CMD[@]}" || { r1_log "trace sampling failed; rerun the job to resume it"; exit 1; }
+      python -m r1repro.cli traces "$stage" --select "$@" || exit 1
+    fi
+  fi
+
   r1_log "training: ${R1_TRAIN_CMD[*]}"
+  # The trainer never evaluates: the eval is a job step of its own once training has exited.
+  export R1REPRO_STAGE_EVAL=0
   "${R1_TRAIN_CMD[@]}" &
   R1_TRAIN_PID=$!
   local rc
@@ -128,5 +144,12 @@ r1_run_stage() {
     r1_requeue "stage $stage stopped at a checkpoint (exit $rc)"
   fi
   r1_log "stage $stage finished with exit code $rc"
+  # The eval, after the trainer has exited and released its GPUs. A failed eval is logged, not fatal:
+  # the stage is done (DONE.json), so the afterok chain goes on; rerun it with slurm/eval.sh or
+  # `r1repro stage-eval STAGE --config ...`.
+  if [[ $rc -eq 0 && ${R1_DRY_EXEC:-0} != 1 ]]; then
+    r1_log "eval: ${R1_EVAL_CMD[*]}"
+    "${R1_EVAL_CMD[@]}" || r1_log "eval of stage $stage failed (the stage itself is done): r1repro stage-eval $stage $*"
+  fi
   exit "$rc"
 }

@@ -132,3 +132,34 @@ def test_optional_mapping_fields_take_yaml_on_the_command_line(tmp_path):
     recipe = write(tmp_path, "output_dir: out\nuse_cpu: true\nbf16: false\n")
     instances, _ = parse_config(cpt.dataclass_types(), ["--config", recipe, "--corpus_format_mix", "{r1: 0.7, plain: 0.3}"])
     assert instances[3].corpus_format_mix == {"r1": 0.7, "plain": 0.3}
+
+
+# transformers renamed gradient_checkpointing* to activation_checkpointing* in 5.18; the cluster install
+# (vLLM pins an older transformers) has only the old names. These run in both venvs (make test-cluster).
+@pytest.mark.parametrize("spelling", ["activation_checkpointing", "gradient_checkpointing"])
+def test_either_checkpointing_spelling_works_with_the_installed_transformers(tmp_path, spelling):
+    text = GRPO_OK.format(run_dir=tmp_path) + f"{spelling}: true\n{spelling}_kwargs: {{use_reentrant: false}}\n"
+    (*_, args, _), _ = parse_grpo(tmp_path, text)
+    assert args.gradient_checkpointing is True  # both versions keep the old name readable
+    assert args.gradient_checkpointing_kwargs == {"use_reentrant": False}
+    (*_, args, _), _ = parse_grpo(tmp_path, text, f"--{spelling}", "false")
+    assert args.gradient_checkpointing is False
+
+
+def test_both_checkpointing_spellings_with_different_values_is_one_line(tmp_path):
+    text = GRPO_OK.format(run_dir=tmp_path) + "activation_checkpointing: true\ngradient_checkpointing: false\n"
+    with pytest.raises(ConfigError, match="two spellings of one setting"):
+        parse_grpo(tmp_path, text)
+    (*_, args, _), _ = parse_grpo(tmp_path, text.replace("gradient_checkpointing: false", "gradient_checkpointing: true"))
+    assert args.gradient_checkpointing is True
+
+
+def test_installed_field_name_is_the_one_training_arguments_has():
+    from transformers import TrainingArguments
+
+    from r1repro.config import installed_field_name
+
+    fields = TrainingArguments.__dataclass_fields__
+    for name in ("activation_checkpointing", "gradient_checkpointing"):
+        assert installed_field_name(name) in fields
+    assert installed_field_name("learning_rate") == "learning_rate"

@@ -172,7 +172,7 @@ def test_preempted_job_checkpoints_requeues_and_resumes(cluster, tmp_path, base_
         assert cluster.job(job)["JobState"] in {"PENDING", "RUNNING", "CONFIGURING"}, log_of(cluster, job)
         assert time.monotonic() < deadline, "training never logged a step"
         time.sleep(0.5)
-    # What Slurm does before the time limit with --signal=B:USR1@300: signal the batch shell.
+    # What Slurm does before the time limit with --signal=B:USR1@900: signal the batch shell.
     cluster.run(["scancel", "--signal=USR1", "--batch", job])
     deadline = time.monotonic() + 120
     while int(cluster.job(job).get("Restarts", 0)) < 1:
@@ -279,7 +279,7 @@ def test_server_mode_puts_vllm_on_its_own_node_and_fails_clearly(nodes3, tmp_pat
     assert info["NodeList"] == "n[1-2]"
     assert "--nodelist=n2 python -m r1repro.slurm node-exec vllm" in log
     assert f"vLLM server on n2: trl vllm-serve --model {base_model}" in log
-    assert "exited before http://n2:8000/health/ became healthy" in log
+    assert "exited before http://n2:8000/health became healthy" in log
     assert "training:" not in log
 
 
@@ -329,3 +329,38 @@ def test_server_job_splits_off_the_last_node_for_vllm(nodes3, tmp_path):
         assert _flag(cmd, "--main_process_ip") == "n1" and _flag(cmd, "--vllm_server_host") == "n3"
     # 2 per device x 16 processes = 32 completions = 2 prompts x 16 generations.
     assert '"generation_batch_size": 32' in log and '"prompts_per_generation": 2' in log
+
+
+def test_trace_stage_samples_on_every_node_as_its_own_step(nodes3, tmp_path, base_model):
+    """Issue 12: cold_start's sampling is an srun step of its own across the job's nodes (one shard per
+    node here, per GPU on a GPU cluster), before and outside the training step. The random base model
+    writes no correct trace, so the training step then stops with its one line."""
+    run_dir = tmp_path / "run"
+    job = sbatch(nodes3, "--nodes=2", "slurm/stage1_cold_start.sh", "--config", "recipes/tiny/cold_start.yaml",
+                 "--run_dir", str(run_dir), "--source_model", base_model, "--model_name_or_path", base_model,
+                 "--num_prompts", "4", "--samples_per_prompt", "2", "--sample_max_new_tokens", "8", *COMMON_ARGS)
+    info = wait_ended(nodes3, job, 400)
+    log = log_of(nodes3, job)
+    samples = run_dir / "cold_start" / "samples"
+    shards = sorted(p.name for p in samples.glob("samples*.jsonl"))
+    assert shards == ["samples.shard-00000-of-00002.jsonl", "samples.shard-00001-of-00002.jsonl"], log[-3000:]
+    assert sum(1 for _ in open(samples / shards[0])) + sum(1 for _ in open(samples / shards[1])) == 4 * 2
+    summary = json.loads((run_dir / "cold_start" / "traces_summary.json").read_text())
+    assert summary["samples"] == 8
+    assert log.index("traces: srun --nodes=2 --ntasks=2") < log.index("training: srun")
+    assert info["JobState"] == "FAILED" and "no training traces survived the filters" in log
+
+
+def test_a_failed_eval_after_training_leaves_the_stage_done(cluster, tmp_path, base_model):
+    """The eval is a job step after the training step; its failure is logged, the job completes."""
+    run_dir = tmp_path / "run"
+    broken_eval = ["--eval_num_problems", "2", "--eval_tasks", f"[{{name: x, dataset: {tmp_path}/missing.jsonl}}]"]
+    job = sbatch(cluster, "slurm/stage2_grpo.sh", "--config", "recipes/tiny/reasoning_rl.yaml",
+                 "--run_dir", str(run_dir), "--model_name_or_path", base_model, "--max_steps", "2", *GRPO_ARGS,
+                 *broken_eval)
+    info = wait_ended(cluster, job, 400)
+    log = log_of(cluster, job)
+    assert info["JobState"] == "COMPLETED" and info["ExitCode"] == "0:0", log[-3000:]
+    assert (run_dir / "reasoning_rl" / "DONE.json").is_file() and not (run_dir / "reasoning_rl" / "eval.json").exists()
+    assert log.index("finished with exit code 0") < log.index("eval: srun --nodes=1 --ntasks=1")
+    assert "eval of stage reasoning_rl failed (the stage itself is done)" in log

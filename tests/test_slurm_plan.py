@@ -160,8 +160,9 @@ def test_dry_run_prints_every_command(recipe, capsys):
     sbatch = next(line for line in lines if line.startswith("sbatch "))
     assert "--nodes=4" in sbatch and "--gpus-per-node=8" in sbatch and "--partition=gpu" in sbatch
     assert "slurm/stage2_grpo.sh" in sbatch and "--max_steps 10" in sbatch
-    assert sum(line.startswith("srun ") for line in lines) == 2
-    assert "trl vllm-serve" in out and "http://node4:8000/health/" in out
+    assert sum(line.startswith("srun ") for line in lines) == 3  # vLLM server, training, then the eval
+    assert lines[-1].startswith("srun --nodes=1 --ntasks=1 --nodelist=node1 python -m r1repro.cli stage-eval reasoning_rl")
+    assert "trl vllm-serve" in out and "http://node4:8000/health" in out
     assert [line.split("--machine_rank ")[1].split()[0] for line in lines if "accelerate launch" in line] == ["0", "1", "2"]
 
 
@@ -253,7 +254,7 @@ class _Health(http.server.BaseHTTPRequestHandler):
     ready_at = 0.0
 
     def do_GET(self):  # noqa: N802 - http.server API
-        ok = self.path == "/health/" and time.monotonic() >= self.ready_at
+        ok = self.path == "/health" and time.monotonic() >= self.ready_at
         self.send_response(200 if ok else 503)
         self.end_headers()
 
@@ -266,7 +267,7 @@ def test_wait_health_waits_for_a_real_server():
     _Health.ready_at = time.monotonic() + 1.0
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_port}/health/"
+        url = f"http://127.0.0.1:{server.server_port}/health"
         start = time.monotonic()
         assert wait_health(url, timeout_s=20, every_s=0.2) == 0
         assert time.monotonic() - start >= 0.9
@@ -276,7 +277,7 @@ def test_wait_health_waits_for_a_real_server():
 
 def test_wait_health_fails_clearly(capsys):
     with socketless_port() as port:
-        url = f"http://127.0.0.1:{port}/health/"
+        url = f"http://127.0.0.1:{port}/health"
         assert wait_health(url, timeout_s=0.5, every_s=0.1) == 1
         assert "not healthy" in capsys.readouterr().err
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -304,3 +305,54 @@ def test_scripts_are_shellcheck_clean():
     scripts = sorted(str(p) for p in SLURM_DIR.glob("*.sh"))
     r = subprocess.run(["shellcheck", "-x", *scripts], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout
+
+
+def test_training_scripts_warn_at_least_fifteen_minutes_before_the_time_limit():
+    """A 7B GRPO step plus a ~110 GB ZeRO-3 checkpoint does not fit in 5 minutes (issue 12)."""
+    import re
+
+    scripts = sorted(SLURM_DIR.glob("stage*.sh"))
+    assert len(scripts) == 7
+    for script in scripts:
+        margins = re.findall(r"^#SBATCH --signal=B:USR1@(\d+)$", script.read_text(), re.MULTILINE)
+        assert margins and int(margins[0]) >= 900, f"{script.name}: --signal=B:USR1@{margins}"
+    from r1repro.slurm.cli import SBATCH_DEFAULTS
+
+    assert "--signal=B:USR1@900" in SBATCH_DEFAULTS  # what dry runs show
+
+
+def test_health_url_is_the_one_trl_polls(recipe):
+    """TRL's VLLMClient checks `<base_url>/health` (no trailing slash); so do we."""
+    import inspect
+
+    from r1repro.slurm.plan import health_url
+    from trl.generation.vllm_client import VLLMClient
+
+    assert 'f"{self.base_url}/health"' in inspect.getsource(VLLMClient)
+    plan = make_plan("reasoning_rl", recipe(), [], Shape(expand("gpu[01-02]"), 8))
+    assert health_url(plan) == f"http://gpu02:{plan.vllm_port}/health"
+
+
+def test_trace_stages_sample_in_steps_of_their_own_one_shard_per_gpu(tmp_path, capsys):
+    """Issue 12: sampling never runs in the training processes; one shard per GPU of every node."""
+    from r1repro.slurm.plan import eval_command, trace_sample_command
+
+    recipe = tmp_path / "cold_start.yaml"
+    recipe.write_text("output_dir: runs/x/cold_start\nsource_model: runs/x/r1zero\nmodel_name_or_path: base\n")
+    plan = make_plan("cold_start", str(recipe), ["--num_prompts", "64"], Shape(expand("gpu[01-02]"), 8))
+    cmd = trace_sample_command(plan)
+    assert cmd[:5] == ["srun", "--nodes=2", "--ntasks=16", "--ntasks-per-node=8", "--nodelist=gpu01,gpu02"]
+    assert "CUDA_VISIBLE_DEVICES=$SLURM_LOCALID" in cmd[7]
+    tail = cmd[cmd.index("traces"):]
+    assert tail == ["traces", "cold_start", "--num-shards", "16", "--config", str(recipe), "--num_prompts", "64"]
+    cpu = make_plan("cold_start", str(recipe), [], Shape(expand("n[1-3]"), 0))
+    assert trace_sample_command(cpu)[:4] == ["srun", "--nodes=3", "--ntasks=3", "--ntasks-per-node=1"]
+    assert "bash" not in trace_sample_command(cpu)
+    assert eval_command(plan)[-5:] == ["cold_start", "--config", str(recipe), "--num_prompts", "64"]
+    assert slurm_main(["dry-run", "cold_start", "--config", str(recipe), "--nodes", "2", "--gpus-per-node", "8"]) == 0
+    out = capsys.readouterr().out
+    steps = [line for line in out.splitlines() if not line.startswith("#")]
+    # prepare, sample (srun), select, then training, then the eval.
+    assert [s.split(" --config")[0].split("r1repro.cli ")[-1] for s in steps[1:4]] == [
+        "traces cold_start --prepare", "traces cold_start --num-shards 16", "traces cold_start --select"]
+    assert "accelerate" in out.split("--select")[1] and out.rstrip().splitlines()[-1].startswith("srun --nodes=1")

@@ -3,10 +3,18 @@ helpfulness on the answer part, harmlessness on the whole response).
 
 The model is loaded on first use and cached per (path, device); scoring is batched, under
 inference_mode, on the trainer's device (cuda if available unless `device` says otherwise).
+
+Under DeepSpeed ZeRO-3, `from_pretrained` would partition the weights across ranks (zero.Init) for an
+engine that never exists here, leaving each rank a module with empty parameters. The reward model
+is therefore loaded as a full replica on each rank with ZeRO-3 init switched off (accelerate's own
+switch), in the checkpoint's dtype (bf16 for a reward model trained in bf16): the replica TRL itself
+uses for reward models without ZeRO-3. A replica needs no collective, so routing rows by task (some
+ranks scoring none) cannot hang the job. For a model too big to replicate, serve it separately.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from .registry import register
@@ -27,11 +35,23 @@ def load(model: str, device: str | None = None):
             tokenizer = AutoTokenizer.from_pretrained(model)
             if tokenizer.pad_token is None:
                 tokenizer.pad_token = tokenizer.eos_token
-            net = AutoModelForSequenceClassification.from_pretrained(model).to(device).eval()
+            with without_zero3_init():
+                net = AutoModelForSequenceClassification.from_pretrained(model, dtype="auto").to(device).eval()
             if net.config.pad_token_id is None:
                 net.config.pad_token_id = tokenizer.pad_token_id
             _MODELS[key] = (tokenizer, net, device)
         return _MODELS[key]
+
+
+def without_zero3_init():
+    """A context in which from_pretrained loads whole weights even when the running trainer uses
+    DeepSpeed ZeRO-3 (accelerate's DeepSpeedPlugin.zero3_init_context_manager); a no-op otherwise."""
+    from accelerate.state import AcceleratorState
+
+    if not AcceleratorState._shared_state:  # no accelerate state: not inside a trainer
+        return contextlib.nullcontext()
+    plugin = getattr(AcceleratorState(), "deepspeed_plugin", None)
+    return plugin.zero3_init_context_manager(enable=False) if plugin is not None else contextlib.nullcontext()
 
 
 def _prompt_text(prompt) -> str:

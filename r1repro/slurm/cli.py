@@ -25,11 +25,11 @@ import shlex
 import sys
 
 from r1repro.slurm import launch, submit
-from r1repro.slurm.plan import (PlanError, Shape, accelerate_command, expand, health_url, make_plan, quote,
-                                shape_from_env, srun_command, vllm_command)
+from r1repro.slurm.plan import (TRACE_STAGES, PlanError, Shape, accelerate_command, eval_command, expand, health_url,
+                                make_plan, quote, shape_from_env, srun_command, trace_sample_command, vllm_command)
 
 # The job-level options the stage scripts set with #SBATCH (shown in dry runs).
-SBATCH_DEFAULTS = ["--ntasks-per-node=1", "--exclusive", "--requeue", "--signal=B:USR1@300",
+SBATCH_DEFAULTS = ["--ntasks-per-node=1", "--exclusive", "--requeue", "--signal=B:USR1@900",
                    "--open-mode=append"]
 
 
@@ -82,6 +82,11 @@ def cmd_dry_run(argv: list[str]) -> int:
         print(f"# note: {note}")
     print(quote(["sbatch", f"--nodes={len(plan.nodes)}", *gres, *SBATCH_DEFAULTS, *ns.sbatch_arg,
                  *_stage_script(plan.stage), "--config", plan.config, *plan.args]))
+    if plan.stage in TRACE_STAGES:
+        print("# traces first, each step its own process: prompts, one sampling shard per GPU, select")
+        print(quote(["python", "-m", "r1repro.cli", "traces", plan.stage, "--prepare", "--config", plan.config, *plan.args]))
+        print(quote(trace_sample_command(plan)))
+        print(quote(["python", "-m", "r1repro.cli", "traces", plan.stage, "--select", "--config", plan.config, *plan.args]))
     if plan.vllm_node:
         print(quote(srun_command(plan, "vllm")) + " &")
         print(f"#   on {plan.vllm_node}: {quote(vllm_command(plan))}")
@@ -89,6 +94,8 @@ def cmd_dry_run(argv: list[str]) -> int:
     print(quote(srun_command(plan, "train")))
     for rank, node in enumerate(plan.train_nodes):
         print(f"#   on {node}: {quote(accelerate_command(plan, rank))}")
+    print("# after the training step has exited (a failed eval leaves the stage done):")
+    print(quote(eval_command(plan)))
     return 0
 
 
@@ -122,6 +129,9 @@ def cmd_prepare(argv: list[str]) -> int:
     # Bash arrays: the batch script runs exactly these job steps.
     print(f"R1_TRAIN_CMD=({quote(srun_command(plan, 'train'))})")
     print(f"R1_VLLM_CMD=({quote(srun_command(plan, 'vllm')) if plan.vllm_node else ''})")
+    # Trace stages sample before training, the eval runs after it: job steps of their own.
+    print(f"R1_TRACES_CMD=({quote(trace_sample_command(plan)) if plan.stage in TRACE_STAGES else ''})")
+    print(f"R1_EVAL_CMD=({quote(eval_command(plan))})")
     return 0
 
 

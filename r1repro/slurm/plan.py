@@ -251,8 +251,33 @@ def srun_command(plan: Plan, role: str) -> list[str]:
     return cmd + ["python", "-m", "r1repro.slurm", "node-exec", role]
 
 
+TRACE_STAGES = ("cold_start", "rejection_sft")
+
+
+def trace_sample_command(plan: Plan) -> list[str]:
+    """The job step that samples a trace stage's traces before its training step: one process per
+    GPU on every node of the job (one per node without GPUs), each its own shard and its own GPU.
+    The prepare and select steps (`r1repro traces --prepare / --select`) run in the batch shell."""
+    per_node = max(1, plan.gpus_per_node)
+    shards = len(plan.nodes) * per_node
+    cmd = ["srun", f"--nodes={len(plan.nodes)}", f"--ntasks={shards}", f"--ntasks-per-node={per_node}",
+           f"--nodelist={','.join(plan.nodes)}"]
+    traces = ["python", "-m", "r1repro.cli", "traces", plan.stage, "--num-shards", str(shards),
+              "--config", plan.config, *plan.args]
+    if plan.gpus_per_node:
+        # One GPU per task, whatever the cluster's gres binding does.
+        return cmd + ["bash", "-c", 'export CUDA_VISIBLE_DEVICES=$SLURM_LOCALID; exec "$@"', "r1-traces", *traces]
+    return cmd + traces
+
+
+def eval_command(plan: Plan) -> list[str]:
+    """The job step that evaluates the stage's model once its training step has exited."""
+    return ["srun", "--nodes=1", "--ntasks=1", f"--nodelist={plan.nodes[0]}", "python", "-m", "r1repro.cli",
+            "stage-eval", plan.stage, "--config", plan.config, *plan.args]
+
+
 def health_url(plan: Plan) -> str | None:
-    return f"http://{plan.vllm_node}:{plan.vllm_port}/health/" if plan.vllm_node else None
+    return f"http://{plan.vllm_node}:{plan.vllm_port}/health" if plan.vllm_node else None
 
 
 def quote(cmd: list[str]) -> str:

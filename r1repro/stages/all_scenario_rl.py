@@ -6,9 +6,12 @@ the answer part for helpfulness, on the whole response for harmlessness (`scope`
 `reward_model` reward). Restrict a reward to tasks with `tasks: [...]` in its spec; it then scores
 None (does not apply) on other rows, which TRL ignores in the weighted sum.
 
-When no reward model is given, one is trained first with TRL's RewardTrainer on preference pairs
-for the general task (`rm_pairs`, or pairs built from the general dataset: its reference response
-against a wrong answer) and saved under <output_dir>/reward_model.
+When no reward model is given (`reward_model_path`: a published one, e.g. a HelpSteer2-trained
+reward model), one is trained first with TRL's RewardTrainer on preference pairs for the general task
+and saved under <output_dir>/reward_model. The pairs are, in this order of preference: `rm_pairs` (a
+JSONL of problem/chosen/rejected); real preferences in the general dataset (`rm_score_column`:
+responses to the same prompt ranked by a human score, e.g. HelpSteer2's `helpfulness`); or, for the
+tiny world only, its reference response against a wrong answer.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from r1repro.config import ConfigError
+from r1repro.config import ConfigError, installed_field_name
 
 STAGE = "all_scenario_rl"
 
@@ -28,10 +31,18 @@ class AllScenarioArgs:
     general_fraction: float = field(default=0.5, metadata={"help": "Share of training prompts drawn from general_dataset."})
     reward_model_path: str | None = field(default=None, metadata={"help": "An existing reward model; when unset, one is trained first."})
     rm_pairs: str | None = field(default=None, metadata={"help": "JSONL of problem/chosen/rejected for the reward model."})
+    general_problem_column: str = field(default="problem", metadata={"help": "general_dataset column holding the prompt (HelpSteer2: prompt)."})
+    general_response_column: str = field(default="response", metadata={"help": "general_dataset column holding a response (HelpSteer2: response)."})
+    rm_score_column: str | None = field(default=None, metadata={"help": "Human score of each response (HelpSteer2: helpfulness): reward-model pairs are two responses to the same prompt, the higher-scored one chosen."})
+    rm_min_score_gap: float = field(default=1.0, metadata={"help": "Smallest score difference that makes a pair."})
     rm_num_pairs: int = 1000
     rm_max_steps: int = 100
     rm_learning_rate: float = 1e-3
-    rm_batch_size: int = 32
+    rm_batch_size: int = field(default=32, metadata={"help": "Per-device batch of pairs for the reward model."})
+    rm_gradient_accumulation_steps: int = 1
+    rm_bf16: bool = field(default=False, metadata={"help": "Train the reward model in bf16 (GPUs; on CPU bf16 is slow)."})
+    rm_activation_checkpointing: bool = field(default=False, metadata={"help": "Activation checkpointing for the reward model."})
+    rm_max_length: int | None = field(default=1024, metadata={"help": "RewardTrainer drops (does not truncate) longer pairs."})
 
 
 def dataclass_types():
@@ -49,36 +60,94 @@ def wrong_answer(row: dict, rng: random.Random) -> str:
 
 
 def general_pairs(rows: list[dict], seed: int) -> list[dict]:
+    """Tiny world only: the reference response against a corrupted answer."""
     rng = random.Random(seed)
     return [{"problem": r["problem"], "chosen": r["response"], "rejected": wrong_answer(r, rng)} for r in rows if r.get("response")]
 
 
+def scored_pairs(rows: list[dict], score_column: str, min_gap: float, limit: int, seed: int) -> list[dict]:
+    """Real preferences: every two responses to the same prompt whose human scores differ by at least
+    `min_gap`, the higher-scored one chosen (HelpSteer2 has two scored responses per prompt)."""
+    by_prompt: dict[str, list[dict]] = {}
+    for row in rows:
+        if row.get(score_column) is not None and row.get("response"):
+            by_prompt.setdefault(row["problem"], []).append(row)
+    pairs = []
+    for problem, answers in by_prompt.items():
+        for i, a in enumerate(answers):
+            for b in answers[i + 1:]:
+                gap = float(a[score_column]) - float(b[score_column])
+                if abs(gap) >= min_gap and a["response"] != b["response"]:
+                    chosen, rejected = (a, b) if gap > 0 else (b, a)
+                    pairs.append({"problem": problem, "chosen": chosen["response"], "rejected": rejected["response"]})
+    random.Random(seed).shuffle(pairs)
+    return pairs[:limit]
+
+
+def general_rows(args: AllScenarioArgs, split: str, n: int | None, seed: int, required=("problem",)) -> list[dict]:
+    """Rows of the general dataset with its prompt / response columns renamed to problem / response."""
+    from r1repro.data import load_rows
+
+    try:
+        rows = load_rows(args.general_dataset, split, n, seed, problem_column=args.general_problem_column,
+                         required=required)
+    except ValueError as err:
+        raise ConfigError(f"general_dataset: {err} (general_problem_column / general_response_column map yours)") from None
+    if args.general_response_column != "response":
+        for row in rows:
+            if args.general_response_column in row:
+                row["response"] = row.pop(args.general_response_column)
+    return rows
+
+
+def reward_model_pairs(args: AllScenarioArgs, seed: int) -> list[dict]:
+    from r1repro.jsonl import read_jsonl
+
+    if args.rm_pairs:
+        return read_jsonl(args.rm_pairs, required=("problem", "chosen", "rejected"))
+    if args.rm_score_column:
+        rows = general_rows(args, "train", None, seed, required=("problem", args.general_response_column, args.rm_score_column))
+        pairs = scored_pairs(rows, args.rm_score_column, args.rm_min_score_gap, args.rm_num_pairs, seed)
+        if not pairs:
+            raise ConfigError(f"rm_score_column: no two responses to one prompt in {args.general_dataset} differ by "
+                              f"{args.rm_min_score_gap} in '{args.rm_score_column}'; lower rm_min_score_gap")
+        return pairs
+    if not args.general_dataset.startswith("tiny:"):
+        raise ConfigError("reward_model_path, rm_pairs or rm_score_column: a real general dataset needs real preferences "
+                          "(a published reward model, a pairs file, or a human-score column); corrupted answers are for the tiny world")
+    return general_pairs(general_rows(args, "train", args.rm_num_pairs, seed, required=("problem", args.general_response_column)), seed)
+
+
 def train_reward_model(args: AllScenarioArgs, init_model: str, template: str, output_dir: str, seed: int) -> str:
     import datasets
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
-    from r1repro.data import load_rows
     from r1repro.stages.common import MetricsJsonlCallback
-    from r1repro.jsonl import read_jsonl
     from r1repro.templates import render_prompt
 
     rm_dir = str(Path(output_dir) / "reward_model")
     if (Path(rm_dir) / "config.json").is_file():
         return rm_dir  # trained before an interruption of the GRPO part
-    if args.rm_pairs:
-        pairs = read_jsonl(args.rm_pairs, required=("problem", "chosen", "rejected"))
-    else:
-        pairs = general_pairs(load_rows(args.general_dataset, "train", args.rm_num_pairs, seed, required=("problem", "response")), seed)
-    dataset = datasets.Dataset.from_list([
-        {"prompt": render_prompt(template, p["problem"]), "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs
-    ])
+    pairs = reward_model_pairs(args, seed)
     tokenizer = AutoTokenizer.from_pretrained(init_model)
-    model = AutoModelForSequenceClassification.from_pretrained(init_model, num_labels=1)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dataset = datasets.Dataset.from_list(
+        [{"prompt": render_prompt(template, p["problem"]), "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        init_model, num_labels=1, dtype=torch.bfloat16 if args.rm_bf16 else torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
     config = RewardConfig(output_dir=f"{output_dir}/rm_trainer", max_steps=args.rm_max_steps, learning_rate=args.rm_learning_rate,
-                          per_device_train_batch_size=args.rm_batch_size, use_cpu=_on_cpu(), bf16=False, report_to=[],
-                          save_strategy="no", logging_steps=10, seed=seed, activation_checkpointing=False, disable_tqdm=True)
+                          per_device_train_batch_size=args.rm_batch_size,
+                          gradient_accumulation_steps=args.rm_gradient_accumulation_steps, use_cpu=_on_cpu(),
+                          bf16=args.rm_bf16, report_to=[], save_strategy="no", logging_steps=10, seed=seed,
+                          disable_tqdm=True, max_length=args.rm_max_length,  # TRL drops longer pairs
+                          **{installed_field_name("activation_checkpointing"): args.rm_activation_checkpointing,
+                             installed_field_name("activation_checkpointing_kwargs"): {"use_reentrant": False}})
+    print(f"[all_scenario_rl] reward model: {len(pairs)} pairs (TRL drops those over rm_max_length), "
+          f"bf16={args.rm_bf16}, activation checkpointing={args.rm_activation_checkpointing}", flush=True)
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             callbacks=[MetricsJsonlCallback(Path(output_dir) / "rm_trainer")])
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
@@ -96,11 +165,14 @@ def _on_cpu() -> bool:
 
 
 def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> list[dict]:
-    from r1repro.data import dataset_rows, load_rows
+    from r1repro.data import dataset_rows
 
     reasoning = dataset_rows(data_args, n, seed)
     n_general = int(len(reasoning) * args.general_fraction / max(1e-9, 1 - args.general_fraction))
-    general = load_rows(args.general_dataset, data_args.train_split, n_general, seed)
+    # Several scored responses per prompt (HelpSteer2): GRPO needs each prompt once, so real data is
+    # read whole and deduplicated (the tiny world generates exactly the rows asked for).
+    limit = n_general if args.general_dataset.startswith("tiny:") else None
+    general = list({row["problem"]: row for row in general_rows(args, data_args.train_split, limit, seed)}.values())[:n_general]
     # Rewards are routed by the `task` column; rows that do not carry one get their source's task.
     for row in reasoning:
         row.setdefault("task", "reasoning")

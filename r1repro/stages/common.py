@@ -212,16 +212,23 @@ def run_stage_main(stage: str, dataclass_types, run, argv) -> int:
     except ConfigError as err:
         print(f"r1repro {stage}: error: {err}", file=sys.stderr)
         return 2
+    from r1repro.config import EvalArgs
+    from r1repro.stages.evaluate import eval_here, run_eval_child
+
     config = resolved_config(*instances)
     output_dir = config["output_dir"]
-    if not start_stage(stage, output_dir, config):
-        return 0
-    started = time.time()
-    try:
-        extra = run(instances, config) or {}
-    except ConfigError as err:
-        print(f"r1repro {stage}: error: {err}", file=sys.stderr)
-        return 2
-    finish_stage(output_dir, config, started, extra)
-    print(f"[{stage}] done in {time.time() - started:.0f}s -> {output_dir}")
+    eval_args = next((i for i in instances if isinstance(i, EvalArgs)), None)
+    if start_stage(stage, output_dir, config):
+        started = time.time()
+        try:
+            extra = run(instances, config) or {}
+        except ConfigError as err:
+            print(f"r1repro {stage}: error: {err}", file=sys.stderr)
+            return 2
+        finish_stage(output_dir, config, started, extra)
+        print(f"[{stage}] done in {time.time() - started:.0f}s -> {output_dir}", flush=True)
+    # The eval runs after training, in its own process (r1repro/stages/evaluate.py); a failure there is
+    # reported but leaves the finished stage (DONE.json, exit 0) alone.
+    if eval_args is not None and is_main_process() and eval_here(eval_args, output_dir):
+        run_eval_child(stage, list(argv or []))
     return 0

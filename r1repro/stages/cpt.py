@@ -50,7 +50,6 @@ def run(instances, config) -> dict:
     from trl import SFTTrainer
 
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, require_stage_output, setup_tracking, train_with_resume
-    from r1repro.stages.evaluate import evaluate_stage
 
     run_args, data_args, eval_args, cpt_args, sft_args, model_args = instances
     output_dir = sft_args.output_dir
@@ -80,7 +79,6 @@ def run(instances, config) -> dict:
     train_with_resume(trainer, output_dir, preemption)
     trainer.save_model(output_dir)
     tokenizer.save_pretrained(output_dir)
-    evaluate_stage(output_dir, eval_args, data_args, sft_args.seed)
     return {}
 
 

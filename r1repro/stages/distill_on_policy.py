@@ -29,7 +29,6 @@ def run(instances, config) -> dict:
     from r1repro.config import ConfigError
     from r1repro.data import dataset_rows, prompt_dataset
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, require_stage_output, setup_tracking, train_with_resume
-    from r1repro.stages.evaluate import evaluate_stage
     from r1repro.stages.training import load_policy, save_final_model
 
     run_args, data_args, eval_args, distill_args, model_args = instances
@@ -56,8 +55,7 @@ def run(instances, config) -> dict:
         callbacks=[MetricsJsonlCallback(distill_args.output_dir), preemption],
     )
     train_with_resume(trainer, distill_args.output_dir, preemption)
-    save_final_model(trainer, tokenizer, distill_args.output_dir)
-    evaluate_stage(distill_args.output_dir, eval_args, data_args, distill_args.seed)
+    save_final_model(trainer, tokenizer, distill_args.output_dir, data_args.prompt_template)
     return {}
 
 

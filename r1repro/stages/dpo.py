@@ -29,7 +29,6 @@ def run(instances, config) -> dict:
     from trl import DPOTrainer
 
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
-    from r1repro.stages.evaluate import evaluate_stage
     from r1repro.stages.training import load_policy, save_final_model
     from r1repro.jsonl import read_jsonl
     from r1repro.templates import render_prompt
@@ -54,7 +53,6 @@ def run(instances, config) -> dict:
                          peft_config=peft_config, callbacks=[MetricsJsonlCallback(dpo_config.output_dir), preemption])
     train_with_resume(trainer, dpo_config.output_dir, preemption)
     save_final_model(trainer, tokenizer, dpo_config.output_dir)
-    evaluate_stage(dpo_config.output_dir, eval_args, data_args, dpo_config.seed)
     return {"pairs": len(pairs)}
 
 

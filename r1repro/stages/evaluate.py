@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from r1repro.data import load_rows
@@ -33,3 +34,81 @@ def evaluate_stage(model_dir: str, eval_args, data_args, seed: int = 0) -> dict:
         shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if isinstance(v, float) and "@" not in k or k == "pass@1")
         print(f"[eval] {Path(model_dir).name} {task}: {shown}")
     return results
+
+
+# --------------------------------------------------------------------------------------------------
+# The end-of-stage eval runs after the trainer has exited, in a process of its own: a vLLM engine
+# must not start while the trainer (DeepSpeed) still holds the GPU, and a failed eval must not cost a
+# finished stage its DONE.json (the afterok chain and reruns depend on it).
+
+STAGE_EVAL_ENV = "R1REPRO_STAGE_EVAL"  # "0": the caller (pipeline, Slurm script) runs the eval itself
+
+
+def eval_wanted(eval_args) -> bool:
+    return eval_args.eval_num_problems > 0 and bool(eval_args.eval_tasks)
+
+
+def eval_here(eval_args, output_dir: str) -> bool:
+    """Whether a stage started on its own should run its eval (in a child) once it is done: one
+    process (a multi-process launch leaves it to the Slurm script), not switched off by the caller,
+    and no eval.json newer than DONE.json."""
+    done, result = Path(output_dir) / "DONE.json", Path(output_dir) / "eval.json"
+    fresh = result.is_file() and done.is_file() and result.stat().st_mtime >= done.stat().st_mtime
+    return (eval_wanted(eval_args) and not fresh and os.environ.get(STAGE_EVAL_ENV, "1") != "0"
+            and int(os.environ.get("WORLD_SIZE", "1")) <= 1)
+
+
+def run_eval_child(stage: str, argv: list[str]) -> int:
+    """`r1repro stage-eval STAGE ...` in a child process; its exit code (failures are reported, not raised)."""
+    import gc
+    import subprocess
+    import sys
+
+    gc.collect()  # the trainer is gone; hand its memory back before another model loads
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+    code = subprocess.call([sys.executable, "-m", "r1repro.cli", "stage-eval", stage, *argv],
+                           env={**os.environ, STAGE_EVAL_ENV: "0"})
+    if code != 0:
+        print(f"[{stage}] eval failed (exit {code}); the stage itself is done. Rerun the eval alone with: "
+              f"r1repro stage-eval {stage} {' '.join(argv)}", file=sys.stderr, flush=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`r1repro stage-eval STAGE --config R [--field value ...]`: evaluate a finished stage's model on
+    the recipe's eval tasks into <output_dir>/eval.json."""
+    import importlib
+    import sys
+
+    from r1repro.cli import STAGES
+    from r1repro.config import ConfigError, DataArgs, EvalArgs, parse_config
+
+    argv = list(argv or [])
+    if not argv or argv[0] not in STAGES:
+        print(f"usage: r1repro stage-eval STAGE --config recipe.yaml [--field value ...] (STAGE one of {', '.join(STAGES)})",
+              file=sys.stderr)
+        return 2
+    stage, rest = argv[0], argv[1:]
+    try:
+        instances, _ = parse_config(importlib.import_module(f"r1repro.stages.{stage}").dataclass_types(), rest)
+    except ConfigError as err:
+        print(f"r1repro stage-eval: error: {err}", file=sys.stderr)
+        return 2
+    eval_args = next(i for i in instances if isinstance(i, EvalArgs))
+    data_args = next(i for i in instances if isinstance(i, DataArgs))
+    trained = next(i for i in instances if hasattr(i, "output_dir") and hasattr(i, "seed"))
+    if not (Path(trained.output_dir) / "DONE.json").is_file():
+        print(f"r1repro stage-eval: error: {trained.output_dir} has no DONE.json: the {stage} stage has not finished",
+              file=sys.stderr)
+        return 2
+    if not eval_wanted(eval_args):
+        print(f"r1repro stage-eval: {stage}: eval disabled (eval_num_problems 0 or no eval_tasks)")
+        return 0
+    evaluate_stage(trained.output_dir, eval_args, data_args, trained.seed)
+    return 0

@@ -39,7 +39,6 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
     from r1repro.data import dataset_rows, prompt_dataset
     from r1repro.rewards import RewardStatsCallback
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
-    from r1repro.stages.evaluate import evaluate_stage
     from r1repro.stages.training import load_policy, save_final_model
 
     run_args, data_args, reward_args, eval_args, grpo_args, model_args = instances
@@ -52,6 +51,7 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
     if train_rows is None:
         train_rows = dataset_rows(data_args, data_args.num_train_samples, grpo_args.seed)
     dataset = prompt_dataset(train_rows, data_args.prompt_template, data_args.system_prompt)
+    dataset, dropped = drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args)
     setup_tracking(grpo_args, run_args, stage)
     preemption = PreemptionCallback()
     trainer = GRPOTrainer(
@@ -66,6 +66,22 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
     if use_reload_sync_where_needed(trainer):
         print(f"{stage}: vLLM holds CPU-packed weights; syncing the policy through vLLM's in-place reload")
     train_with_resume(trainer, grpo_args.output_dir, preemption)
-    save_final_model(trainer, tokenizer, grpo_args.output_dir)
-    evaluate_stage(grpo_args.output_dir, eval_args, data_args, grpo_args.seed)
-    return {}
+    save_final_model(trainer, tokenizer, grpo_args.output_dir, data_args.prompt_template)
+    return {"dropped_long_prompts": dropped}
+
+
+def drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args):
+    """Drop (and count) prompts that leave no room for max_completion_length in the model's context."""
+    import datasets
+
+    from r1repro.config import ConfigError
+    from r1repro.lengths import drop_long_prompts, prompt_token_limit, report_dropped
+
+    context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
+    limit = prompt_token_limit(context, grpo_args.max_completion_length, grpo_args.vllm_max_model_length)
+    rows, dropped = drop_long_prompts(dataset.to_list(), tokenizer, limit)
+    report_dropped("training prompts", dropped, len(dataset), limit)
+    if not rows:
+        raise ConfigError(f"max_completion_length: every training prompt is longer than the {limit} tokens the model's "
+                          f"context ({context}) leaves; lower max_completion_length or use shorter prompts")
+    return (datasets.Dataset.from_list(rows) if dropped else dataset), dropped

@@ -24,10 +24,10 @@ def dataclass_types():
 def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, seed: int) -> tuple[list[dict], dict]:
     """The SFT rows (`problem`, `response`, ...) and a summary of what was kept and dropped.
     Writes traces.jsonl (kept) and dpo_pairs.jsonl (correct vs incorrect) into output_dir."""
-    from r1repro.data import dataset_rows, load_rows
-    from r1repro.stages.common import require_stage_output
+    from r1repro.data import load_rows
+    from r1repro.stages.common import is_main_process, require_stage_output
     from r1repro.jsonl import read_jsonl, write_jsonl
-    from r1repro.stages.traces import preference_pairs, sample_texts, score_samples, select_traces
+    from r1repro.stages.trace_steps import ensure_traces
 
     if trace_args.source_dataset:
         if not Path(trace_args.source_dataset).is_file():
@@ -39,14 +39,8 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, 
         summary = {"source": trace_args.source_dataset, "kept": len(rows)}
     elif trace_args.source_model:
         require_stage_output(trace_args.source_model, "source_model")
-        prompts = dataset_rows(data_args, trace_args.num_prompts, seed, required=("problem", "solution"))
-        texts = sample_texts(trace_args.source_model, prompts, trace_args, data_args.prompt_template, seed)
-        records = score_samples(prompts, texts, trace_args)
-        rows, counts = select_traces(records, trace_args)
-        pairs = preference_pairs(records)
-        write_jsonl(Path(output_dir) / "dpo_pairs.jsonl", pairs)
-        summary = {"source": trace_args.source_model, "samples": len(records), "kept": len(rows),
-                   "verdicts": counts, "dpo_pairs": len(pairs)}
+        # Sampled in steps of their own (never in this training process): r1repro/stages/trace_steps.py.
+        rows, summary = ensure_traces(trace_args, data_args, output_dir, seed)
     else:
         raise ConfigError("source_model or source_dataset: one of them is required")
     if trace_args.general_dataset and trace_args.general_fraction > 0:
@@ -56,7 +50,8 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, 
         summary["general"] = len(general)
     if not rows:
         raise ConfigError(f"no training traces survived the filters ({summary}); sample more or relax them")
-    write_jsonl(Path(output_dir) / "traces.jsonl", rows)
+    if is_main_process():
+        write_jsonl(Path(output_dir) / "traces.jsonl", rows)
     print(f"[traces] {summary}")
     return rows, summary
 
@@ -65,19 +60,25 @@ def run_trace_sft(stage: str, instances, config) -> dict:
     import datasets
     from trl import SFTTrainer
 
+    from r1repro.lengths import drop_long_sft_examples, report_dropped
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
-    from r1repro.stages.evaluate import evaluate_stage
     from r1repro.stages.training import load_policy, save_final_model
     from r1repro.templates import render_prompt
 
     run_args, data_args, eval_args, trace_args, sft_args, model_args = instances
     rows, summary = collect_traces(trace_args, data_args, sft_args.output_dir, sft_args.seed)
-    dataset = datasets.Dataset.from_list([
+    examples = [
         {"prompt": render_prompt(data_args.prompt_template, r["problem"], system_prompt=data_args.system_prompt),
          "completion": r["response"]}
         for r in rows
-    ])
+    ]
     model, tokenizer, peft_config = load_policy(model_args)
+    # Over-long traces are dropped, not truncated: truncation cuts the answer and the EOS off.
+    examples, summary["dropped_over_max_length"] = drop_long_sft_examples(examples, tokenizer, sft_args.max_length)
+    report_dropped("SFT examples", summary["dropped_over_max_length"], len(rows), sft_args.max_length)
+    if not examples:
+        raise ConfigError(f"max_length: every SFT example is longer than {sft_args.max_length} tokens")
+    dataset = datasets.Dataset.from_list(examples)
     setup_tracking(sft_args, run_args, stage)
     preemption = PreemptionCallback()
     trainer = SFTTrainer(
@@ -89,6 +90,5 @@ def run_trace_sft(stage: str, instances, config) -> dict:
         callbacks=[MetricsJsonlCallback(sft_args.output_dir), preemption],
     )
     train_with_resume(trainer, sft_args.output_dir, preemption)
-    save_final_model(trainer, tokenizer, sft_args.output_dir)
-    evaluate_stage(sft_args.output_dir, eval_args, data_args, sft_args.seed)
+    save_final_model(trainer, tokenizer, sft_args.output_dir, data_args.prompt_template)
     return {"traces": summary}

@@ -1,5 +1,8 @@
 """Sample, verify, filter: turn a model's outputs into SFT traces and preference pairs.
 
+The sampling itself runs outside the training process (r1repro/stages/trace_steps.py, through
+`r1repro sample`); this module scores and filters what it wrote.
+
 Used by stage 1 (cold start from R1-Zero samples) and stage 3 (rejection sampling). The R1 paper's
 filters: keep correct answers only, drop mixed-language chains of thought, long paragraphs and
 repetition, keep a few correct samples per prompt, and rewrite what is kept into a readable pattern.
@@ -120,14 +123,3 @@ def preference_pairs(records: list[dict]) -> list[dict]:
          "chosen": s["chosen"], "rejected": s["rejected"]}
         for s in by_prompt.values() if s["chosen"] and s["rejected"]
     ]
-
-
-def sample_texts(model: str, rows: list[dict], args: TraceArgs, template: str, seed: int) -> list[list[str]]:
-    from r1repro.generation import SamplingParams, get_engine
-    from r1repro.templates import render_prompt
-
-    engine = get_engine(args.sample_backend, model)
-    params = SamplingParams(n=args.samples_per_prompt, temperature=args.sample_temperature, top_p=args.sample_top_p,
-                            max_tokens=args.sample_max_new_tokens, seed=seed)
-    outputs = engine.generate([render_prompt(template, r["problem"]) for r in rows], params)
-    return [[s.text for s in samples] for samples in outputs]

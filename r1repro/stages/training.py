@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from r1repro.config import ConfigError
 from r1repro.stages.common import require_stage_output
 
@@ -28,9 +30,28 @@ def load_policy(model_args, field_name: str = "model_name_or_path"):
     return model, tokenizer, get_peft_config(model_args)
 
 
-def save_final_model(trainer, tokenizer, output_dir: str) -> None:
+def plain_chat_template(template_text: str) -> str:
+    """A Jinja chat template that renders a user turn exactly as the plain prompt template does
+    (r1repro.templates.render_prompt), and an assistant turn as the completion plus EOS. System
+    turns are left out, as render_prompt leaves the system prompt out of plain templates."""
+    prefix, _, suffix = template_text.partition("{problem}")
+    return ("{%- for message in messages -%}"
+            "{%- if message['role'] == 'user' -%}"
+            f"{{{{ {json.dumps(prefix)} }}}}{{{{ message['content'].rstrip('. ') }}}}{{{{ {json.dumps(suffix)} }}}}"
+            "{%- elif message['role'] == 'assistant' -%}{{ message['content'] }}{{ eos_token }}"
+            "{%- endif -%}{%- endfor -%}")
+
+
+def save_final_model(trainer, tokenizer, output_dir: str, prompt_template: str | None = None) -> None:
     """Save the trained model in save_pretrained layout. LoRA adapters are merged into the base
-    weights first, so the next stage loads a plain model through the same path."""
+    weights first, so the next stage loads a plain model through the same path. A model trained on a
+    plain prompt template is saved with a chat template that renders that same prompt, so chat-based
+    serving and eval (vLLM's chat API, apply_chat_template) give it what it was trained on, not the
+    base model's ChatML."""
+    from r1repro.templates import get_template
+
+    if prompt_template is not None and get_template(prompt_template) != "chat":
+        tokenizer.chat_template = plain_chat_template(get_template(prompt_template))
     model = trainer.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()

@@ -1,0 +1,207 @@
+"""Trace sampling for cold_start / rejection_sft as steps of their own, never inside a trainer.
+
+Sampling (vLLM on a cluster) must not run in the `accelerate launch` processes: every rank would
+build its own engine on the same GPU and write the same file, and the trainer's memory would still
+be held. So a trace-SFT stage with `source_model` runs in three steps:
+
+1. prompts: the recipe's training prompts, written to <output_dir>/samples/prompts.jsonl;
+2. sample: `r1repro sample` on them in its own process: one shard, or one per node / job-array
+   task (`--num-shards N`, shard from `--shard-index` or SLURM_ARRAY_TASK_ID), each writing
+   <output_dir>/samples/samples[.shard-i-of-N].jsonl (resumable);
+3. select: score and filter every shard's samples (R1's filters, stages/traces.py) into
+   samples/selected.jsonl, dpo_pairs.jsonl and traces_summary.json in output_dir.
+
+Then the stage trains on the selected traces (plus general rows), written to traces.jsonl.
+`r1repro traces STAGE --config R` runs the steps (what `r1repro pipeline` and the Slurm scripts do
+before the training step); a stage started on its own
+in one process runs them itself, each sampling in a child process; a multi-process training launch
+without finished traces stops with one line saying which command to run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from r1repro.config import ConfigError
+
+TRACE_STAGES = ("cold_start", "rejection_sft")
+
+
+def samples_dir(output_dir: str | Path) -> Path:
+    return Path(output_dir) / "samples"
+
+
+def summary_path(output_dir: str | Path) -> Path:
+    return Path(output_dir) / "traces_summary.json"
+
+
+SAMPLING_FIELDS = ("source_model", "num_prompts", "samples_per_prompt", "sample_temperature", "sample_top_p",
+                   "sample_max_new_tokens", "sample_backend")
+
+
+def trace_inputs(trace_args, data_args, seed: int, sampling_only: bool = False) -> dict:
+    """What the samples (sampling_only) or the selected traces depend on: never reused for others."""
+    traces = dataclasses.asdict(trace_args)
+    if sampling_only:
+        traces = {k: traces[k] for k in SAMPLING_FIELDS}
+    return json.loads(json.dumps({**traces, **dataclasses.asdict(data_args), "seed": seed}, default=str))
+
+
+def traces_ready(trace_args, data_args, output_dir: str, seed: int) -> bool:
+    path = summary_path(output_dir)
+    return path.is_file() and json.loads(path.read_text()).get("inputs") == trace_inputs(trace_args, data_args, seed)
+
+
+def write_prompts(trace_args, data_args, output_dir: str, seed: int) -> Path:
+    """Step 1: the training prompts the traces are sampled for (every shard and the select step read
+    this one file, so they agree). Samples of different inputs are removed first."""
+    from r1repro.data import dataset_rows
+    from r1repro.jsonl import write_jsonl
+    from r1repro.stages.common import write_json_atomic
+
+    folder = samples_dir(output_dir)
+    inputs = trace_inputs(trace_args, data_args, seed, sampling_only=True)
+    if folder.is_dir() and _read_json(folder / "inputs.json") != inputs:
+        shutil.rmtree(folder)
+    summary_path(output_dir).unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = dataset_rows(data_args, trace_args.num_prompts, seed, required=("problem", "solution"))
+    write_jsonl(folder / "prompts.jsonl", rows)
+    write_json_atomic(folder / "inputs.json", inputs)
+    return folder / "prompts.jsonl"
+
+
+def _read_json(path: Path):
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def sample_command(trace_args, data_args, output_dir: str, seed: int, num_shards: int | None = None,
+                   shard_index: int | None = None) -> list[str]:
+    """The `r1repro sample` command line for the recipe's trace settings."""
+    cmd = [sys.executable, "-m", "r1repro.cli", "sample", "--model", trace_args.source_model,
+           "--dataset", str(samples_dir(output_dir) / "prompts.jsonl"), "--template", data_args.prompt_template,
+           "--n", str(trace_args.samples_per_prompt), "--temperature", str(trace_args.sample_temperature),
+           "--top-p", str(trace_args.sample_top_p), "--max-tokens", str(trace_args.sample_max_new_tokens),
+           "--seed", str(seed), "--backend", trace_args.sample_backend, "--no-progress",
+           "--output", str(samples_dir(output_dir) / "samples.jsonl")]
+    if data_args.system_prompt:
+        cmd += ["--system-prompt", data_args.system_prompt]
+    if num_shards is not None:
+        cmd += ["--num-shards", str(num_shards)]
+    if shard_index is not None:
+        cmd += ["--shard-index", str(shard_index)]
+    return cmd
+
+
+def run_sampling(trace_args, data_args, output_dir: str, seed: int, num_shards: int | None = None,
+                 shard_index: int | None = None) -> None:
+    """Step 2 in a child process: whatever engine it builds is gone when it exits."""
+    cmd = sample_command(trace_args, data_args, output_dir, seed, num_shards, shard_index)
+    print(f"[traces] r1repro {' '.join(cmd[3:])}", flush=True)
+    if subprocess.call(cmd) != 0:
+        raise ConfigError(f"source_model: sampling {trace_args.source_model} failed (command above); rerun to resume")
+
+
+def select_from_samples(trace_args, data_args, output_dir: str, seed: int) -> dict:
+    """Step 3: every shard's samples -> samples/selected.jsonl, dpo_pairs.jsonl, traces_summary.json."""
+    from r1repro.jsonl import read_jsonl, write_jsonl
+    from r1repro.stages.common import write_json_atomic
+    from r1repro.stages.traces import preference_pairs, score_samples, select_traces
+
+    folder = samples_dir(output_dir)
+    if not (folder / "prompts.jsonl").is_file():
+        raise ConfigError(f"source_model: no {folder / 'prompts.jsonl'}: run the prompts and sampling steps first")
+    if _read_json(folder / "inputs.json") != trace_inputs(trace_args, data_args, seed, sampling_only=True):
+        raise ConfigError(f"source_model: the samples in {folder} were drawn with other settings; run the prompts step again")
+    prompts = read_jsonl(folder / "prompts.jsonl")
+    texts: dict[str, dict[int, str]] = {str(p["id"]): {} for p in prompts}
+    for path in sorted(folder.glob("samples*.jsonl")):
+        for line in read_jsonl(path):
+            if str(line.get("prompt_id")) in texts:
+                texts[str(line["prompt_id"])][int(line["sample_index"])] = line["text"]
+    k = trace_args.samples_per_prompt
+    missing = [key for key, got in texts.items() if len(got) < k]
+    if missing:
+        raise ConfigError(f"source_model: {len(missing)} of {len(prompts)} prompts have fewer than {k} samples in "
+                          f"{folder} (a shard did not finish); rerun the sampling step")
+    records = score_samples(prompts, [[texts[str(p["id"])][i] for i in range(k)] for p in prompts], trace_args)
+    rows, counts = select_traces(records, trace_args)
+    pairs = preference_pairs(records)
+    write_jsonl(Path(output_dir) / "dpo_pairs.jsonl", pairs)
+    write_jsonl(folder / "selected.jsonl", rows)  # the stage adds general rows and writes traces.jsonl
+    summary = {"source": trace_args.source_model, "samples": len(records), "kept": len(rows), "verdicts": counts,
+               "dpo_pairs": len(pairs)}
+    write_json_atomic(summary_path(output_dir), {**summary, "inputs": trace_inputs(trace_args, data_args, seed)})
+    print(f"[traces] {summary}", flush=True)
+    return summary
+
+
+def ensure_traces(trace_args, data_args, output_dir: str, seed: int) -> tuple[list[dict], dict]:
+    """The sampled traces for a training stage: read when the steps ran before; else, in a single
+    process, run them (sampling in a child); in a multi-process launch, one line saying what to run."""
+    from r1repro.jsonl import read_jsonl
+
+    if not traces_ready(trace_args, data_args, output_dir, seed):
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError(f"source_model: no sampled traces in {output_dir}: sampling is a step of its own, run "
+                              "`r1repro traces <stage> --config <recipe>` before the training launch (the Slurm "
+                              "scripts and `r1repro pipeline` do)")
+        write_prompts(trace_args, data_args, output_dir, seed)
+        run_sampling(trace_args, data_args, output_dir, seed)
+        select_from_samples(trace_args, data_args, output_dir, seed)
+    summary = json.loads(summary_path(output_dir).read_text())
+    summary.pop("inputs", None)
+    return read_jsonl(samples_dir(output_dir) / "selected.jsonl"), summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`r1repro traces STAGE --config R [--prepare | --num-shards N [--shard-index I] | --select] [--field value ...]`
+
+    Without a step flag: all three steps in this process (sampling in a child). A Slurm job runs
+    --prepare once, then --num-shards N on every node (or as a job array), then --select."""
+    import importlib
+
+    from r1repro.config import parse_config
+
+    parser = argparse.ArgumentParser(prog="r1repro traces", description=__doc__.split("\n")[0], allow_abbrev=False)
+    parser.add_argument("stage", choices=TRACE_STAGES)
+    step = parser.add_mutually_exclusive_group()
+    step.add_argument("--prepare", action="store_true", help="only write the prompts (step 1)")
+    step.add_argument("--num-shards", type=int, help="only sample this process's shard of N (step 2)")
+    step.add_argument("--select", action="store_true", help="only score and filter the sampled shards (step 3)")
+    parser.add_argument("--shard-index", type=int, help="the shard (default: SLURM_ARRAY_TASK_ID, else SLURM_PROCID)")
+    args, rest = parser.parse_known_args(argv)
+    try:
+        instances, _ = parse_config(importlib.import_module(f"r1repro.stages.{args.stage}").dataclass_types(), rest)
+        _, data_args, _, trace_args, sft_args, _ = instances
+        output_dir, seed = sft_args.output_dir, sft_args.seed
+        if not trace_args.source_model:
+            print(f"r1repro traces: {args.stage} trains on source_dataset (no source_model): nothing to sample")
+            return 0
+        if traces_ready(trace_args, data_args, output_dir, seed):
+            print(f"r1repro traces: {summary_path(output_dir)} is up to date")
+            return 0
+        if args.num_shards is not None:
+            shard = args.shard_index
+            if shard is None and "SLURM_ARRAY_TASK_ID" not in os.environ:
+                shard = int(os.environ.get("SLURM_PROCID", "0"))  # one shard per task of an srun step
+            run_sampling(trace_args, data_args, output_dir, seed, args.num_shards, shard)
+            return 0
+        if not args.select:
+            write_prompts(trace_args, data_args, output_dir, seed)
+        if args.prepare:
+            return 0
+        if not args.select:
+            run_sampling(trace_args, data_args, output_dir, seed)
+        select_from_samples(trace_args, data_args, output_dir, seed)
+    except ConfigError as err:
+        print(f"r1repro traces: error: {err}", file=sys.stderr)
+        return 2
+    return 0
