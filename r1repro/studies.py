@@ -174,7 +174,7 @@ def findings(evals: dict, study: dict | None) -> list[dict]:
         _compare(evals, "R1-Zero: RL from the base raises accuracy", "r1zero", "base", "reasoning", "accuracy_greedy"),
         _compare(evals, "R1-Zero: responses get longer", "r1zero", "base", "reasoning", "mean_length"),
         _compare(evals, "Language-consistency reward raises consistency", "r1zero_lang", "r1zero", "reasoning", "language_consistency"),
-        _compare(evals, "... at a slight accuracy cost (R1)", "r1zero_lang", "r1zero", "reasoning", "accuracy_greedy", higher=False),
+        _compare(evals, "Language-consistency reward costs some accuracy (R1)", "r1zero_lang", "r1zero", "reasoning", "accuracy_greedy", higher=False),
         _compare(evals, "Distillation beats GRPO on the same small student", "distill", "student_grpo", "reasoning", "accuracy_greedy"),
     ]
     base_general = _get(evals, "base", "general", "accuracy_greedy")

@@ -44,7 +44,7 @@ def test_findings_say_which_effects_hold_and_which_do_not():
     v = verdicts(findings(evals(), STUDY))
     assert v["R1-Zero: RL from the base raises accuracy"] is True
     assert v["Language-consistency reward raises consistency"] is True
-    assert v["... at a slight accuracy cost (R1)"] is True
+    assert v["Language-consistency reward costs some accuracy (R1)"] is True
     assert v["Forgetting: reasoning RL lowers general accuracy"] is True
     assert v["Stage 3's general data keeps general skills (vs the same stage without it)"] is True
     assert v["pass@k: RL raises pass@1"] is True
@@ -54,7 +54,7 @@ def test_findings_say_which_effects_hold_and_which_do_not():
     v = verdicts(findings(evals(r1zero_general=0.9, lang=(0.9, 0.8), acc_lang=(0.5, 0.6)), None))
     assert v["Forgetting: reasoning RL lowers general accuracy"] is False
     assert v["Language-consistency reward raises consistency"] is False
-    assert v["... at a slight accuracy cost (R1)"] is False
+    assert v["Language-consistency reward costs some accuracy (R1)"] is False
     assert v["pass@k: the base catches up with RL at large k"] is None  # no study: not measured
 
 
