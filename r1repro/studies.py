@@ -26,6 +26,8 @@ from pathlib import Path
 from r1repro.config import ConfigError
 
 STUDY_DIR = "pass_at_k"
+# Below this general accuracy the base has no skill to forget: a drop would be noise on 100 problems.
+MIN_BASE_GENERAL = 0.2
 
 
 @dataclass
@@ -178,16 +180,19 @@ def findings(evals: dict, study: dict | None) -> list[dict]:
         _compare(evals, "Distillation beats GRPO on the same small student", "distill", "student_grpo", "reasoning", "accuracy_greedy"),
     ]
     base_general = _get(evals, "base", "general", "accuracy_greedy")
-    if not base_general:
+    if base_general is None or base_general < MIN_BASE_GENERAL:
         out.append(_finding("Forgetting: reasoning RL lowers general accuracy", None,
-                            f"not measurable: the base scores {base_general} on the general task"))
+                            f"not measurable: the base scores {base_general} on the general task (needs >= {MIN_BASE_GENERAL})"))
     else:
         out.append(_compare(evals, "Forgetting: reasoning RL lowers general accuracy", "r1zero", "base", "general", "accuracy_greedy", higher=False))
+    stage3 = [_compare(evals, "Stage 3 (with general data) recovers general accuracy lost in stage 2",
+                       "rejection_sft", "reasoning_rl", "general", "accuracy_greedy")]
     if "rejection_sft_nogeneral" in evals:
-        out.append(_compare(evals, "Stage 3's general data keeps general skills (vs the same stage without it)",
-                            "rejection_sft", "rejection_sft_nogeneral", "general", "accuracy_greedy"))
-    out.append(_compare(evals, "Stage 3 (with general data) recovers general accuracy lost in stage 2",
-                        "rejection_sft", "reasoning_rl", "general", "accuracy_greedy"))
+        stage3.insert(0, _compare(evals, "Stage 3's general data keeps general skills (vs the same stage without it)",
+                                  "rejection_sft", "rejection_sft_nogeneral", "general", "accuracy_greedy"))
+    if base_general is None or base_general < MIN_BASE_GENERAL:  # the numbers stay, the verdict does not
+        stage3 = [{**f, "holds": None, "evidence": f"{f['evidence']}; too low to judge (base general {base_general})"} for f in stage3]
+    out += stage3
     out += pass_at_k_findings(study)
     return out
 

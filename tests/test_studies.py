@@ -59,9 +59,11 @@ def test_findings_say_which_effects_hold_and_which_do_not():
 
 
 def test_forgetting_is_not_measured_when_the_base_cannot_do_the_task():
-    items = findings(evals(base_general=0.0, r1zero_general=0.0), None)
-    forgetting = next(f for f in items if f["effect"].startswith("Forgetting"))
-    assert forgetting["holds"] is None and "base scores 0.0" in forgetting["evidence"]
+    for base_general in (0.0, 0.04):
+        items = findings(evals(base_general=base_general, r1zero_general=0.0), None)
+        forgetting = next(f for f in items if f["effect"].startswith("Forgetting"))
+        assert forgetting["holds"] is None and f"base scores {base_general} " in forgetting["evidence"]
+        assert all(f["holds"] is None for f in items if f["effect"].startswith("Stage 3"))
 
 
 def test_forgetting_table_puts_each_checkpoint_next_to_the_base():
