@@ -133,3 +133,11 @@ def test_report_json_and_md_carry_the_study(tmp_path):
     assert "## Effects: which hold in this run" in md and "## Forgetting" in md
     assert "| base | 0.040 | 0.080 | 0.150 | 0.280 | 0.450 | 0.620 | 0.800 |" in md
     assert "temperature 0.6, top-p 0.95" in md
+
+
+def test_study_without_its_checkpoints_is_skipped_not_run(tmp_path):
+    from r1repro.studies import run_pass_at_k_study
+
+    status = run_pass_at_k_study(tmp_path, PassAtKStudy(checkpoints=["base", "distill"]), {"base": str(tmp_path / "cpt")})
+    assert status["status"] == "skipped" and status["missing"] == ["distill"]
+    assert not (tmp_path / "pass_at_k").exists()
