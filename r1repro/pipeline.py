@@ -28,10 +28,15 @@ from pathlib import Path
 from r1repro.cli import STAGES
 from r1repro.config import ConfigError, load_recipe, parse_config
 
-PIPELINE_KEYS = {"run_dir", "stages", "description"}
+PIPELINE_KEYS = {"run_dir", "stages", "description", "pass_at_k"}
 
 
 def load_pipeline(path: str, run_dir: str | None) -> tuple[str, list[dict]]:
+    return load_pipeline_recipe(path, run_dir)[:2]
+
+
+def load_pipeline_recipe(path: str, run_dir: str | None) -> tuple[str, list[dict], dict]:
+    """(run_dir, stages, the whole recipe)."""
     recipe = load_recipe(path, run_dir=run_dir)
     unknown = set(recipe) - PIPELINE_KEYS
     if unknown:
@@ -49,7 +54,7 @@ def load_pipeline(path: str, run_dir: str | None) -> tuple[str, list[dict]]:
             raise ConfigError(f"{path}: stages[{i}].recipe {stage['recipe']} not found")
         if not isinstance(stage.get("args", []), list):
             raise ConfigError(f"{path}: stages[{i}].args must be a list of command-line arguments")
-    return str(run_dir or recipe.get("run_dir") or "runs/tiny"), stages
+    return str(run_dir or recipe.get("run_dir") or "runs/tiny"), stages, recipe
 
 
 def stage_argv(stage: dict, run_dir: str, extra: list[str]) -> list[str]:
@@ -84,11 +89,13 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
     """Each stage as separate processes: trace sampling (cold_start / rejection_sft with a
     source_model), training, then its eval, so no engine ever shares a process with a trainer and a
     failed eval leaves the stage done (the chain goes on; the exit code is then 3)."""
-    from r1repro.report import write_report
+    from r1repro.report import checkpoint_name, write_report
     from r1repro.stages.common import PREEMPTED_EXIT_CODE, is_done, read_done
     from r1repro.stages.trace_steps import TRACE_STAGES
+    from r1repro.studies import parse_study, run_pass_at_k_study
 
-    run_dir, stages = load_pipeline(path, run_dir)
+    run_dir, stages, recipe = load_pipeline_recipe(path, run_dir)
+    study = parse_study(recipe["pass_at_k"]) if "pass_at_k" in recipe else None
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     statuses: dict[str, dict] = {}
     exit_code = 0
@@ -123,6 +130,9 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
                 print(f"[pipeline] {name}: eval failed (exit {code}); the stage stays done, the chain goes on",
                       file=sys.stderr)
                 exit_code = exit_code or 3
+    if study and exit_code in (0, 3) and not only:  # studies.yaml: a many-sample pass@k eval after the stages
+        done = {checkpoint_name(n): s["output_dir"] for n, s in statuses.items() if s["status"] == "done"}
+        statuses["pass_at_k"] = run_pass_at_k_study(run_dir, study, done)
     report_json = write_report(run_dir, stages, statuses)
     print(report_json)
     return exit_code

@@ -9,10 +9,12 @@ Checkpoint names: the `cpt` stage's model is `base`; every other stage's model c
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 from r1repro.stages.common import write_json_atomic
+from r1repro.studies import findings, findings_markdown, forgetting_rows, forgetting_table, merge_study, read_study
 
 CHECKPOINT_NAMES = {"cpt": "base"}
 # Training metrics worth following per stage (TRL's log keys).
@@ -112,6 +114,41 @@ def stages_table(stages: dict) -> str:
     return "\n".join(lines)
 
 
+def pass_at_k_plot_evals(evals: dict, study: dict | None) -> dict:
+    """The stage evals (k <= their samples) plus, as their own panel, the study's many-sample curves:
+    two sample sizes on one line would join two different estimates."""
+    plot_evals = copy.deepcopy(evals)
+    if study:
+        s = study["settings"]
+        for ckpt, per_task in study["curves"].items():
+            for task, metrics in per_task.items():
+                label = f"{task}: {s['num_problems']} problems x {s['num_samples']} samples"
+                plot_evals.setdefault(ckpt, {})[label] = metrics
+    return plot_evals
+
+
+def report_text(report: dict) -> list[str]:
+    """report.md's study sections: what holds in this run, forgetting, the pass@k settings."""
+    md = ["## Effects: which hold in this run", "", findings_markdown(report["findings"]), ""]
+    if report["forgetting"]:
+        md += ["## Forgetting (general task, greedy accuracy per checkpoint vs the base)", "", forgetting_table(report["forgetting"]), "",
+               "Stage 3 (rejection_sft) mixes general rows into its SFT data; `rejection_sft_nogeneral` (study "
+               "pipeline) is the same stage without them.", ""]
+    if report.get("pass_at_k"):
+        s = report["pass_at_k"]["settings"]
+        md += [f"## pass@k up to k = {s['num_samples']}", "",
+               f"{s['num_problems']} reasoning problems x {s['num_samples']} samples per checkpoint, temperature "
+               f"{s['temperature']}, top-p {s['top_p']}, at most {s['max_new_tokens']} new tokens; unbiased estimator "
+               "(Chen et al. 2021). The evaluation table's pass@1..4 come from the stage evals (more problems, 4 samples); "
+               "pass@8 and up from this study.", "",
+               "| checkpoint | " + " | ".join(f"pass@{k}" for k in s["ks"]) + " |", "|---|" + "---|" * len(s["ks"])]
+        for ckpt, per_task in report["pass_at_k"]["curves"].items():
+            for metrics in per_task.values():
+                md.append(f"| {ckpt} | " + " | ".join(f"{metrics.get(f'pass@{k}', float('nan')):.3f}" for k in s["ks"]) + " |")
+        md.append("")
+    return md
+
+
 def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, dict]) -> Path:
     from r1repro.evaluation.report import markdown_table, plot_pass_at_k
 
@@ -128,23 +165,33 @@ def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, di
         metrics = read_metrics(out)
         if metrics:
             training[name] = metrics
+    study_status = statuses.get("pass_at_k", {})
+    study = read_study(study_status["output_dir"]) if study_status.get("status") == "done" else None
+    plot_evals = pass_at_k_plot_evals(evals, study)
+    if study:
+        merge_study(evals, study)
     report = {
         "run_dir": str(run_dir),
         "stages": statuses,
         "evals": evals,
         "training": {name: training_summary(rows) for name, rows in training.items()},
+        "forgetting": forgetting_rows(evals),
+        "findings": findings(evals, study),
     }
+    if study:
+        report["pass_at_k"] = study
     plots = {"curves": run_dir / "training_curves.png", "accuracy": run_dir / "accuracy.png", "pass_at_k": run_dir / "pass_at_k.png"}
     plot_curves(training, plots["curves"])
     plot_accuracy(evals, plots["accuracy"])
-    if evals:
-        plot_pass_at_k(evals, str(plots["pass_at_k"]))
+    if plot_evals:
+        plot_pass_at_k(plot_evals, str(plots["pass_at_k"]))
     report["plots"] = {k: str(p) for k, p in plots.items() if p.is_file()}
     write_json_atomic(run_dir / "report.json", report)
 
     md = [f"# r1repro run report: {run_dir}", "", "## Stages", "", stages_table(statuses), ""]
     if evals:
         md += ["## Evaluation (test split)", "", markdown_table(evals), ""]
+    md += report_text(report)
     if report["training"]:
         md += ["## Training (first → last logged values)", "", "| stage | metric | first | last |", "|---|---|---|---|"]
         for name, summary in report["training"].items():

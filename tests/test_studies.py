@@ -1,0 +1,143 @@
+"""The study report: pass@k study spec, forgetting table, effect verdicts, report.json/report.md keys
+(synthetic eval dicts and stage directories; no model runs)."""
+
+import json
+
+import pytest
+
+from r1repro.config import ConfigError
+from r1repro.pipeline import load_pipeline_recipe
+from r1repro.report import pass_at_k_plot_evals, write_report
+from r1repro.studies import PassAtKStudy, findings, forgetting_rows, forgetting_table, merge_study, parse_study, read_study
+
+
+def evals(base_general=0.8, r1zero_general=0.5, lang=(0.78, 0.95), acc_lang=(0.51, 0.47)):
+    return {
+        "base": {"reasoning": {"accuracy_greedy": 0.02, "pass@1": 0.04, "pass@4": 0.14, "mean_length": 43.0},
+                 "general": {"accuracy_greedy": base_general, "pass@1": 0.7}},
+        "r1zero": {"reasoning": {"accuracy_greedy": acc_lang[0], "pass@1": 0.29, "pass@4": 0.66, "mean_length": 65.0,
+                                 "language_consistency": lang[0]},
+                   "general": {"accuracy_greedy": r1zero_general, "pass@1": 0.4}},
+        "reasoning_rl": {"general": {"accuracy_greedy": 0.3, "pass@1": 0.3}},
+        "rejection_sft": {"general": {"accuracy_greedy": 0.7, "pass@1": 0.6}},
+        "rejection_sft_nogeneral": {"general": {"accuracy_greedy": 0.2, "pass@1": 0.2}},
+        "distill": {"reasoning": {"accuracy_greedy": 0.10}},
+        "student_grpo": {"reasoning": {"accuracy_greedy": 0.01}},
+        "r1zero_lang": {"reasoning": {"accuracy_greedy": acc_lang[1], "language_consistency": lang[1]}},
+    }
+
+
+STUDY = {
+    "settings": {"num_problems": 50, "num_samples": 64, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96, "ks": [1, 2, 4, 8, 16, 32, 64]},
+    "curves": {
+        "base": {"reasoning": {"pass@1": 0.04, "pass@2": 0.08, "pass@4": 0.15, "pass@8": 0.28, "pass@16": 0.45, "pass@32": 0.62, "pass@64": 0.80}},
+        "r1zero": {"reasoning": {"pass@1": 0.30, "pass@2": 0.45, "pass@4": 0.58, "pass@8": 0.66, "pass@16": 0.70, "pass@32": 0.74, "pass@64": 0.76}},
+    },
+}
+
+
+def verdicts(items):
+    return {f["effect"]: f["holds"] for f in items}
+
+
+def test_findings_say_which_effects_hold_and_which_do_not():
+    v = verdicts(findings(evals(), STUDY))
+    assert v["R1-Zero: RL from the base raises accuracy"] is True
+    assert v["Language-consistency reward raises consistency"] is True
+    assert v["Language-consistency reward costs some accuracy (R1)"] is True
+    assert v["Forgetting: reasoning RL lowers general accuracy"] is True
+    assert v["Stage 3's general data keeps general skills (vs the same stage without it)"] is True
+    assert v["pass@k: RL raises pass@1"] is True
+    assert v["pass@k: the gap to the base narrows by k = 64"] is True
+    assert v["pass@k: the base overtakes RL by k = 64"] is True
+    # the opposite numbers give the opposite verdicts
+    v = verdicts(findings(evals(r1zero_general=0.9, lang=(0.9, 0.8), acc_lang=(0.5, 0.6)), None))
+    assert v["Forgetting: reasoning RL lowers general accuracy"] is False
+    assert v["Language-consistency reward raises consistency"] is False
+    assert v["Language-consistency reward costs some accuracy (R1)"] is False
+    assert v["pass@k: the base catches up with RL at large k"] is None  # no study: not measured
+
+
+def test_forgetting_is_not_measured_when_the_base_cannot_do_the_task():
+    for base_general in (0.0, 0.04):
+        items = findings(evals(base_general=base_general, r1zero_general=0.0), None)
+        forgetting = next(f for f in items if f["effect"].startswith("Forgetting"))
+        assert forgetting["holds"] is None and f"base scores {base_general} " in forgetting["evidence"]
+        assert all(f["holds"] is None for f in items if f["effect"].startswith("Stage 3"))
+
+
+def test_forgetting_table_puts_each_checkpoint_next_to_the_base():
+    rows = forgetting_rows(evals())
+    assert [r["checkpoint"] for r in rows] == ["base", "r1zero", "reasoning_rl", "rejection_sft", "rejection_sft_nogeneral"]
+    assert rows[0]["delta_vs_base_points"] is None and rows[1]["delta_vs_base_points"] == -30.0
+    lines = forgetting_table(rows).splitlines()
+    assert lines[2] == "| base | 0.800 | 0.700 | – |"
+    assert lines[3] == "| r1zero | 0.500 | 0.400 | -30.0 |"
+
+
+def test_merge_study_adds_only_the_missing_ks_and_plot_keeps_them_apart():
+    e = evals()
+    plot = pass_at_k_plot_evals(e, STUDY)
+    merge_study(e, STUDY)
+    assert e["base"]["reasoning"]["pass@64"] == 0.80 and e["r1zero"]["reasoning"]["pass@8"] == 0.66
+    assert e["base"]["reasoning"]["pass@4"] == 0.14  # the stage eval's own value stays
+    assert "pass@64" not in plot["base"]["reasoning"]
+    assert plot["base"]["reasoning: 50 problems x 64 samples"]["pass@64"] == 0.80
+
+
+def test_study_spec_validates_and_lists_powers_of_two():
+    assert PassAtKStudy(num_samples=64).ks == (1, 2, 4, 8, 16, 32, 64)
+    assert PassAtKStudy(num_samples=24).ks == (1, 2, 4, 8, 16, 24)
+    with pytest.raises(ConfigError, match="pass_at_k.top_p"):
+        parse_study({"top_p": 1.5})
+    with pytest.raises(ConfigError, match="unknown field 'samples'"):
+        parse_study({"samples": 64})
+    with pytest.raises(ConfigError, match="pass_at_k.checkpoints"):
+        parse_study({"checkpoints": "base"})
+
+
+def test_studies_recipe_reuses_the_demo_stages_unchanged():
+    _, demo, _ = load_pipeline_recipe("recipes/tiny/pipeline.yaml", "runs/x")
+    _, studies, recipe = load_pipeline_recipe("recipes/tiny/studies.yaml", "runs/x")
+    assert studies[: len(demo)] == demo  # same entries, so DONE.json fingerprints match after `make demo`
+    assert {s["name"] for s in studies[len(demo):]} == {"r1zero_lang", "rejection_sft_nogeneral"}
+    study = parse_study(recipe["pass_at_k"])
+    assert (study.num_samples, study.temperature, study.top_p) == (64, 0.6, 0.95)
+    assert study.checkpoints == ["base", "r1zero", "distill"]
+
+
+def test_report_json_and_md_carry_the_study(tmp_path):
+    run = tmp_path / "run"
+    names = ["cpt", "r1zero", "r1zero_lang"]
+    statuses = {}
+    for name in names:
+        out = run / name
+        out.mkdir(parents=True)
+        ckpt = "base" if name == "cpt" else name
+        (out / "eval.json").write_text(json.dumps(evals()[ckpt]))
+        statuses[name] = {"status": "done", "wall_s": 1.0, "output_dir": str(out)}
+    study_dir = run / "pass_at_k"
+    study_dir.mkdir()
+    (study_dir / "results.json").write_text(json.dumps({
+        "evals": STUDY["curves"], "tasks": {"reasoning": 50},
+        "settings": {"num_samples": 64, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96, "pass_k": [1, 2, 4, 8, 16, 32, 64]}}))
+    statuses["pass_at_k"] = {"status": "done", "wall_s": 2.0, "output_dir": str(study_dir)}
+    assert read_study(study_dir)["settings"]["num_problems"] == 50
+    report = json.loads(write_report(run, [{"name": n} for n in names], statuses).read_text())
+    assert report["evals"]["base"]["reasoning"]["pass@64"] == 0.80
+    assert report["pass_at_k"]["settings"]["num_samples"] == 64
+    assert report["evals"]["r1zero_lang"]["reasoning"]["language_consistency"] == 0.95
+    assert {f["effect"] for f in report["findings"]} >= {"Language-consistency reward raises consistency", "pass@k: RL raises pass@1"}
+    assert (run / "pass_at_k.png").read_bytes()[:4] == b"\x89PNG"
+    md = (run / "report.md").read_text()
+    assert "## Effects: which hold in this run" in md and "## Forgetting" in md
+    assert "| base | 0.040 | 0.080 | 0.150 | 0.280 | 0.450 | 0.620 | 0.800 |" in md
+    assert "temperature 0.6, top-p 0.95" in md
+
+
+def test_study_without_its_checkpoints_is_skipped_not_run(tmp_path):
+    from r1repro.studies import run_pass_at_k_study
+
+    status = run_pass_at_k_study(tmp_path, PassAtKStudy(checkpoints=["base", "distill"]), {"base": str(tmp_path / "cpt")})
+    assert status["status"] == "skipped" and status["missing"] == ["distill"]
+    assert not (tmp_path / "pass_at_k").exists()
