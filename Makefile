@@ -25,9 +25,11 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/r1repro pipeline --config recipes/tiny/pipeline.yaml --run_dir $(RUN)
 
-# Everything CI runs: unit tests, slow training tests, real Slurm and real vLLM tests.
-test: install vllm-venv system-deps
+# Everything CI runs: unit tests, slow training tests, real Slurm and real vLLM tests; then the unit
+# tests (with `r1repro check` on every recipe) again under the versions a cluster install resolves to.
+test: install vllm-venv cluster-venv system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(CLUSTER_PYTEST) $(PYTEST_ARGS)
 
 # Quick loop while developing: no training runs, no Slurm, no vLLM.
 test-fast: install
@@ -49,8 +51,9 @@ vllm-venv:
 cluster-venv:
 	bash .ci/setup-cluster-venv.sh
 
+CLUSTER_PYTEST = PATH=$(abspath .venv-cluster/bin):$$PATH .venv-cluster/bin/python -m pytest -m "not slow and not slurm and not vllm"
 test-cluster: cluster-venv
-	PATH=$(abspath .venv-cluster/bin):$$PATH .venv-cluster/bin/python -m pytest -m "not slow and not slurm and not vllm" $(PYTEST_ARGS)
+	$(CLUSTER_PYTEST) $(PYTEST_ARGS)
 
 # Debian packages the sandbox and Slurm tests use (bubblewrap, slurm-wlm, munge, shellcheck).
 # Needs root; without it the tests that need them install or skip on their own.
