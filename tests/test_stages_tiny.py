@@ -49,6 +49,8 @@ def test_cpt_writes_a_finished_stage(run_dir):
     config = json.loads((out / "r1repro_config.json").read_text())
     assert config["init_tiny_model"] == "micro" and config["max_steps"] == 150
     losses = [m["loss"] for m in read_metrics(out) if "loss" in m]
+    # Control: the first logged loss is the untrained model's (about ln of the vocabulary). Measured over
+    # seeds 0-2 (2 cores, loaded): last / first = 0.100, 0.099, 0.097, so 0.6 leaves a wide margin.
     assert float(losses[-1]) < 0.6 * float(losses[0])  # it learned the corpus
     evals = json.loads((out / "eval.json").read_text())
     assert set(evals) == {"reasoning", "general"}
@@ -70,12 +72,21 @@ def test_rerun_skips_and_a_changed_config_redoes(run_dir):
 
 
 def test_r1zero_grpo_raises_the_format_reward(run_dir):
+    """Control: the same run at learning rate 0 (the base's own reward under the same sampling; it is
+    stationary, so 5 steps estimate it). Measured over seeds 0-2 (2 cores, loaded), lr 0 -> trained
+    last-5 mean: 0.33 -> 0.95, 0.31 -> 0.97, 0.23 -> 0.93;
+    the worst gain is 0.62, so the margin is half of it."""
+    control = run_dir / "r1zero_lr0"
+    result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(control), "--learning_rate", "0",
+                     "--max_steps", "5", "--eval_num_problems", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
     result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     rewards = [float(m["reward"]) for m in read_metrics(run_dir / "r1zero") if "reward" in m]
-    assert len(rewards) >= 20
-    first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
-    assert last > first + 0.15, f"mean reward {first:.2f} -> {last:.2f}"
+    baseline = [float(m["reward"]) for m in read_metrics(control) if "reward" in m]
+    assert len(rewards) >= 20 and len(baseline) == 5
+    trained, untrained = sum(rewards[-5:]) / 5, sum(baseline) / 5
+    assert trained > untrained + 0.3, f"mean format reward {untrained:.2f} at lr 0, {trained:.2f} trained"
     assert (run_dir / "r1zero" / "DONE.json").is_file()
 
 
@@ -156,19 +167,29 @@ def test_lora_on_a_stage_saves_a_merged_model(run_dir):
 
 
 def test_on_policy_distillation_moves_the_student_towards_the_teacher(run_dir, tmp_path):
+    """Control: the same run at learning rate 0 (the untrained student's divergence on its own samples;
+    stationary, so 4 steps estimate it). Measured over seeds 0-2 (2 cores, loaded), lr 0 -> trained last-4
+    mean: 3.31 -> 2.38 (x0.72), 2.58 -> 2.23 (x0.86), 3.86 -> 2.65 (x0.69); the
+    control's own step-to-step noise is <= 1%, so trained < 0.95 x control leaves a margin of about nine times that noise.
+    The divergence itself differs per CPU (an AMD EPYC gave 2.69 -> 2.45 within a run where another
+    machine gave 3.87 -> 2.72), so only the ratio to the same machine's control is asserted."""
     from r1repro.tiny.model import build_tiny_model
 
     student = build_tiny_model(tmp_path / "student", size="micro", seed=1)  # untrained: far from the teacher
+    args = ["--config", "recipes/tiny/distill_on_policy.yaml", "--run_dir", str(run_dir),
+            "--model_name_or_path", str(student), "--teacher_model_name_or_path", str(run_dir / "cpt"),
+            "--max_steps", "16", "--per_device_train_batch_size", "16", "--max_completion_length", "48",
+            "--logging_steps", "1", "--lr_scheduler_type", "constant", "--eval_num_problems", "0"]
+    control = r1repro("distill_on_policy", *args, "--output_dir", str(tmp_path / "control"), "--learning_rate", "0",
+                      "--max_steps", "4")
+    assert control.returncode == 0, control.stderr[-3000:]
     out = tmp_path / "distill_on_policy"
-    result = r1repro("distill_on_policy", "--config", "recipes/tiny/distill_on_policy.yaml", "--run_dir", str(run_dir),
-                     "--model_name_or_path", str(student), "--teacher_model_name_or_path", str(run_dir / "cpt"),
-                     "--output_dir", str(out), "--max_steps", "16", "--per_device_train_batch_size", "16",
-                     "--max_completion_length", "48", "--logging_steps", "1", "--lr_scheduler_type", "constant",
-                     "--eval_num_problems", "4",
+    result = r1repro("distill_on_policy", *args, "--output_dir", str(out), "--eval_num_problems", "4",
                      "--eval_num_samples", "1", "--eval_max_new_tokens", "48")
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [float(m["loss"]) for m in read_metrics(out) if "loss" in m]
-    assert len(losses) >= 12
-    first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
-    assert last < 0.9 * first, f"divergence to the teacher {first:.3f} -> {last:.3f}"
+    baseline = [float(m["loss"]) for m in read_metrics(tmp_path / "control") if "loss" in m]
+    assert len(losses) >= 12 and len(baseline) == 4
+    trained, untrained = sum(losses[-4:]) / 4, sum(baseline) / 4
+    assert trained < 0.95 * untrained, f"divergence to the teacher {untrained:.3f} at lr 0, {trained:.3f} trained"
     assert (out / "DONE.json").is_file() and (out / "model.safetensors").is_file()
