@@ -72,6 +72,8 @@ def _required_columns(stage: str, config: dict) -> dict[str, list[str]]:
     if uses_prompts and config.get("dataset"):
         cols = [config.get("problem_column", "problem")]
         for column in _reward_columns(_reward_specs(stage, config)) if stage in GRPO_STAGES else ["solution"]:
+            if column == "task" and stage == "all_scenario_rl":
+                continue  # all_scenario_rl tags rows without one by their source (mixed_rows)
             cols.append(config.get("solution_column", "solution") if column == "solution" else column)
         need["dataset"] = list(dict.fromkeys(cols))
     if config.get("source_dataset"):
@@ -117,6 +119,8 @@ def _check_columns(report: Report, stage: str, config: dict, bad: set[str]) -> N
         have = _local_columns(value) if where == "local" else _tiny_columns(value)
         if have is None:
             continue
+        if name == "source_dataset" and "messages" in have:
+            continue  # open-r1-style rows: problem and response come from the messages (r1repro.prompts.trace_row)
         missing = [c for c in cols if c not in have]
         if missing:
             report.error(f"field '{name}': {value} has no column(s) {', '.join(missing)}; it has {', '.join(sorted(have))}")

