@@ -115,3 +115,21 @@ def test_source_dataset_of_messages_rows_reads_with_file_and_line(tmp_path):
         read_trace_rows(str(path), "train")
     path.write_text(json.dumps(good) + "\n")
     assert read_trace_rows(str(path), "train") == [{"problem": "1+2?", "response": "<think>3</think> 3"}]
+
+
+def test_check_reports_a_local_model_without_chat_template(tmp_path, monkeypatch):
+    """`r1repro check` reads the model's tokenizer files (nothing downloaded) for prompt_template: chat."""
+    from r1repro import check
+
+    monkeypatch.chdir(tmp_path)
+    plain, chat = tmp_path / "plain_model", tmp_path / "chat_model"
+    build_char_tokenizer().save_pretrained(plain)
+    tokenizer_with(CHATML).save_pretrained(chat)
+    (tmp_path / "train.jsonl").write_text(json.dumps({"problem": "1+2", "solution": "3"}) + "\n")
+    for model, expected in ((plain, [f"field 'prompt_template': chat needs a chat template, but model_name_or_path {plain} has none "
+                                     "(use a plain template such as r1zero, or a model with a chat template)"]), (chat, [])):
+        recipe = tmp_path / "reasoning_rl.yaml"
+        recipe.write_text(f"model_name_or_path: {model}\ndataset: {tmp_path / 'train.jsonl'}\nprompt_template: chat\n"
+                          f"output_dir: {tmp_path / 'out'}\nrewards: [format]\nuse_cpu: true\nbf16: false\n")
+        errors = [e for report in check.check_file(str(recipe), None) for e in report.errors]
+        assert errors == expected
