@@ -161,20 +161,25 @@ def eval_prompts(out: Path, checkpoint: str) -> list[str]:
     return [json.loads(line)["prompt"] for line in (out / "samples" / f"{checkpoint}.jsonl").read_text().splitlines()]
 
 
-def test_eval_with_hf(formatted, tmp_path):
-    results = run_eval(sys.executable, formatted, tmp_path / "hf", "hf")
+@pytest.fixture(scope="module")
+def hf_eval(formatted, run_dir):
+    out = run_dir / "eval_hf"
+    return run_eval(sys.executable, formatted, out, "hf"), out
+
+
+def test_eval_with_hf(hf_eval):
+    results, out = hf_eval
     metrics_ = results["evals"]["cold_start"]["reasoning"]
     assert metrics_["n"] == 2 and metrics_["format_rate"] is not None
-    prompt = eval_prompts(tmp_path / "hf", "cold_start")[0]
+    prompt = eval_prompts(out, "cold_start")[0]
     assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.") and prompt.endswith("<|im_start|>assistant\n")
 
 
 @pytest.mark.vllm
-def test_eval_with_vllm_sees_the_same_prompts(formatted, tmp_path):
+def test_eval_with_vllm_sees_the_same_prompts(formatted, hf_eval, tmp_path):
     if not VLLM_PYTHON.exists():
         pytest.skip(f"{VLLM_PYTHON} is absent: create it with `bash .ci/setup-vllm-venv.sh`")
-    run_eval(sys.executable, formatted, tmp_path / "hf", "hf")
     results = run_eval(str(VLLM_PYTHON), formatted, tmp_path / "vllm", "vllm",
                        "--engine-option", "dtype=float32", "--engine-option", "max_model_len=1024", "--engine-option", "enforce_eager=true")
     assert results["evals"]["cold_start"]["reasoning"]["n"] == 2
-    assert eval_prompts(tmp_path / "vllm", "cold_start") == eval_prompts(tmp_path / "hf", "cold_start")
+    assert eval_prompts(tmp_path / "vllm", "cold_start") == eval_prompts(hf_eval[1], "cold_start")
