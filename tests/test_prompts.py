@@ -133,3 +133,23 @@ def test_check_reports_a_local_model_without_chat_template(tmp_path, monkeypatch
                           f"output_dir: {tmp_path / 'out'}\nrewards: [format]\nuse_cpu: true\nbf16: false\n")
         errors = [e for report in check.check_file(str(recipe), None) for e in report.errors]
         assert errors == expected
+
+
+def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_path):
+    """Trace sampling (cold_start / rejection_sft) with prompt_template chat hands the engine the chat
+    template's text (system prompt included), not message lists."""
+    from transformers import AutoTokenizer
+
+    from r1repro.prompts import builder_for
+    from r1repro.stages.traces import TraceArgs, sample_texts
+    from r1repro.tiny.model import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "micro", size="micro")
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    tokenizer.chat_template = CHATML
+    tokenizer.save_pretrained(model)
+    builder = builder_for("chat", "Be brief.", str(model))
+    rows = [{"problem": "1+2"}, {"problem": "3+4"}]
+    texts = sample_texts(str(model), rows, TraceArgs(samples_per_prompt=2, sample_max_new_tokens=4), builder, seed=0)
+    assert [len(t) for t in texts] == [2, 2] and all(isinstance(s, str) for t in texts for s in t)
+    assert builder.sample_text("1+2").startswith("<|im_start|>system\nBe brief.<|im_end|>")
