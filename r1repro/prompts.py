@@ -49,8 +49,8 @@ def load_tokenizer(source):
 class PromptBuilder:
     def __init__(self, template: str, system_prompt: str | None = None, tokenizer=None, source: str = "the model"):
         """`template`: r1zero | tiny | chat | a file with {problem}. `tokenizer`: required for `chat`
-        (a path or a loaded tokenizer); for plain templates it is only used to append EOS where needed.
-        `source` names the model in error messages."""
+        (a path or a loaded tokenizer); plain templates do not use it (TRL appends EOS to string
+        completions itself). `source` names the model in error messages."""
         try:
             self.is_chat = get_template(template) == "chat"  # validates a name or file too
         except ValueError as err:
