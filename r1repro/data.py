@@ -70,12 +70,11 @@ def dataset_rows(data_args, n: int | None, seed: int, **kwargs) -> list[dict]:
                      problem_column=data_args.problem_column, solution_column=data_args.solution_column, **kwargs)
 
 
-def prompt_dataset(rows: list[dict], template: str, system_prompt: str | None = None):
-    """A `datasets.Dataset` with a `prompt` column rendered from `problem` (TRL's prompt-only format);
-    every other column is kept so rewards receive it as a keyword argument."""
+def prompt_dataset(rows: list[dict], builder):
+    """A `datasets.Dataset` with a `prompt` column built from `problem` by the recipe's PromptBuilder
+    (TRL's prompt-only format: a string, or messages for chat templates); every other column is kept so
+    rewards receive it as a keyword argument."""
     import datasets
 
-    from r1repro.templates import render_prompt
-
-    rendered = [{**row, "prompt": render_prompt(template, row["problem"], system_prompt=system_prompt)} for row in rows]
+    rendered = [{**row, "prompt": builder.train_prompt(row["problem"])} for row in rows]
     return datasets.Dataset.from_list(rendered)

@@ -43,9 +43,10 @@ def get_template(name_or_path: str) -> str:
     return text
 
 
-def render_prompt(template: str, problem: str, tokenizer=None, system_prompt: str | None = None):
+def render_prompt(template: str, problem: str, system_prompt: str | None = None):
     """The policy input for one problem: a string for plain templates, a message list for `chat`
-    (TRL then applies the tokenizer's chat template itself)."""
+    (TRL then applies the tokenizer's chat template itself). Stages go through
+    r1repro.prompts.PromptBuilder, which also renders the text engines sample from."""
     template = get_template(template)
     if template == "chat":
         messages = [{"role": "system", "content": system_prompt}] if system_prompt else []

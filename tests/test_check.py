@@ -35,7 +35,7 @@ def test_every_recipe_passes(path):
     reports = check.check_file(path, stage)
     problems = [f"{r.path}: {e}" for r in reports for e in r.errors]
     assert not problems, "\n".join(problems)
-    if not path.startswith(("recipes/tiny/", "recipes/accelerate/")):
+    if not path.startswith(("recipes/tiny/", "recipes/accelerate/", "recipes/smollm2-135m/")):  # CPU recipes
         text = Path(path).read_text()
         assert check.hardware(path) or "stages:" in text, f"{path}: cluster recipes state their `# hardware:`"
 

@@ -17,7 +17,8 @@ OTHER = {"id": "b", "problem": "Compute 50 + 50", "solution": "100", "task": "re
 def test_canonical_response_rewrites_into_the_readable_pattern():
     assert canonical_response("<think>2+4=6.\n 1+3=4.  so 46</think>\n\n<answer>46</answer>") == \
         " <think> 2+4=6. 1+3=4. so 46 </think> <answer> 46 </answer>"
-    assert canonical_response("2+4=6 </think> <answer> 46 </answer>") is not None  # template opened <think>
+    assert canonical_response("2+4=6 </think> <answer> 46 </answer>", think_opened=True) is not None  # template opened <think>
+    assert canonical_response("2+4=6 </think> <answer> 46 </answer>") is None  # as the format reward: <think> is required
     for bad in ("The answer is 46.", "<think> x </think> 46", "<answer> 46 </answer>",
                 "<think> a </think> <answer> 1 </answer> <answer> 2 </answer>", "<think> a </think> <answer> 1 </answer> more"):
         assert canonical_response(bad) is None, bad

@@ -130,8 +130,13 @@ def run(config: dict) -> dict:
         evals[checkpoint] = results
     _write_json(out / "results.json", {"evals": evals, "checkpoints": config["checkpoints"], **fingerprint})
     table = markdown_table(evals)
-    plot_pass_at_k(evals, str(out / "pass_at_k.png"))
-    md = f"# Evaluation: {', '.join(evals)}\n\n{table}\n\n![pass@k](pass_at_k.png)\n"
+    try:  # matplotlib is optional where eval runs in a lean venv (.venv-vllm has none)
+        plot_pass_at_k(evals, str(out / "pass_at_k.png"))
+        plot = "\n\n![pass@k](pass_at_k.png)"
+    except ImportError as err:
+        print(f"[eval] pass@k plot skipped: {err}", file=sys.stderr)
+        plot = ""
+    md = f"# Evaluation: {', '.join(evals)}\n\n{table}{plot}\n"
     tmp = out / ".results.md.tmp"
     tmp.write_text(md)
     os.replace(tmp, out / "results.md")

@@ -63,15 +63,15 @@ def evaluate_model(model_path: str, tasks: list[EvalTask], settings: EvalSetting
     greedy = SamplingParams(n=1, temperature=0.0, max_tokens=settings.max_new_tokens, seed=settings.seed)
     sampled = SamplingParams(n=settings.num_samples, temperature=settings.temperature, top_p=settings.top_p,
                              max_tokens=settings.max_new_tokens, seed=settings.seed)
-    chat_tokenizer = _chat_tokenizer(model_path) if settings.template == "chat" else None
+    builder = _prompt_builder(model_path, settings)
 
     results, records = {}, []
     for task in tasks:
-        prompts = [_prompt(settings, row["problem"], chat_tokenizer) for row in task.rows]
+        prompts = [builder.sample_text(row["problem"]) for row in task.rows]
         logger.info("eval %s: %d problems, greedy + %d samples", task.name, len(prompts), settings.num_samples)
         greedy_out = [s[0] for s in engine.generate(prompts, greedy)]
         sampled_out = engine.generate(prompts, sampled)
-        metrics, task_records = _score_task(task, settings, prompts, greedy_out, sampled_out, chat=chat_tokenizer is not None)
+        metrics, task_records = _score_task(task, settings, prompts, greedy_out, sampled_out, builder)
         results[task.name] = metrics
         records += task_records
     if samples_path:
@@ -89,34 +89,25 @@ def _check_rows(task: EvalTask) -> None:
                 raise ValueError(f"eval task {task.name!r}: row {i} has no column {column!r} (columns: {', '.join(sorted(row))})")
 
 
-def _chat_tokenizer(model_path: str):
-    from transformers import AutoTokenizer
+def _prompt_builder(model_path: str, settings: EvalSettings):
+    """The same prompt path the training stages use (r1repro.prompts): chat template with generation
+    prompt and system prompt for `chat`, think-prefill detection for the format metrics."""
+    from r1repro.prompts import builder_for
 
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    if not tokenizer.chat_template:
-        raise ValueError(f"eval template 'chat': the tokenizer of {model_path} has no chat template")
-    return tokenizer
-
-
-def _prompt(settings: EvalSettings, problem: str, chat_tokenizer) -> str:
-    from r1repro.templates import render_prompt
-
-    rendered = render_prompt(settings.template, problem, system_prompt=settings.system_prompt)
-    if chat_tokenizer is None:
-        return rendered
-    return chat_tokenizer.apply_chat_template(rendered, tokenize=False, add_generation_prompt=True)
+    return builder_for(settings.template, settings.system_prompt, model_path)
 
 
-def _rewards(answer_reward: str):
+def _rewards(answer_reward: str, builder):
     """(answer, format, language consistency or None). language_consistency is optional: without it
-    the metric is left out of the results."""
+    the metric is left out of the results. Format and language know when the prompt opened <think>."""
     from r1repro.rewards import resolve_reward
 
+    format_spec, language_spec = builder.reward_specs(["format", "language_consistency"])
     try:
-        language = resolve_reward("language_consistency")
+        language = resolve_reward(language_spec)
     except ValueError:
         language = None
-    return resolve_reward(answer_reward), resolve_reward("format"), language
+    return resolve_reward(answer_reward), resolve_reward(format_spec), language
 
 
 def _columns(rows: list[dict], repeat: int, prompts: list[str], settings: EvalSettings) -> dict[str, list]:
@@ -135,12 +126,12 @@ def _score(reward, completions: list, columns: dict) -> list[float | None]:
     return reward(completions, **columns)
 
 
-def _score_task(task, settings, prompts, greedy_out, sampled_out, chat: bool):
+def _score_task(task, settings, prompts, greedy_out, sampled_out, builder):
     from r1repro.rewards.accuracy import answer_target
 
-    answer_reward, format_reward, language_reward = _rewards(task.answer_reward)
+    answer_reward, format_reward, language_reward = _rewards(task.answer_reward, builder)
     k = settings.num_samples
-    wrap = (lambda t: [{"role": "assistant", "content": t}]) if chat else (lambda t: t)
+    wrap = (lambda t: [{"role": "assistant", "content": t}]) if builder.is_chat else (lambda t: t)
     greedy_texts = [wrap(s.text) for s in greedy_out]
     sampled_flat = [s for row in sampled_out for s in row]
     sampled_texts = [wrap(s.text) for s in sampled_flat]

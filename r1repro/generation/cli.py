@@ -92,17 +92,13 @@ def engine_options(args) -> dict:
 
 def build_records(args) -> list[dict]:
     from r1repro.data import load_rows
-    from r1repro.templates import render_prompt
+    from r1repro.prompts import builder_for
 
     required = (args.prompt_column,) if args.prompt_column else ("problem",)
     rows = load_rows(args.dataset, args.split, args.limit, args.seed, problem_column=args.problem_column, required=required)
     if args.limit is not None:
         rows = rows[: args.limit]
-    tokenizer = None
-    if args.template == "chat" and not args.prompt_column:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer or args.model)
+    builder = None if args.prompt_column else builder_for(args.template, args.system_prompt, args.tokenizer or args.model)
     records = []
     for row in rows:
         if args.prompt_column:
@@ -110,9 +106,7 @@ def build_records(args) -> list[dict]:
             if not isinstance(prompt, str):
                 raise ValueError(f"{args.dataset}: column {args.prompt_column!r} must hold strings, got {type(prompt).__name__} in row {row['id']}")
         else:
-            prompt = render_prompt(args.template, row["problem"], system_prompt=args.system_prompt)
-            if tokenizer is not None:
-                prompt = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+            prompt = builder.sample_text(row["problem"])
         records.append({**row, "prompt": prompt})
     return records
 

@@ -118,24 +118,23 @@ def reward_model_pairs(args: AllScenarioArgs, seed: int) -> list[dict]:
     return general_pairs(general_rows(args, "train", args.rm_num_pairs, seed, required=("problem", args.general_response_column)), seed)
 
 
-def train_reward_model(args: AllScenarioArgs, init_model: str, template: str, output_dir: str, seed: int) -> str:
+def train_reward_model(args: AllScenarioArgs, init_model: str, builder, output_dir: str, seed: int) -> str:
+    """`builder`: the recipe's PromptBuilder, so the RM scores prompts + responses in the policy's form."""
     import datasets
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from trl import RewardConfig, RewardTrainer
 
     from r1repro.stages.common import MetricsJsonlCallback
-    from r1repro.templates import render_prompt
 
     rm_dir = str(Path(output_dir) / "reward_model")
     if (Path(rm_dir) / "config.json").is_file():
         return rm_dir  # trained before an interruption of the GRPO part
     pairs = reward_model_pairs(args, seed)
+    dataset = datasets.Dataset.from_list([builder.preference_example(p["problem"], p["chosen"], p["rejected"]) for p in pairs])
     tokenizer = AutoTokenizer.from_pretrained(init_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dataset = datasets.Dataset.from_list(
-        [{"prompt": render_prompt(template, p["problem"]), "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs])
     model = AutoModelForSequenceClassification.from_pretrained(
         init_model, num_labels=1, dtype=torch.bfloat16 if args.rm_bf16 else torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -184,18 +183,20 @@ def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> li
 
 
 def run(instances, config) -> dict:
+    from r1repro.prompts import builder_for
     from r1repro.stages.grpo import build_reward_funcs, run_grpo
 
     *grpo_instances, args = instances
     run_args, data_args, reward_args, eval_args, grpo_args, model_args = grpo_instances
     if not 0 <= args.general_fraction < 1:
         raise ConfigError(f"general_fraction: must be in [0, 1), got {args.general_fraction}")
-    rm_dir = args.reward_model_path or train_reward_model(args, model_args.model_name_or_path, data_args.prompt_template,
+    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
+    rm_dir = args.reward_model_path or train_reward_model(args, model_args.model_name_or_path, builder,
                                                           grpo_args.output_dir, grpo_args.seed)
     for spec in reward_args.rewards:  # point reward_model rewards without an explicit model at ours
         if spec.get("name") == "reward_model":
             spec.setdefault("model", rm_dir)
-    funcs = build_reward_funcs(reward_args, grpo_args)
+    funcs = build_reward_funcs(reward_args, grpo_args, builder)
     rows = mixed_rows(data_args, args, data_args.num_train_samples, grpo_args.seed)
     run_grpo(STAGE, tuple(grpo_instances), config, train_rows=rows, reward_funcs=funcs)
     return {"reward_model": rm_dir, "train_rows": len(rows)}

@@ -28,6 +28,7 @@ def run(instances, config) -> dict:
 
     from r1repro.config import ConfigError
     from r1repro.data import dataset_rows, prompt_dataset
+    from r1repro.prompts import builder_for
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, require_stage_output, setup_tracking, train_with_resume
     from r1repro.stages.training import load_policy, save_final_model
 
@@ -42,7 +43,8 @@ def run(instances, config) -> dict:
         raise ConfigError(f"teacher_model_name_or_path: {teacher_path} has vocab size {teacher.config.vocab_size}, "
                           f"the student {model.config.vocab_size}; on-policy distillation needs a shared tokenizer")
     rows = dataset_rows(data_args, data_args.num_train_samples, distill_args.seed)
-    dataset = prompt_dataset(rows, data_args.prompt_template, data_args.system_prompt).select_columns(["prompt"])
+    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path, tokenizer)
+    dataset = prompt_dataset(rows, builder).select_columns(["prompt"])
     setup_tracking(distill_args, run_args, STAGE)
     preemption = PreemptionCallback()
     trainer = DistillationTrainer(

@@ -31,7 +31,7 @@ def run(instances, config) -> dict:
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
     from r1repro.stages.training import load_policy, save_final_model
     from r1repro.jsonl import read_jsonl
-    from r1repro.templates import render_prompt
+    from r1repro.prompts import builder_for
 
     run_args, data_args, eval_args, dpo_args, dpo_config, model_args = instances
     try:
@@ -42,11 +42,13 @@ def run(instances, config) -> dict:
         raise ConfigError(f"pairs: {err}") from None
     if not pairs:
         raise ConfigError(f"pairs: {dpo_args.pairs} holds no pairs")
-    dataset = datasets.Dataset.from_list([
-        {"prompt": render_prompt(data_args.prompt_template, p["problem"]), "chosen": p["chosen"], "rejected": p["rejected"]}
-        for p in pairs
-    ])
+    for i, pair in enumerate(pairs, 1):
+        for column in ("problem", "chosen", "rejected"):
+            if not isinstance(pair[column], str):
+                raise ConfigError(f"pairs: {dpo_args.pairs}: row {i}: column '{column}' must be a string, got {type(pair[column]).__name__}")
     model, tokenizer, peft_config = load_policy(model_args)
+    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path, tokenizer)
+    dataset = datasets.Dataset.from_list([builder.preference_example(p["problem"], p["chosen"], p["rejected"]) for p in pairs])
     setup_tracking(dpo_config, run_args, STAGE)
     preemption = PreemptionCallback()
     trainer = DPOTrainer(model=model, args=dpo_config, train_dataset=dataset, processing_class=tokenizer,

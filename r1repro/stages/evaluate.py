@@ -21,6 +21,7 @@ def evaluate_stage(model_dir: str, eval_args, data_args, seed: int = 0) -> dict:
         tasks.append(EvalTask(name=spec["name"], rows=rows, answer_reward=spec.get("answer_reward", "accuracy")))
     settings = EvalSettings(
         template=data_args.prompt_template,
+        system_prompt=data_args.system_prompt,
         num_samples=eval_args.eval_num_samples,
         temperature=eval_args.eval_temperature,
         top_p=eval_args.eval_top_p,

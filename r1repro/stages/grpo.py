@@ -17,12 +17,15 @@ def dataclass_types():
     return (RunArgs, DataArgs, RewardArgs, EvalArgs, GRPOConfig, ModelConfig)
 
 
-def build_reward_funcs(reward_args, grpo_args):
+def build_reward_funcs(reward_args, grpo_args, builder=None):
+    """The recipe's rewards; with a PromptBuilder whose prompt pre-fills `<think>`, the tag-reading
+    builtins are told so (think_opened)."""
     from r1repro.config import ConfigError
     from r1repro.rewards import build_rewards
 
+    specs = builder.reward_specs(reward_args.rewards) if builder is not None else reward_args.rewards
     try:
-        funcs, weights = build_rewards(reward_args.rewards)
+        funcs, weights = build_rewards(specs)
     except ValueError as err:
         raise ConfigError(f"rewards: {err}") from None
     if grpo_args.reward_weights is None:
@@ -41,8 +44,11 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
     from r1repro.stages.training import load_policy, save_final_model
 
+    from r1repro.prompts import builder_for
+
     run_args, data_args, reward_args, eval_args, grpo_args, model_args = instances
-    funcs = reward_funcs or build_reward_funcs(reward_args, grpo_args)  # fail on a bad reward before loading anything
+    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
+    funcs = reward_funcs or build_reward_funcs(reward_args, grpo_args, builder)  # fail on a bad reward before loading anything
     if any(getattr(f, "__name__", "").startswith("accuracy") for f in funcs):
         from r1repro.rewards.mathpool import get_pool
 
@@ -50,7 +56,7 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
     model, tokenizer, peft_config = load_policy(model_args)
     if train_rows is None:
         train_rows = dataset_rows(data_args, data_args.num_train_samples, grpo_args.seed)
-    dataset = prompt_dataset(train_rows, data_args.prompt_template, data_args.system_prompt)
+    dataset = prompt_dataset(train_rows, builder)
     dataset, dropped = drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args)
     setup_tracking(grpo_args, run_args, stage)
     preemption = PreemptionCallback()

@@ -26,16 +26,11 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, 
     Writes traces.jsonl (kept) and dpo_pairs.jsonl (correct vs incorrect) into output_dir."""
     from r1repro.data import load_rows
     from r1repro.stages.common import is_main_process, require_stage_output
-    from r1repro.jsonl import read_jsonl, write_jsonl
+    from r1repro.jsonl import write_jsonl
     from r1repro.stages.trace_steps import ensure_traces
 
     if trace_args.source_dataset:
-        if not Path(trace_args.source_dataset).is_file():
-            raise ConfigError(f"source_dataset: {trace_args.source_dataset} not found (run the stage that writes it first)")
-        try:
-            rows = read_jsonl(trace_args.source_dataset, required=("problem", "response"))
-        except ValueError as err:
-            raise ConfigError(f"source_dataset: {err}") from None
+        rows = read_trace_rows(trace_args.source_dataset, data_args.train_split)
         summary = {"source": trace_args.source_dataset, "kept": len(rows)}
     elif trace_args.source_model:
         require_stage_output(trace_args.source_model, "source_model")
@@ -56,6 +51,34 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, 
     return rows, summary
 
 
+def read_trace_rows(spec: str, split: str) -> list[dict]:
+    """Ready SFT traces: a local .jsonl (errors name file:line) or any dataset load_rows reads (a hub id
+    on a cluster), with `problem`/`response` or `messages` rows (r1repro.prompts.trace_row)."""
+    from r1repro.data import LOCAL_SUFFIXES, load_rows
+    from r1repro.jsonl import iter_jsonl
+    from r1repro.prompts import trace_row
+
+    path = Path(spec)
+    if path.suffix == ".jsonl" or (path.suffix in LOCAL_SUFFIXES and not path.exists()):
+        if not path.is_file():
+            raise ConfigError(f"source_dataset: {spec} not found (run the stage that writes it first)")
+        try:
+            numbered = [(f"{spec}:{n}", row) for n, row in iter_jsonl(path)]
+        except ValueError as err:
+            raise ConfigError(f"source_dataset: {err}") from None
+    else:
+        try:
+            numbered = [(f"{spec} row {i}", row) for i, row in enumerate(load_rows(spec, split, required=()))]
+        except ValueError as err:
+            raise ConfigError(f"source_dataset: {err}") from None
+    rows = []
+    for where, row in numbered:
+        if not isinstance(row, dict):
+            raise ConfigError(f"source_dataset: {where}: expected a JSON object")
+        rows.append(trace_row(row, f"source_dataset: {where}"))
+    return rows
+
+
 def run_trace_sft(stage: str, instances, config) -> dict:
     import datasets
     from trl import SFTTrainer
@@ -63,15 +86,13 @@ def run_trace_sft(stage: str, instances, config) -> dict:
     from r1repro.lengths import drop_long_sft_examples, report_dropped
     from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
     from r1repro.stages.training import load_policy, save_final_model
-    from r1repro.templates import render_prompt
+    from r1repro.prompts import builder_for
 
     run_args, data_args, eval_args, trace_args, sft_args, model_args = instances
+    # The student's template decides the training form; fail on a missing chat template before sampling.
+    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
     rows, summary = collect_traces(trace_args, data_args, sft_args.output_dir, sft_args.seed)
-    examples = [
-        {"prompt": render_prompt(data_args.prompt_template, r["problem"], system_prompt=data_args.system_prompt),
-         "completion": r["response"]}
-        for r in rows
-    ]
+    examples = [builder.sft_example(r["problem"], r["response"]) for r in rows]
     model, tokenizer, peft_config = load_policy(model_args)
     # Over-long traces are dropped, not truncated: truncation cuts the answer and the EOS off.
     examples, summary["dropped_over_max_length"] = drop_long_sft_examples(examples, tokenizer, sft_args.max_length)

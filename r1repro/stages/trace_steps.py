@@ -113,6 +113,7 @@ def select_from_samples(trace_args, data_args, output_dir: str, seed: int) -> di
     """Step 3: every shard's samples -> samples/selected.jsonl, dpo_pairs.jsonl, traces_summary.json."""
     from r1repro.jsonl import read_jsonl, write_jsonl
     from r1repro.stages.common import write_json_atomic
+    from r1repro.prompts import builder_for
     from r1repro.stages.traces import preference_pairs, score_samples, select_traces
 
     folder = samples_dir(output_dir)
@@ -131,7 +132,10 @@ def select_from_samples(trace_args, data_args, output_dir: str, seed: int) -> di
     if missing:
         raise ConfigError(f"source_model: {len(missing)} of {len(prompts)} prompts have fewer than {k} samples in "
                           f"{folder} (a shard did not finish); rerun the sampling step")
-    records = score_samples(prompts, [[texts[str(p["id"])][i] for i in range(k)] for p in prompts], trace_args)
+    # A chat template that pre-fills `<think>` leaves it out of every sample (r1repro.prompts).
+    think_opened = builder_for(data_args.prompt_template, data_args.system_prompt, trace_args.source_model).think_opened
+    records = score_samples(prompts, [[texts[str(p["id"])][i] for i in range(k)] for p in prompts], trace_args,
+                            think_opened=think_opened)
     rows, counts = select_traces(records, trace_args)
     pairs = preference_pairs(records)
     write_jsonl(Path(output_dir) / "dpo_pairs.jsonl", pairs)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-THINK_ANSWER = re.compile(r"^\s*(?:<think>)?(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.S)
+from r1repro.rewards.text import with_think_opened
+
+THINK_ANSWER = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.S)
 
 
 @dataclass
@@ -36,10 +38,11 @@ class TraceArgs:
     general_fraction: float = field(default=0.0, metadata={"help": "General rows as a fraction of the reasoning traces kept."})
 
 
-def canonical_response(text: str) -> str | None:
+def canonical_response(text: str, think_opened: bool = False) -> str | None:
     """The readable pattern: ` <think> reasoning </think> <answer> answer </answer>`, whitespace
-    normalised. None when the text does not have exactly that structure."""
-    match = THINK_ANSWER.match(text)
+    normalised. None when the text does not have exactly that structure. `think_opened`: the prompt
+    pre-filled `<think>` (PromptBuilder.think_opened), so the sample starts inside the think block."""
+    match = THINK_ANSWER.match(with_think_opened(text, think_opened))
     if not match or "<think>" in match.group(1) or "<answer>" in match.group(2):
         return None
     think, answer = (" ".join(part.split()) for part in match.groups())
@@ -52,12 +55,13 @@ def repetition_fraction(text: str, n: int = 3) -> float:
     return 1 - len(set(grams)) / len(grams) if grams else 0.0
 
 
-def score_samples(rows: list[dict], texts: list[list[str]], args: TraceArgs) -> list[dict]:
-    """One record per sample: the row, the text, correct / language / repetition / length verdicts."""
+def score_samples(rows: list[dict], texts: list[list[str]], args: TraceArgs, think_opened: bool = False) -> list[dict]:
+    """One record per sample: the row, the text, correct / language / repetition / length verdicts.
+    `think_opened`: the sampling prompt pre-filled `<think>` (see r1repro.prompts)."""
     from r1repro.rewards import resolve_reward
 
     verify = resolve_reward(args.answer_reward)
-    language = resolve_reward({"name": "language_consistency", "language": args.trace_language})
+    language = resolve_reward({"name": "language_consistency", "language": args.trace_language, "think_opened": think_opened})
     flat_rows = [row for row, samples in zip(rows, texts) for _ in samples]
     flat = [t for samples in texts for t in samples]
     columns = {k: [r.get(k) for r in flat_rows] for k in ("solution", "task", "lang")}
@@ -65,7 +69,7 @@ def score_samples(rows: list[dict], texts: list[list[str]], args: TraceArgs) -> 
     lang = language(completions=flat, **columns)
     records = []
     for row, text, ok, lc in zip(flat_rows, flat, correct, lang):
-        canonical = canonical_response(text)
+        canonical = canonical_response(text, think_opened)
         records.append({
             "row": row,
             "text": text,
