@@ -136,12 +136,14 @@ def test_check_reports_a_local_model_without_chat_template(tmp_path, monkeypatch
 
 
 def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_path):
-    """Trace sampling (cold_start / rejection_sft) with prompt_template chat hands the engine the chat
-    template's text (system prompt included), not message lists."""
+    """Trace sampling (cold_start / rejection_sft run `r1repro sample` as a step of its own) with
+    prompt_template chat hands the engine the chat template's text (system prompt included), not
+    message lists."""
     from transformers import AutoTokenizer
 
+    from r1repro.generation.cli import main as sample_main
+    from r1repro.jsonl import read_jsonl
     from r1repro.prompts import builder_for
-    from r1repro.stages.traces import TraceArgs, sample_texts
     from r1repro.tiny.model import build_tiny_model
 
     model = build_tiny_model(tmp_path / "micro", size="micro")
@@ -149,7 +151,12 @@ def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_pat
     tokenizer.chat_template = CHATML
     tokenizer.save_pretrained(model)
     builder = builder_for("chat", "Be brief.", str(model))
-    rows = [{"problem": "1+2"}, {"problem": "3+4"}]
-    texts = sample_texts(str(model), rows, TraceArgs(samples_per_prompt=2, sample_max_new_tokens=4), builder, seed=0)
-    assert [len(t) for t in texts] == [2, 2] and all(isinstance(s, str) for t in texts for s in t)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": i, "problem": p, "solution": "0"}) + "\n" for i, p in enumerate(["1+2", "3+4"])))
+    out = tmp_path / "samples.jsonl"
+    assert sample_main(["--model", str(model), "--dataset", str(prompts), "--template", "chat", "--system-prompt", "Be brief.",
+                        "--n", "2", "--max-tokens", "4", "--backend", "hf", "--no-progress", "--output", str(out)]) == 0
+    records = read_jsonl(out)
+    assert len(records) == 4 and all(isinstance(r["text"], str) for r in records)
+    assert {r["prompt"] for r in records} == {builder.sample_text("1+2"), builder.sample_text("3+4")}
     assert builder.sample_text("1+2").startswith("<|im_start|>system\nBe brief.<|im_end|>")
