@@ -27,7 +27,7 @@ demo: install
 
 # Everything CI runs: unit tests, slow training tests, real Slurm and real vLLM tests; then the unit
 # tests (with `r1repro check` on every recipe) again under the versions a cluster install resolves to.
-test: install vllm-venv cluster-venv system-deps
+test: install vllm-venv cluster-venv system-deps smollm2
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(CLUSTER_PYTEST) $(PYTEST_ARGS)
 
