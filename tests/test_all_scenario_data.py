@@ -8,6 +8,7 @@ import json
 import pytest
 
 from r1repro.config import ConfigError, DataArgs
+from r1repro.prompts import builder_for
 from r1repro.stages.all_scenario_rl import (AllScenarioArgs, general_rows, mixed_rows, reward_model_pairs,
                                             scored_pairs)
 
@@ -87,7 +88,7 @@ def test_reward_model_trains_on_helpsteer2_shaped_pairs_and_scores(hs2_file, tmp
     base = build_tiny_model(tmp_path / "base", size="micro")
     args = _args(hs2_file, rm_score_column="helpfulness", rm_max_steps=4, rm_batch_size=2, rm_learning_rate=1e-3,
                  rm_max_length=256)
-    rm_dir = train_reward_model(args, str(base), "tiny", str(tmp_path / "out"), seed=0)
+    rm_dir = train_reward_model(args, str(base), builder_for("tiny", None), str(tmp_path / "out"), seed=0)
     assert (tmp_path / "out" / "reward_model" / "config.json").is_file()
     metrics = [json.loads(line) for line in open(tmp_path / "out" / "rm_trainer" / "metrics.jsonl")]
     assert any("train_loss" in m or "loss" in m for m in metrics), metrics
@@ -96,4 +97,4 @@ def test_reward_model_trains_on_helpsteer2_shaped_pairs_and_scores(hs2_file, tmp
                    prompts=["User: a. Assistant:", "User: b. Assistant:"])
     assert len(scores) == 2 and all(isinstance(s, float) for s in scores)
     # Trained again after an interruption: the saved model is reused, not retrained.
-    assert train_reward_model(args, str(base), "tiny", str(tmp_path / "out"), seed=0) == rm_dir
+    assert train_reward_model(args, str(base), builder_for("tiny", None), str(tmp_path / "out"), seed=0) == rm_dir

@@ -72,6 +72,13 @@ def main(out_dir: str) -> None:
     general = [{"id": f"general-{i}", "problem": f"Repeat the word {w}.", "solution": w, "response": f" <think> </think> <answer> {w} </answer>"}
                for i, w in enumerate(["apple", "river", "cloud", "stone", "maple", "tiger", "piano", "lemon"] * 4)]
     write(out / "general.jsonl", general)
+    # Reward-model preferences for all_scenario_rl: each general answer beats the same answer naming
+    # another word (a known right vs a known wrong answer; a real run uses human scores, e.g. HelpSteer2).
+    words = sorted({row["solution"] for row in general})
+    pairs = [{"problem": row["problem"], "chosen": row["response"],
+              "rejected": row["response"].replace(row["solution"], words[(words.index(row["solution"]) + 1) % len(words)])}
+             for row in general]
+    write(out / "rm_pairs.jsonl", pairs)
 
 
 if __name__ == "__main__":
