@@ -160,3 +160,17 @@ def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_pat
     assert len(records) == 4 and all(isinstance(r["text"], str) for r in records)
     assert {r["prompt"] for r in records} == {builder.sample_text("1+2"), builder.sample_text("3+4")}
     assert builder.sample_text("1+2").startswith("<|im_start|>system\nBe brief.<|im_end|>")
+
+
+def test_reward_model_scores_the_text_form_it_was_trained_on():
+    """RM pairs train in TRL's conversational form (chat template, response as the assistant turn); the
+    reward_model reward renders a conversational prompt the same way when it scores."""
+    from r1repro.rewards.reward_model import scored_text
+
+    tokenizer = tokenizer_with(CHATML)
+    builder = PromptBuilder("chat", "Be brief.", tokenizer)
+    example = builder.preference_example("1+2", RESPONSE, " <think> </think> <answer> 4 </answer>")
+    trained_on = tokenizer.apply_chat_template(example["prompt"] + example["chosen"], tokenize=False)
+    assert scored_text(tokenizer, builder.train_prompt("1+2"), RESPONSE) == trained_on
+    assert scored_text(tokenizer, "User: 1+2. Assistant:", RESPONSE) == "User: 1+2. Assistant:" + RESPONSE
+    assert scored_text(tokenizer, None, RESPONSE) == RESPONSE

@@ -54,12 +54,16 @@ def without_zero3_init():
     return plugin.zero3_init_context_manager(enable=False) if plugin is not None else contextlib.nullcontext()
 
 
-def _prompt_text(prompt) -> str:
-    if prompt is None:
-        return ""
-    if isinstance(prompt, str):
-        return prompt
-    return "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict))
+def scored_text(tokenizer, prompt, response: str) -> str:
+    """The text the reward model reads, in the form it was trained on (TRL's RewardTrainer): a
+    conversational prompt through the chat template with the response as the assistant turn; a string
+    prompt (or none) followed by the response."""
+    if isinstance(prompt, list) and getattr(tokenizer, "chat_template", None):
+        messages = [m for m in prompt if isinstance(m, dict)] + [{"role": "assistant", "content": response}]
+        return tokenizer.apply_chat_template(messages, tokenize=False)
+    if isinstance(prompt, list):  # messages but no template to render them with: their contents
+        return "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict)) + response
+    return (prompt or "") + response
 
 
 @register("reward_model")
@@ -83,8 +87,7 @@ def reward_model(
     for i, c in enumerate(completions):
         text = completion_text(c)
         part = answer_part(text) if scope == "answer" else text
-        prefix = _prompt_text(prompts[i]) if include_prompt and prompts is not None else ""
-        texts.append(prefix + part)
+        texts.append(scored_text(tokenizer, prompts[i] if include_prompt and prompts is not None else None, part))
     scores: list[float] = []
     for start in range(0, len(texts), batch_size):
         batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=max_length)
