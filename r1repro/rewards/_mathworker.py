@@ -36,22 +36,49 @@ def _watch_parent(parent: int) -> None:
             os._exit(0)
 
 
-def main() -> None:
+def start_worker():
+    """The setup every scoring worker shares; returns the protocol's output stream."""
     # The protocol owns the real stdout; anything the libraries print goes to stderr.
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     memory_mb = int(os.environ.get("R1REPRO_MATH_WORKER_MEMORY_MB", "4096"))
     if memory_mb > 0:  # a 10^10^10 expansion becomes a MemoryError here, not an OOM kill of the machine
         resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-    sys.setrecursionlimit(10_000)
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    signal.signal(signal.SIGALRM, _on_alarm)
+    return out
+
+
+def serve(out, score, soft: bool = True) -> None:
+    """The pool protocol (`mathpool.MathPool`): announce readiness, then one {"gold", "answer",
+    "timeout"} line in, one {"score", "timeout"} line out. `score(gold, answer)` runs under the soft
+    timer; an exception it raises is a wrong answer (0.0)."""
+    out.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        task = json.loads(line)
+        timed_out = False
+        if soft:
+            signal.setitimer(signal.ITIMER_REAL, max(0.05, float(task.get("timeout", 5.0))))
+        try:
+            result = score(task["gold"], task["answer"])
+        except SoftTimeout:
+            result, timed_out = 0.0, True
+        except (Exception, RecursionError):  # an answer the verifier cannot handle is a wrong answer
+            result = 0.0
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        out.write(json.dumps({"score": result, "timeout": timed_out}) + "\n")
+
+
+def main() -> None:
+    out = start_worker()
+    sys.setrecursionlimit(10_000)
 
     from latex2sympy2_extended import NormalizationConfig
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 
     # Our timer replaces math-verify's; silence its "timeout is disabled" warnings.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    signal.signal(signal.SIGALRM, _on_alarm)
     # malformed_operators: math-verify's repair of `\\sqrt(2)`, `2^(3)`, `\\frac{1}2`, `1/2` (off in TRL and open-r1).
     normalization = NormalizationConfig(units=True, malformed_operators=True)
     config = [LatexExtractionConfig(normalization_config=normalization), ExprExtractionConfig()]
@@ -75,22 +102,7 @@ def main() -> None:
 
     # The soft timer can be switched off (the pool's hard kill then does all the work); tests use this
     # to exercise the kill-and-replace path on real inputs.
-    soft = os.environ.get("R1REPRO_MATH_SOFT_TIMEOUT", "1") != "0"
-    out.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
-    for line in sys.stdin:
-        task = json.loads(line)
-        timed_out = False
-        if soft:
-            signal.setitimer(signal.ITIMER_REAL, max(0.05, float(task.get("timeout", 5.0))))
-        try:
-            result = score(task["gold"], task["answer"])
-        except SoftTimeout:
-            result, timed_out = 0.0, True
-        except (Exception, RecursionError):  # an answer math-verify cannot handle is a wrong answer
-            result = 0.0
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        out.write(json.dumps({"score": result, "timeout": timed_out}) + "\n")
+    serve(out, score, soft=os.environ.get("R1REPRO_MATH_SOFT_TIMEOUT", "1") != "0")
 
 
 if __name__ == "__main__":

@@ -9,31 +9,20 @@ Verifiers run in worker processes with a hard per-sample timeout, like math-veri
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import json
-import os
-import threading
 from pathlib import Path
 
-from .mathpool import MathPool
+from .mathpool import MathPool, shared_pool
 from .registry import _bump, current_reward_name, note_timeouts, register
 from .text import answer_part, completion_text, extract_answer
 
 WORKER = Path(__file__).with_name("_gymworker.py")
-_POOL: MathPool | None = None
-_POOL_LOCK = threading.Lock()
 
 
 def get_gym_pool() -> MathPool:
     """Process-wide pool of gym workers. Size: $R1REPRO_GYM_WORKERS, else min(2, CPUs)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            size = int(os.environ.get("R1REPRO_GYM_WORKERS", "0")) or min(2, os.cpu_count() or 1)
-            _POOL = MathPool(size, worker=WORKER)
-            atexit.register(_POOL.close)
-        return _POOL
+    return shared_pool(WORKER, "R1REPRO_GYM_WORKERS", max_size=2)
 
 
 @register("reasoning_gym")

@@ -202,16 +202,21 @@ class MathPool:
         return results
 
 
-_POOL: MathPool | None = None
+_POOLS: dict[Path, MathPool] = {}
 _POOL_LOCK = threading.Lock()
 
 
-def get_pool() -> MathPool:
-    """The process-wide pool, created on first use. Size: $R1REPRO_MATH_WORKERS, else the CPU count (max 8)."""
-    global _POOL
+def shared_pool(worker: Path = WORKER, size_env: str = "R1REPRO_MATH_WORKERS", max_size: int = 8) -> MathPool:
+    """The process-wide pool of one worker script, created on first use and closed at exit.
+    Size: $size_env, else the CPU count (at most max_size)."""
     with _POOL_LOCK:
-        if _POOL is None:
-            size = int(os.environ.get("R1REPRO_MATH_WORKERS", "0")) or min(8, os.cpu_count() or 1)
-            _POOL = MathPool(size)
-            atexit.register(_POOL.close)
-        return _POOL
+        if worker not in _POOLS:
+            size = int(os.environ.get(size_env, "0")) or min(max_size, os.cpu_count() or 1)
+            _POOLS[worker] = MathPool(size, worker=worker)
+            atexit.register(_POOLS[worker].close)
+        return _POOLS[worker]
+
+
+def get_pool() -> MathPool:
+    """The math-verify pool. Size: $R1REPRO_MATH_WORKERS, else the CPU count (max 8)."""
+    return shared_pool()
