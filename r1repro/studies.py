@@ -79,7 +79,7 @@ def run_pass_at_k_study(run_dir: str | Path, study: PassAtKStudy, checkpoint_dir
     """Evaluate the study's checkpoints (name -> model dir); a status dict for the report."""
     from r1repro.evaluation.cli import run as run_eval
     from r1repro.evaluation.core import EvalSettings
-    from r1repro.stages.common import read_done, write_json_atomic
+    from r1repro.stages.common import finish_stage, is_done, read_done
 
     out = Path(run_dir) / STUDY_DIR
     missing = [c for c in study.checkpoints if c not in checkpoint_dirs]
@@ -87,21 +87,19 @@ def run_pass_at_k_study(run_dir: str | Path, study: PassAtKStudy, checkpoint_dir
         print(f"[pipeline] pass_at_k: no finished checkpoint {', '.join(missing)}; not run")
         return {"status": "skipped", "output_dir": str(out), "missing": missing}
     models = {c: checkpoint_dirs[c] for c in study.checkpoints}
-    fingerprint = json.loads(json.dumps({"study": dataclasses.asdict(study), "models": models,
-                                         "done": {c: read_done(m) for c, m in models.items()}}, default=str))
-    done = read_done(out)
-    if done and done.get("fingerprint") == fingerprint:
+    # The stages' DONE.json contract; a checkpoint finished again (a new DONE.json) redoes the study.
+    config = {"study": dataclasses.asdict(study), "models": models, "done": {c: read_done(m) for c, m in models.items()}}
+    if is_done(out, config):
         print("[pipeline] pass_at_k: done already, skipping")
-        return {"status": "done", "wall_s": done.get("wall_s"), "output_dir": str(out), "skipped": True}
+        return {"status": "done", "wall_s": read_done(out).get("wall_s"), "output_dir": str(out), "skipped": True}
     print(f"[pipeline] pass_at_k: {', '.join(models)} on {study.num_problems} {study.label} problems x {study.num_samples} samples", flush=True)
     started = time.time()
     settings = EvalSettings(template=study.template, num_samples=study.num_samples, temperature=study.temperature,
                             top_p=study.top_p, max_new_tokens=study.max_new_tokens, seed=study.seed, pass_k=study.ks)
     run_eval({"checkpoints": models, "benchmarks": [{"name": study.benchmark, "label": study.label}], "output_dir": str(out),
               "limit": study.num_problems, "overwrite": True, "settings": settings})
-    wall = round(time.time() - started, 1)
-    write_json_atomic(out / "DONE.json", {"fingerprint": fingerprint, "wall_s": wall})
-    return {"status": "done", "wall_s": wall, "output_dir": str(out)}
+    finish_stage(out, config, started)
+    return {"status": "done", "wall_s": read_done(out)["wall_s"], "output_dir": str(out)}
 
 
 def read_study(output_dir: str | Path) -> dict | None:
