@@ -159,13 +159,18 @@ def test_stage2_grpo_completes_and_writes_its_model(cluster, tmp_path, base_mode
     assert {"rewards/format/mean", "rewards/length_bonus/mean"} <= logged, logged
 
 
+# Long enough that USR1, sent once the first step is logged, lands mid-training on a fast machine too
+# (with 8 steps a quiet machine once finished them all before the signal: checkpoint-8).
+PREEMPT_STEPS = 40
+
+
 def test_preempted_job_checkpoints_requeues_and_resumes(cluster, tmp_path, base_model):
     run_dir = tmp_path / "run"
     out = run_dir / "r1zero"
     job = sbatch(cluster, f"--output={tmp_path}/%x-%j.out", "slurm/stage0_r1zero.sh",
                  "--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(run_dir),
                  "--model_name_or_path", base_model, *GRPO_ARGS, "--eval_num_problems", "0",
-                 "--max_steps", "8", "--save_steps", "1000")
+                 "--max_steps", str(PREEMPT_STEPS), "--save_steps", "1000")
     metrics = out / "metrics.jsonl"
     deadline = time.monotonic() + 300
     while not (metrics.exists() and metrics.read_text().strip()):
@@ -185,11 +190,11 @@ def test_preempted_job_checkpoints_requeues_and_resumes(cluster, tmp_path, base_
     resumed = [line for line in log.splitlines() if line.startswith("resuming from ")]
     assert len(resumed) == 1, log[-3000:]
     step = int(resumed[0].rsplit("checkpoint-", 1)[1])
-    assert 1 <= step < 8
+    assert 1 <= step < PREEMPT_STEPS
     # The second run continued from the checkpoint: it logged steps after `step` only.
     steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines() if '"loss"' in line]
-    assert steps[-1] == 8 and steps[: step] == list(range(1, step + 1)), steps
-    assert steps[step:] == list(range(step + 1, 9)), steps
+    assert steps[-1] == PREEMPT_STEPS and steps[: step] == list(range(1, step + 1)), steps
+    assert steps[step:] == list(range(step + 1, PREEMPT_STEPS + 1)), steps
     assert (out / "DONE.json").is_file()
 
 
