@@ -1,0 +1,139 @@
+"""The run-directory contract, without heavy imports (the Slurm helpers and `r1repro check` read it).
+
+A run directory (`run_dir`, default DEFAULT_RUN_DIR) holds one stage directory per stage. A stage
+directory (`output_dir`) holds, when the stage has finished:
+  r1repro_config.json the resolved config (all dataclasses, after YAML + CLI)
+  metrics.jsonl       every logged training metric, one JSON object per log step
+  eval.json           evaluation of the final model (see r1repro.evaluation)
+  model files         save_pretrained layout, loadable by the next stage
+  DONE.json           written last and atomically: {"fingerprint", "wall_s", "finished_at"}
+Later stages and reruns trust DONE.json only. `checkpoint-*` folders allow an interrupted stage to
+resume; they are removed once the stage is done. A stage that checkpointed on a preemption signal
+exits with PREEMPTED_EXIT_CODE, which the Slurm scripts requeue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from r1repro.config import ConfigError
+from r1repro.files import write_json_atomic
+
+DEFAULT_RUN_DIR = "runs/tiny"
+PREEMPTED_EXIT_CODE = 99  # the Slurm scripts requeue a job that exits with this code
+DONE_FILE = "DONE.json"
+# Not config.json: that name belongs to the saved model (save_pretrained writes it into output_dir).
+RESOLVED_CONFIG_FILE = "r1repro_config.json"
+# Fields that change where or how a run is observed, not what it computes.
+NOT_FINGERPRINTED = {"logging_dir", "report_to", "wandb_project", "accelerate_config", "run_dir", "output_dir",
+                     "logging_steps", "disable_tqdm", "eval_backend"}
+
+
+def _jsonable(value):
+    if dataclasses.is_dataclass(value):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def resolved_config(*instances) -> dict:
+    merged = {}
+    for inst in instances:
+        merged.update(_jsonable(inst))
+    merged.pop("_n_gpu", None)
+    return merged
+
+
+def upstream_fingerprints(config: dict) -> dict:
+    """Fingerprints of finished stage directories this config reads, so that a redone upstream
+    stage invalidates everything after it."""
+    found = {}
+    for key, value in sorted(config.items()):
+        if key in NOT_FINGERPRINTED:  # output_dir above all: a stage is not its own upstream
+            continue
+        if isinstance(value, str) and (Path(value) / DONE_FILE).is_file():
+            found[key] = json.loads((Path(value) / DONE_FILE).read_text())["fingerprint"]
+    return found
+
+
+def fingerprint(config: dict) -> str:
+    stable = {k: v for k, v in config.items() if k not in NOT_FINGERPRINTED}
+    stable["_upstream"] = upstream_fingerprints(config)
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def read_done(output_dir: str | Path) -> dict | None:
+    path = Path(output_dir) / DONE_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def is_done(output_dir: str | Path, config: dict) -> bool:
+    done = read_done(output_dir)
+    return bool(done) and done.get("fingerprint") == fingerprint(config)
+
+
+def is_main_process() -> bool:
+    """Rank 0 of a distributed launch (accelerate/torchrun set RANK); the only writer of markers."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def start_stage(stage: str, output_dir: str | Path, config: dict) -> bool:
+    """Prepare output_dir. Returns False when the stage already finished with this exact config
+    (the caller then exits without work). A finished stage whose config changed is redone."""
+    output_dir = Path(output_dir)
+    if is_done(output_dir, config):
+        print(f"[{stage}] already done with this config: {output_dir} (delete {DONE_FILE} to redo)")
+        return False
+    if read_done(output_dir) and is_main_process():
+        print(f"[{stage}] config or inputs changed since the last run: redoing {output_dir}")
+        (output_dir / DONE_FILE).unlink()
+        for ckpt in output_dir.glob("checkpoint-*"):  # checkpoints of another config must not be resumed
+            shutil.rmtree(ckpt, ignore_errors=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        write_json_atomic(output_dir / RESOLVED_CONFIG_FILE, config)
+    return True
+
+
+def finish_stage(output_dir: str | Path, config: dict, started: float, extra: dict | None = None) -> None:
+    output_dir = Path(output_dir)
+    if not is_main_process():
+        return
+    for ckpt in output_dir.glob("checkpoint-*"):
+        shutil.rmtree(ckpt, ignore_errors=True)
+    done = {"fingerprint": fingerprint(config), "wall_s": round(time.time() - started, 1),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})}
+    write_json_atomic(output_dir / DONE_FILE, done)
+
+
+def last_checkpoint(output_dir: str | Path) -> str | None:
+    ckpts = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    complete = [p for p in ckpts if (p / "trainer_state.json").is_file()]  # a half-written one has none
+    return str(max(complete, key=lambda p: int(p.name.split("-")[-1]))) if complete else None
+
+
+def require_stage_output(path: str, field_name: str) -> None:
+    """Fail early and clearly when an input that an earlier stage should have produced is missing."""
+    p = Path(path)
+    looks_local = path.startswith((".", "/", "runs")) or p.exists()
+    if looks_local and not p.exists():
+        raise ConfigError(f"{field_name}: {path} does not exist (run the stage that produces it first)")
+    if p.is_dir() and not (p / DONE_FILE).exists() and not (p / "config.json").exists():
+        raise ConfigError(f"{field_name}: {path} is not a finished stage or model directory")
