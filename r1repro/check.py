@@ -83,7 +83,7 @@ def check_file(path: str, stage: str | None = None, shape: tuple[int, int] | Non
         return [check_accelerate(path)]
     stage = stage or stage_from_name(path) or stage_from_pipeline(path)
     if stage is None:
-        from r1repro.cli import STAGES
+        from r1repro.stages import STAGES
 
         return [Report(path, errors=[f"cannot tell the stage: name the file <stage>.yaml, list it in a pipeline recipe next to it, "
                                      f"or pass --stage (one of {', '.join(STAGES)})"])]
@@ -91,7 +91,7 @@ def check_file(path: str, stage: str | None = None, shape: tuple[int, int] | Non
 
 
 def stage_from_name(path: str) -> str | None:
-    from r1repro.cli import STAGES
+    from r1repro.stages import STAGES
 
     stem = Path(path).stem
     for stage in sorted(STAGES, key=len, reverse=True):  # reasoning_rl before a shorter prefix could match
@@ -185,12 +185,15 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
 
     report = Report(path, stage)
     try:
-        module = importlib.import_module(f"r1repro.stages.{stage}")
-        types = module.dataclass_types()
+        from r1repro.stages import STAGES
+
+        module_name = STAGES[stage].module if stage in STAGES else f"r1repro.stages.{stage}"
+        types = importlib.import_module(module_name).dataclass_types()
     except ModuleNotFoundError as err:
-        if err.name != f"r1repro.stages.{stage}":
+        if err.name != module_name:
             raise
-        report.error(f"stage '{stage}' is not implemented in this checkout (r1repro/stages/{stage}.py is missing)")
+        report.error(f"stage '{stage}' is not implemented in this checkout "
+                     f"({module_name.replace('.', '/')}.py is missing)")
         return report
     try:
         raw = read_recipe(path, parse_overrides(overrides))
@@ -217,7 +220,7 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
     if gpus and raw.get("use_cpu"):
         report.notes.append(f"use_cpu is true but the shape has {gpus} GPU(s) per node: training would ignore them")
     if instances is not None and plan is not None:
-        from r1repro.stages.common import resolved_config
+        from r1repro.rundir import resolved_config
 
         _summarise(report, stage, resolved_config(*instances), plan, num_samples, config)
     return report
@@ -365,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus-per-node", type=int)
     parser.add_argument("--num-samples", type=int, help="training rows, for step counts (e.g. 800000 for R1's distillation set)")
     args, overrides = parser.parse_known_args(argv)
-    from r1repro.cli import STAGES
+    from r1repro.stages import STAGES
 
     if args.stage and args.stage not in STAGES:
         parser.error(f"--stage {args.stage}: not a stage (one of {', '.join(STAGES)})")

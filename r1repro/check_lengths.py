@@ -5,9 +5,10 @@ model's context minus max_completion_length. Trace-SFT stages: examples longer t
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from r1repro.stages import STAGES
 
 if TYPE_CHECKING:
     from r1repro.check import Report
@@ -20,7 +21,7 @@ def _value(config: dict, stage: str, name: str):
     """The recipe's value, else the stage dataclasses' default (check's config holds only ours)."""
     if name in config:
         return config[name]
-    for dc in importlib.import_module(f"r1repro.stages.{stage}").dataclass_types():
+    for dc in STAGES[stage].dataclass_types():
         for f in dataclasses.fields(dc):
             if f.name == name:
                 return f.default if f.default is not dataclasses.MISSING else None

@@ -18,15 +18,18 @@ skipped without starting a process; an interrupted stage resumes from its last c
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from r1repro.cli import STAGES
 from r1repro.config import ConfigError, load_recipe, parse_config
+from r1repro.engines.evaluate import STAGE_EVAL_ENV
+from r1repro.report import write_report
+from r1repro.rundir import DEFAULT_RUN_DIR, PREEMPTED_EXIT_CODE, is_done, read_done, resolved_config
+from r1repro.stages import STAGES, TRACE_STAGES, checkpoint_name
+from r1repro.studies import parse_study, run_pass_at_k_study
 
 PIPELINE_KEYS = {"run_dir", "stages", "description", "pass_at_k"}
 
@@ -49,12 +52,13 @@ def load_pipeline_recipe(path: str, run_dir: str | None) -> tuple[str, list[dict
             raise ConfigError(f"{path}: stages[{i}] must be a mapping with 'name' and 'recipe'")
         stage.setdefault("stage", stage["name"])
         if stage["stage"] not in STAGES:
-            raise ConfigError(f"{path}: stages[{i}].stage '{stage['stage']}' is not a stage; expected one of {STAGES}")
+            raise ConfigError(f"{path}: stages[{i}].stage '{stage['stage']}' is not a stage; expected one of "
+                              f"{list(STAGES)}")
         if not Path(stage["recipe"]).is_file():
             raise ConfigError(f"{path}: stages[{i}].recipe {stage['recipe']} not found")
         if not isinstance(stage.get("args", []), list):
             raise ConfigError(f"{path}: stages[{i}].args must be a list of command-line arguments")
-    return str(run_dir or recipe.get("run_dir") or "runs/tiny"), stages, recipe
+    return str(run_dir or recipe.get("run_dir") or DEFAULT_RUN_DIR), stages, recipe
 
 
 def stage_argv(stage: dict, run_dir: str, extra: list[str]) -> list[str]:
@@ -63,20 +67,16 @@ def stage_argv(stage: dict, run_dir: str, extra: list[str]) -> list[str]:
 
 def stage_state(stage: dict, argv: list[str]) -> tuple[str, dict]:
     """(output_dir, resolved config) of a stage, parsed exactly as the stage process will."""
-    from r1repro.stages.common import resolved_config
-
-    module = importlib.import_module(f"r1repro.stages.{stage['stage']}")
-    instances, _ = parse_config(module.dataclass_types(), argv)
+    instances, _ = parse_config(STAGES[stage["stage"]].dataclass_types(), argv)
     config = resolved_config(*instances)
     return config["output_dir"], config
 
 
 def _call(name: str, step: str, args: list[str]) -> int:
     """One step of a stage (trace sampling, training, eval) in a process of its own."""
-    from r1repro.stages.evaluate import STAGE_EVAL_ENV
-
     print(f"[pipeline] {name}: r1repro {step} {' '.join(args)}", flush=True)
-    return subprocess.call([sys.executable, "-m", "r1repro.cli", step, *args], env={**os.environ, STAGE_EVAL_ENV: "0"})
+    return subprocess.call([sys.executable, "-m", "r1repro.cli", step, *args],
+                           env={**os.environ, STAGE_EVAL_ENV: "0"})
 
 
 def _eval_needed(output_dir: str, config: dict) -> bool:
@@ -85,15 +85,11 @@ def _eval_needed(output_dir: str, config: dict) -> bool:
     return wanted and not (result.is_file() and result.stat().st_mtime >= done.stat().st_mtime)
 
 
-def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None = None, only: list[str] | None = None) -> int:
+def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None = None,
+                 only: list[str] | None = None) -> int:
     """Each stage as separate processes: trace sampling (cold_start / rejection_sft with a
     source_model), training, then its eval, so no engine ever shares a process with a trainer and a
     failed eval leaves the stage done (the chain goes on; the exit code is then 3)."""
-    from r1repro.report import checkpoint_name, write_report
-    from r1repro.stages.common import PREEMPTED_EXIT_CODE, is_done, read_done
-    from r1repro.stages.trace_steps import TRACE_STAGES
-    from r1repro.studies import parse_study, run_pass_at_k_study
-
     run_dir, stages, recipe = load_pipeline_recipe(path, run_dir)
     study = parse_study(recipe["pass_at_k"]) if "pass_at_k" in recipe else None
     Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -107,7 +103,8 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
         output_dir, config = stage_state(stage, argv)
         if is_done(output_dir, config):
             print(f"[pipeline] {name}: done already, skipping")
-            statuses[name] = {"status": "done", "wall_s": read_done(output_dir).get("wall_s"), "output_dir": output_dir, "skipped": True}
+            statuses[name] = {"status": "done", "wall_s": read_done(output_dir).get("wall_s"),
+                              "output_dir": output_dir, "skipped": True}
         else:
             started = time.time()
             code = 0
@@ -119,7 +116,8 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
             if code != 0:
                 status = "preempted" if code == PREEMPTED_EXIT_CODE else "failed"
                 statuses[name] = {"status": status, "wall_s": wall, "output_dir": output_dir, "exit_code": code}
-                print(f"[pipeline] {name}: {status} (exit {code}); rerun the same command to resume", file=sys.stderr)
+                print(f"[pipeline] {name}: {status} (exit {code}); rerun the same command to resume",
+                      file=sys.stderr)
                 exit_code = code
                 break
             statuses[name] = {"status": "done", "wall_s": wall, "output_dir": output_dir}

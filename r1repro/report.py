@@ -1,10 +1,11 @@
 """The run report: <run_dir>/report.json, report.md and plots, gathered from the stage directories.
 
-report.json (the shape DESIGN.md fixes; more fields welcome):
+report.json (the shape docs/architecture.md fixes; more fields welcome):
   {"stages": {"<stage>": {"status": "done", "wall_s": 12.3, ...}},
    "evals":  {"<checkpoint>": {"<task>": {"accuracy_greedy": ..., "pass@1": ..., ...}}},
    "training": {"<stage>": {"first": {...}, "last": {...}}}}
-Checkpoint names: the `cpt` stage's model is `base`; every other stage's model carries its name.
+Checkpoint names come from the stage table (r1repro.stages.checkpoint_name): the `cpt` stage's model
+is `base`; every other pipeline entry's model carries its name.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import copy
 import json
 from pathlib import Path
 
-from r1repro.stages.common import write_json_atomic
+from r1repro.evaluation.report import markdown_table, plot_pass_at_k
+from r1repro.files import write_json_atomic, write_text_atomic
+from r1repro.stages import checkpoint_name
 from r1repro.studies import findings, findings_markdown, forgetting_rows, forgetting_table, merge_study, read_study
 
-CHECKPOINT_NAMES = {"cpt": "base"}
 # Training metrics worth following per stage (TRL's log keys).
 CURVES = {
     "reward": "mean reward",
@@ -24,10 +26,6 @@ CURVES = {
     "rewards/language_consistency/mean": "language consistency (training samples)",
     "loss": "loss",
 }
-
-
-def checkpoint_name(stage: str) -> str:
-    return CHECKPOINT_NAMES.get(stage, stage)
 
 
 def read_metrics(output_dir: str | Path) -> list[dict]:
@@ -62,7 +60,7 @@ def training_summary(metrics: list[dict]) -> dict:
 
 
 def plot_curves(training: dict[str, list[dict]], path: Path) -> None:
-    import matplotlib
+    import matplotlib  # lazy: ~1 s to import, paid only when a report is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -85,7 +83,7 @@ def plot_curves(training: dict[str, list[dict]], path: Path) -> None:
 
 
 def plot_accuracy(evals: dict, path: Path) -> None:
-    import matplotlib
+    import matplotlib  # lazy, as in plot_curves
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -131,27 +129,27 @@ def report_text(report: dict) -> list[str]:
     """report.md's study sections: what holds in this run, forgetting, the pass@k settings."""
     md = ["## Effects: which hold in this run", "", findings_markdown(report["findings"]), ""]
     if report["forgetting"]:
-        md += ["## Forgetting (general task, greedy accuracy per checkpoint vs the base)", "", forgetting_table(report["forgetting"]), "",
+        md += ["## Forgetting (general task, greedy accuracy per checkpoint vs the base)", "",
+               forgetting_table(report["forgetting"]), "",
                "Stage 3 (rejection_sft) mixes general rows into its SFT data; `rejection_sft_nogeneral` (study "
                "pipeline) is the same stage without them.", ""]
     if report.get("pass_at_k"):
         s = report["pass_at_k"]["settings"]
         md += [f"## pass@k up to k = {s['num_samples']}", "",
                f"{s['num_problems']} reasoning problems x {s['num_samples']} samples per checkpoint, temperature "
-               f"{s['temperature']}, top-p {s['top_p']}, at most {s['max_new_tokens']} new tokens; unbiased estimator "
-               "(Chen et al. 2021). The evaluation table's pass@1..4 come from the stage evals (more problems, 4 samples); "
-               "pass@8 and up from this study.", "",
+               f"{s['temperature']}, top-p {s['top_p']}, at most {s['max_new_tokens']} new tokens; unbiased "
+               "estimator (Chen et al. 2021). The evaluation table's pass@1..4 come from the stage evals (more "
+               "problems, 4 samples); pass@8 and up from this study.", "",
                "| checkpoint | " + " | ".join(f"pass@{k}" for k in s["ks"]) + " |", "|---|" + "---|" * len(s["ks"])]
         for ckpt, per_task in report["pass_at_k"]["curves"].items():
             for metrics in per_task.values():
-                md.append(f"| {ckpt} | " + " | ".join(f"{metrics.get(f'pass@{k}', float('nan')):.3f}" for k in s["ks"]) + " |")
+                values = " | ".join(f"{metrics.get(f'pass@{k}', float('nan')):.3f}" for k in s["ks"])
+                md.append(f"| {ckpt} | {values} |")
         md.append("")
     return md
 
 
 def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, dict]) -> Path:
-    from r1repro.evaluation.report import markdown_table, plot_pass_at_k
-
     run_dir = Path(run_dir)
     evals, training = {}, {}
     for stage in stages:
@@ -180,7 +178,8 @@ def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, di
     }
     if study:
         report["pass_at_k"] = study
-    plots = {"curves": run_dir / "training_curves.png", "accuracy": run_dir / "accuracy.png", "pass_at_k": run_dir / "pass_at_k.png"}
+    plots = {"curves": run_dir / "training_curves.png", "accuracy": run_dir / "accuracy.png",
+             "pass_at_k": run_dir / "pass_at_k.png"}
     plot_curves(training, plots["curves"])
     plot_accuracy(evals, plots["accuracy"])
     if plot_evals:
@@ -193,14 +192,13 @@ def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, di
         md += ["## Evaluation (test split)", "", markdown_table(evals), ""]
     md += report_text(report)
     if report["training"]:
-        md += ["## Training (first → last logged values)", "", "| stage | metric | first | last |", "|---|---|---|---|"]
+        md += ["## Training (first → last logged values)", "", "| stage | metric | first | last |",
+               "|---|---|---|---|"]
         for name, summary in report["training"].items():
             md += [f"| {name} | {key} | {v['first']:.3f} | {v['last']:.3f} |" for key, v in summary.items()]
         md.append("")
     md += [f"![{k}]({Path(p).name})" for k, p in report["plots"].items()]
     text = "\n".join(md) + "\n"
-    tmp = run_dir / ".report.md.tmp"
-    tmp.write_text(text)
-    tmp.replace(run_dir / "report.md")
+    write_text_atomic(run_dir / "report.md", text)
     print(text)
     return run_dir / "report.json"

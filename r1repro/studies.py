@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from r1repro.config import ConfigError
+from r1repro.evaluation.cli import run as run_eval
+from r1repro.evaluation.core import EvalSettings
+from r1repro.rundir import finish_stage, is_done, read_done
 
 STUDY_DIR = "pass_at_k"
 # Below this general accuracy the base has no skill to forget: a drop would be noise on 100 problems.
@@ -77,10 +80,6 @@ def parse_study(spec) -> PassAtKStudy:
 
 def run_pass_at_k_study(run_dir: str | Path, study: PassAtKStudy, checkpoint_dirs: dict[str, str]) -> dict:
     """Evaluate the study's checkpoints (name -> model dir); a status dict for the report."""
-    from r1repro.evaluation.cli import run as run_eval
-    from r1repro.evaluation.core import EvalSettings
-    from r1repro.stages.common import finish_stage, is_done, read_done
-
     out = Path(run_dir) / STUDY_DIR
     missing = [c for c in study.checkpoints if c not in checkpoint_dirs]
     if missing:

@@ -110,14 +110,14 @@ def test_a_stage_without_a_module_is_one_clear_line(monkeypatch):
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kwargs):
-        if name == "r1repro.stages.distill":
+        if name == "r1repro.engines.sft":  # the engine the distill stage runs (r1repro.stages.STAGES)
             raise ModuleNotFoundError(f"No module named '{name}'", name=name)
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
     monkeypatch.setattr(check.importlib, "import_module", lambda name: fake_import(name))
     (report,) = check.check_file("recipes/tiny/distill.yaml")
-    assert report.errors == ["stage 'distill' is not implemented in this checkout (r1repro/stages/distill.py is missing)"]
+    assert report.errors == ["stage 'distill' is not implemented in this checkout (r1repro/engines/sft.py is missing)"]
 
 
 def test_schedule_descriptions():

@@ -3,7 +3,9 @@
 import pytest
 
 from r1repro.config import ConfigError, parse_config
-from r1repro.stages import cpt, grpo
+from r1repro.engines import grpo
+from r1repro.stages import cpt
+from r1repro.stages.runner import run_stage
 
 
 def write(tmp_path, text, name="recipe.yaml"):
@@ -97,20 +99,16 @@ def test_missing_recipe_and_invalid_yaml(tmp_path):
 
 
 def test_missing_stage_input_fails_before_loading(tmp_path, capsys):
-    from r1repro.stages import r1zero
-
     recipe = write(tmp_path, GRPO_OK.format(run_dir=tmp_path / "run"))
-    code = r1zero.main(["--config", recipe])
+    code = run_stage("r1zero", ["--config", recipe])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].endswith(f"model_name_or_path: {tmp_path}/run/cpt does not exist (run the stage that produces it first)")
 
 
 def test_unknown_reward_fails_at_start_up(tmp_path, capsys):
-    from r1repro.stages import r1zero
-
     recipe = write(tmp_path, GRPO_OK.format(run_dir=tmp_path / "run") + "")
-    code = r1zero.main(["--config", recipe, "--rewards", "{name: acuracy}"])
+    code = run_stage("r1zero", ["--config", recipe, "--rewards", "{name: acuracy}"])
     assert code == 2
     assert "rewards:" in capsys.readouterr().err
 

@@ -77,7 +77,7 @@ def test_grpo_stage_drops_prompts_that_leave_no_room(model_dir):
     from trl import GRPOConfig
 
     from r1repro.config import ConfigError
-    from r1repro.stages.grpo import drop_long_grpo_prompts
+    from r1repro.engines.grpo import drop_long_grpo_prompts
 
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

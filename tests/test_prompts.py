@@ -9,9 +9,9 @@ import json
 import pytest
 
 from r1repro.config import ConfigError
+from r1repro.engines.traces import canonical_response
 from r1repro.prompts import PromptBuilder, trace_row
 from r1repro.rewards import build_rewards
-from r1repro.stages.traces import canonical_response
 from r1repro.tiny.model import build_char_tokenizer
 
 CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
@@ -106,7 +106,7 @@ def test_messages_rows_become_traces_and_bad_rows_are_named():
 
 
 def test_source_dataset_of_messages_rows_reads_with_file_and_line(tmp_path):
-    from r1repro.stages.sft import read_trace_rows
+    from r1repro.engines.sft import read_trace_rows
 
     path = tmp_path / "distill.jsonl"
     good = {"messages": [{"role": "user", "content": "1+2?"}, {"role": "assistant", "content": "<think>3</think> 3"}]}

@@ -7,7 +7,6 @@ here. The stages share one run directory, in the order of the chain.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -15,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from r1repro.stages import runner
 
 pytestmark = [pytest.mark.real, pytest.mark.slow]
 
@@ -47,8 +48,7 @@ def run_dir(tmp_path_factory):
 
 
 def run_stage(stage: str, run_dir: Path, *overrides: str) -> dict:
-    module = importlib.import_module(f"r1repro.stages.{stage}")
-    code = module.main(["--config", str(RECIPES / f"{stage}.yaml"), "--run_dir", str(run_dir), *FAST, *overrides])
+    code = runner.run_stage(stage, ["--config", str(RECIPES / f"{stage}.yaml"), "--run_dir", str(run_dir), *FAST, *overrides])
     assert code == 0, f"{stage} exited with {code}"
     return json.loads((run_dir / stage / "DONE.json").read_text())
 
@@ -83,9 +83,8 @@ def test_r1zero_plain_template_on_the_base(base, run_dir):
 def test_cold_start_samples_real_outputs_in_the_chat_template_and_filters(base, formatted, run_dir):
     """The crash of issue 13: sampling with prompt_template chat handed message lists to the engine."""
     out = run_dir / "cold_start_sampled"
-    module = importlib.import_module("r1repro.stages.cold_start")
     # source_dataset "" (unset) switches the recipe from the given dataset to sampling source_model.
-    code = module.main(["--config", str(RECIPES / "cold_start.yaml"), "--run_dir", str(run_dir), *FAST, "--output_dir", str(out),
+    code = runner.run_stage("cold_start", ["--config", str(RECIPES / "cold_start.yaml"), "--run_dir", str(run_dir), *FAST, "--output_dir", str(out),
                         "--model_name_or_path", base, "--source_model", formatted, "--source_dataset", "", *SAMPLE_FAST, *SFT_FAST])
     assert code == 0
     done = json.loads((out / "DONE.json").read_text())

@@ -186,7 +186,7 @@ def test_accelerate_configs_load():
 
 
 def test_preempted_exit_code_matches_the_stages():
-    from r1repro.stages.common import PREEMPTED_EXIT_CODE as STAGES_CODE
+    from r1repro.rundir import PREEMPTED_EXIT_CODE as STAGES_CODE
 
     assert PREEMPTED_EXIT_CODE == STAGES_CODE
 

@@ -95,7 +95,7 @@ def test_signal_checkpoints_and_the_rerun_resumes(run_dir):
     import signal
     import time
 
-    from r1repro.stages.common import PREEMPTED_EXIT_CODE
+    from r1repro.rundir import PREEMPTED_EXIT_CODE
 
     out = run_dir / "preempted"
     args = [*R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(out), "--max_steps", "40", "--save_steps", "1000",

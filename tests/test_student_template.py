@@ -4,7 +4,7 @@ prompt (issue 12: distilled students were saved with the base's ChatML)."""
 import pytest
 from transformers import AutoTokenizer
 
-from r1repro.stages.training import plain_chat_template
+from r1repro.engines.training import plain_chat_template
 from r1repro.templates import get_template, render_prompt
 from r1repro.tiny.model import build_char_tokenizer
 

@@ -64,8 +64,8 @@ def test_sharded_sampling_then_select(tmp_path, models):
 def test_a_multi_process_launch_never_samples(tmp_path, models, monkeypatch):
     """Each rank of an `accelerate launch` finds no traces: one line, no engine built on any rank."""
     from r1repro.config import ConfigError, DataArgs
-    from r1repro.stages.trace_steps import ensure_traces
-    from r1repro.stages.traces import TraceArgs
+    from r1repro.engines.trace_steps import ensure_traces
+    from r1repro.engines.traces import TraceArgs
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="sampling is a step of its own, run `r1repro traces <stage>"):

@@ -15,9 +15,8 @@ from pathlib import Path
 import yaml
 
 from r1repro.slurm.hostlist import expand
+from r1repro.stages import GRPO_STAGES, TRACE_STAGES  # noqa: F401  (slurm.cli and check read them here)
 
-# Stages trained with TRL's GRPOTrainer: their generation batch must hold whole prompt groups.
-GRPO_STAGES = {"r1zero", "reasoning_rl", "all_scenario_rl"}
 # TrainingArguments / GRPOConfig defaults, used when a recipe leaves a field unset.
 DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 8,
             "vllm_server_port": 8000, "vllm_tensor_parallel_size": 1}
@@ -249,9 +248,6 @@ def srun_command(plan: Plan, role: str) -> list[str]:
     if role == "train":
         cmd.append("--kill-on-bad-exit=1")  # one dead node must not leave the others waiting in NCCL
     return cmd + ["python", "-m", "r1repro.slurm", "node-exec", role]
-
-
-TRACE_STAGES = ("cold_start", "rejection_sft")
 
 
 def trace_sample_command(plan: Plan) -> list[str]:

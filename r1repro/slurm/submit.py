@@ -14,28 +14,17 @@ import sys
 from pathlib import Path
 
 from r1repro.slurm.plan import PlanError, parse_overrides, quote
+from r1repro.stages import GENERIC_SLURM_SCRIPT, STAGES
 
 SLURM_DIR = Path(__file__).resolve().parents[2] / "slurm"
-STAGE_SCRIPTS = {
-    "r1zero": "stage0_r1zero.sh",
-    "cold_start": "stage1_cold_start.sh",
-    "reasoning_rl": "stage2_grpo.sh",
-    "rejection_sft": "stage3_rejection_sft.sh",
-    "all_scenario_rl": "stage4_all_scenario_rl.sh",
-    "distill": "stage5_distill.sh",
-}
-# Stages without a numbered script (optional in the R1 chain) run through the generic one.
-GENERIC_SCRIPT = "stage.sh"
 
 
 def script_for(stage: str) -> list[str]:
-    if stage in STAGE_SCRIPTS:
-        return [str(SLURM_DIR / STAGE_SCRIPTS[stage])]
-    from r1repro.cli import STAGES
-
     if stage not in STAGES:
         raise PlanError(f"unknown stage {stage!r} in pipeline (known: {', '.join(STAGES)})")
-    return [str(SLURM_DIR / GENERIC_SCRIPT), stage]
+    script = STAGES[stage].slurm_script
+    # Stages without a numbered script (optional in the R1 chain) run through the generic one.
+    return [str(SLURM_DIR / script)] + ([stage] if script == GENERIC_SLURM_SCRIPT else [])
 
 
 def split_sbatch_args(args: list[str], stages: list[str]) -> tuple[list[str], dict[str, list[str]]]:

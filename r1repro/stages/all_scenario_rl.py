@@ -20,35 +20,53 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from r1repro.config import ConfigError, installed_field_name
+import datasets
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from trl import RewardConfig, RewardTrainer
 
-STAGE = "all_scenario_rl"
+from r1repro.config import ConfigError, installed_field_name
+from r1repro.data import dataset_rows, load_rows
+from r1repro.engines import grpo
+from r1repro.engines.callbacks import MetricsJsonlCallback
+from r1repro.files import atomic_path
+from r1repro.jsonl import read_jsonl
+from r1repro.prompts import builder_for
 
 
 @dataclass
 class AllScenarioArgs:
-    general_dataset: str = field(default="tiny:general", metadata={"help": "Prompts of the general (non-reasoning) task."})
-    general_fraction: float = field(default=0.5, metadata={"help": "Share of training prompts drawn from general_dataset."})
-    reward_model_path: str | None = field(default=None, metadata={"help": "An existing reward model; when unset, one is trained first."})
-    rm_pairs: str | None = field(default=None, metadata={"help": "JSONL of problem/chosen/rejected for the reward model."})
-    general_problem_column: str = field(default="problem", metadata={"help": "general_dataset column holding the prompt (HelpSteer2: prompt)."})
-    general_response_column: str = field(default="response", metadata={"help": "general_dataset column holding a response (HelpSteer2: response)."})
-    rm_score_column: str | None = field(default=None, metadata={"help": "Human score of each response (HelpSteer2: helpfulness): reward-model pairs are two responses to the same prompt, the higher-scored one chosen."})
+    general_dataset: str = field(default="tiny:general", metadata={
+        "help": "Prompts of the general (non-reasoning) task."})
+    general_fraction: float = field(default=0.5, metadata={
+        "help": "Share of training prompts drawn from general_dataset."})
+    reward_model_path: str | None = field(default=None, metadata={
+        "help": "An existing reward model; when unset, one is trained first."})
+    rm_pairs: str | None = field(default=None, metadata={
+        "help": "JSONL of problem/chosen/rejected for the reward model."})
+    general_problem_column: str = field(default="problem", metadata={
+        "help": "general_dataset column holding the prompt (HelpSteer2: prompt)."})
+    general_response_column: str = field(default="response", metadata={
+        "help": "general_dataset column holding a response (HelpSteer2: response)."})
+    rm_score_column: str | None = field(default=None, metadata={
+        "help": "Human score of each response (HelpSteer2: helpfulness): reward-model pairs are two responses to "
+                "the same prompt, the higher-scored one chosen."})
     rm_min_score_gap: float = field(default=1.0, metadata={"help": "Smallest score difference that makes a pair."})
     rm_num_pairs: int = 1000
     rm_max_steps: int = 100
     rm_learning_rate: float = 1e-3
     rm_batch_size: int = field(default=32, metadata={"help": "Per-device batch of pairs for the reward model."})
     rm_gradient_accumulation_steps: int = 1
-    rm_bf16: bool = field(default=False, metadata={"help": "Train the reward model in bf16 (GPUs; on CPU bf16 is slow)."})
-    rm_activation_checkpointing: bool = field(default=False, metadata={"help": "Activation checkpointing for the reward model."})
-    rm_max_length: int | None = field(default=1024, metadata={"help": "RewardTrainer drops (does not truncate) longer pairs."})
+    rm_bf16: bool = field(default=False, metadata={
+        "help": "Train the reward model in bf16 (GPUs; on CPU bf16 is slow)."})
+    rm_activation_checkpointing: bool = field(default=False, metadata={
+        "help": "Activation checkpointing for the reward model."})
+    rm_max_length: int | None = field(default=1024, metadata={
+        "help": "RewardTrainer drops (does not truncate) longer pairs."})
 
 
 def dataclass_types():
-    from r1repro.stages.grpo import dataclass_types as grpo_types
-
-    return (*grpo_types(), AllScenarioArgs)
+    return (*grpo.dataclass_types(), AllScenarioArgs)
 
 
 def wrong_answer(row: dict, rng: random.Random) -> str:
@@ -62,7 +80,8 @@ def wrong_answer(row: dict, rng: random.Random) -> str:
 def general_pairs(rows: list[dict], seed: int) -> list[dict]:
     """Tiny world only: the reference response against a corrupted answer."""
     rng = random.Random(seed)
-    return [{"problem": r["problem"], "chosen": r["response"], "rejected": wrong_answer(r, rng)} for r in rows if r.get("response")]
+    return [{"problem": r["problem"], "chosen": r["response"], "rejected": wrong_answer(r, rng)}
+            for r in rows if r.get("response")]
 
 
 def scored_pairs(rows: list[dict], score_column: str, min_gap: float, limit: int, seed: int) -> list[dict]:
@@ -86,13 +105,12 @@ def scored_pairs(rows: list[dict], score_column: str, min_gap: float, limit: int
 
 def general_rows(args: AllScenarioArgs, split: str, n: int | None, seed: int, required=("problem",)) -> list[dict]:
     """Rows of the general dataset with its prompt / response columns renamed to problem / response."""
-    from r1repro.data import load_rows
-
     try:
         rows = load_rows(args.general_dataset, split, n, seed, problem_column=args.general_problem_column,
                          required=required)
     except ValueError as err:
-        raise ConfigError(f"general_dataset: {err} (general_problem_column / general_response_column map yours)") from None
+        raise ConfigError(f"general_dataset: {err} (general_problem_column / general_response_column map "
+                          "yours)") from None
     if args.general_response_column != "response":
         for row in rows:
             if args.general_response_column in row:
@@ -101,45 +119,40 @@ def general_rows(args: AllScenarioArgs, split: str, n: int | None, seed: int, re
 
 
 def reward_model_pairs(args: AllScenarioArgs, seed: int) -> list[dict]:
-    from r1repro.jsonl import read_jsonl
-
     if args.rm_pairs:
         return read_jsonl(args.rm_pairs, required=("problem", "chosen", "rejected"))
     if args.rm_score_column:
-        rows = general_rows(args, "train", None, seed, required=("problem", args.general_response_column, args.rm_score_column))
+        rows = general_rows(args, "train", None, seed,
+                            required=("problem", args.general_response_column, args.rm_score_column))
         pairs = scored_pairs(rows, args.rm_score_column, args.rm_min_score_gap, args.rm_num_pairs, seed)
         if not pairs:
             raise ConfigError(f"rm_score_column: no two responses to one prompt in {args.general_dataset} differ by "
                               f"{args.rm_min_score_gap} in '{args.rm_score_column}'; lower rm_min_score_gap")
         return pairs
     if not args.general_dataset.startswith("tiny:"):
-        raise ConfigError("reward_model_path, rm_pairs or rm_score_column: a real general dataset needs real preferences "
-                          "(a published reward model, a pairs file, or a human-score column); corrupted answers are for the tiny world")
-    return general_pairs(general_rows(args, "train", args.rm_num_pairs, seed, required=("problem", args.general_response_column)), seed)
+        raise ConfigError("reward_model_path, rm_pairs or rm_score_column: a real general dataset needs real "
+                          "preferences (a published reward model, a pairs file, or a human-score column); corrupted "
+                          "answers are for the tiny world")
+    rows = general_rows(args, "train", args.rm_num_pairs, seed, required=("problem", args.general_response_column))
+    return general_pairs(rows, seed)
 
 
 def train_reward_model(args: AllScenarioArgs, init_model: str, builder, output_dir: str, seed: int) -> str:
     """`builder`: the recipe's PromptBuilder, so the RM scores prompts + responses in the policy's form."""
-    import datasets
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from trl import RewardConfig, RewardTrainer
-
-    from r1repro.stages.common import MetricsJsonlCallback
-
     rm_dir = str(Path(output_dir) / "reward_model")
     if (Path(rm_dir) / "config.json").is_file():
         return rm_dir  # trained before an interruption of the GRPO part
     pairs = reward_model_pairs(args, seed)
-    dataset = datasets.Dataset.from_list([builder.preference_example(p["problem"], p["chosen"], p["rejected"]) for p in pairs])
+    dataset = datasets.Dataset.from_list(
+        [builder.preference_example(p["problem"], p["chosen"], p["rejected"]) for p in pairs])
     tokenizer = AutoTokenizer.from_pretrained(init_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForSequenceClassification.from_pretrained(
         init_model, num_labels=1, dtype=torch.bfloat16 if args.rm_bf16 else torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
-    config = RewardConfig(output_dir=f"{output_dir}/rm_trainer", max_steps=args.rm_max_steps, learning_rate=args.rm_learning_rate,
-                          per_device_train_batch_size=args.rm_batch_size,
+    config = RewardConfig(output_dir=f"{output_dir}/rm_trainer", max_steps=args.rm_max_steps,
+                          learning_rate=args.rm_learning_rate, per_device_train_batch_size=args.rm_batch_size,
                           gradient_accumulation_steps=args.rm_gradient_accumulation_steps, use_cpu=_on_cpu(),
                           bf16=args.rm_bf16, report_to=[], save_strategy="no", logging_steps=10, seed=seed,
                           disable_tqdm=True, max_length=args.rm_max_length,  # TRL drops longer pairs
@@ -151,27 +164,24 @@ def train_reward_model(args: AllScenarioArgs, init_model: str, builder, output_d
                             callbacks=[MetricsJsonlCallback(Path(output_dir) / "rm_trainer")])
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
     trainer.train()
-    trainer.save_model(rm_dir + ".tmp")
-    tokenizer.save_pretrained(rm_dir + ".tmp")
-    Path(rm_dir + ".tmp").rename(rm_dir)
+    with atomic_path(rm_dir, directory=True) as tmp:
+        trainer.save_model(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
     return rm_dir
 
 
 def _on_cpu() -> bool:
-    import torch
-
     return not torch.cuda.is_available()
 
 
 def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> list[dict]:
-    from r1repro.data import dataset_rows
-
     reasoning = dataset_rows(data_args, n, seed)
     n_general = int(len(reasoning) * args.general_fraction / max(1e-9, 1 - args.general_fraction))
     # Several scored responses per prompt (HelpSteer2): GRPO needs each prompt once, so real data is
     # read whole and deduplicated (the tiny world generates exactly the rows asked for).
     limit = n_general if args.general_dataset.startswith("tiny:") else None
-    general = list({row["problem"]: row for row in general_rows(args, data_args.train_split, limit, seed)}.values())[:n_general]
+    by_problem = {row["problem"]: row for row in general_rows(args, data_args.train_split, limit, seed)}
+    general = list(by_problem.values())[:n_general]
     # Rewards are routed by the `task` column; rows that do not carry one get their source's task.
     for row in reasoning:
         row.setdefault("task", "reasoning")
@@ -182,10 +192,7 @@ def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> li
     return rows
 
 
-def run(instances, config) -> dict:
-    from r1repro.prompts import builder_for
-    from r1repro.stages.grpo import build_reward_funcs, run_grpo
-
+def run(stage: str, instances, config) -> dict:
     *grpo_instances, args = instances
     run_args, data_args, reward_args, eval_args, grpo_args, model_args = grpo_instances
     if not 0 <= args.general_fraction < 1:
@@ -196,13 +203,8 @@ def run(instances, config) -> dict:
     for spec in reward_args.rewards:  # point reward_model rewards without an explicit model at ours
         if spec.get("name") == "reward_model":
             spec.setdefault("model", rm_dir)
-    funcs = build_reward_funcs(reward_args, grpo_args, builder)
+    funcs = grpo.build_reward_funcs(reward_args, grpo_args, builder)
     rows = mixed_rows(data_args, args, data_args.num_train_samples, grpo_args.seed)
-    run_grpo(STAGE, tuple(grpo_instances), config, train_rows=rows, reward_funcs=funcs)
+    grpo.run(stage, tuple(grpo_instances), config, train_rows=rows, reward_funcs=funcs)
     return {"reward_model": rm_dir, "train_rows": len(rows)}
 
-
-def main(argv=None) -> int:
-    from r1repro.stages.common import run_stage_main
-
-    return run_stage_main(STAGE, dataclass_types(), run, argv)

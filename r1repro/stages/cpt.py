@@ -9,65 +9,60 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from r1repro.config import DataArgs, EvalArgs, RunArgs
+import datasets
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import ModelConfig, SFTConfig, SFTTrainer
 
-STAGE = "cpt"
+from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+from r1repro.data import load_rows
+from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
+from r1repro.engines.training import setup_tracking, train_with_resume
+from r1repro.rundir import require_stage_output
+from r1repro.tiny.corpus import build_corpus
+from r1repro.tiny.model import build_tiny_model
 
 
 @dataclass
 class CptArgs:
-    init_tiny_model: str | None = field(default=None, metadata={"help": "Build a fresh tiny model of this size (small | micro) instead of loading model_name_or_path."})
-    corpus: str = field(default="tiny", metadata={"help": "`tiny` (synthetic, built locally) or a .jsonl/.parquet file with a `text` column."})
+    init_tiny_model: str | None = field(default=None, metadata={
+        "help": "Build a fresh tiny model of this size (small | micro) instead of loading model_name_or_path."})
+    corpus: str = field(default="tiny", metadata={
+        "help": "`tiny` (synthetic, built locally) or a .jsonl/.parquet file with a `text` column."})
     corpus_num_docs: int = 20000
-    corpus_format_mix: dict | None = field(default=None, metadata={"help": "Answer-format weights of the tiny corpus (r1repro.tiny.corpus)."})
-    corpus_korean_rate: float = field(default=0.3, metadata={"help": "Share of trace words written in Korean (language mixing)."})
+    corpus_format_mix: dict | None = field(default=None, metadata={
+        "help": "Answer-format weights of the tiny corpus (r1repro.tiny.corpus)."})
+    corpus_korean_rate: float = field(default=0.3, metadata={
+        "help": "Share of trace words written in Korean (language mixing)."})
     corpus_general_fraction: float = 0.05
 
 
 def dataclass_types():
-    from trl import ModelConfig, SFTConfig
-
     return (RunArgs, DataArgs, EvalArgs, CptArgs, SFTConfig, ModelConfig)
 
 
 def corpus_dataset(cpt_args, data_args, seed: int):
-    import datasets
-
     if cpt_args.corpus == "tiny":
-        from r1repro.tiny.corpus import build_corpus
-
         docs = build_corpus(cpt_args.corpus_num_docs, data_args.prompt_template, seed,
                             cpt_args.corpus_format_mix, cpt_args.corpus_korean_rate, cpt_args.corpus_general_fraction)
         return datasets.Dataset.from_dict({"text": docs})
-    from r1repro.data import load_rows
-
     rows = load_rows(cpt_args.corpus, data_args.train_split, cpt_args.corpus_num_docs, required=("text",))
     return datasets.Dataset.from_list([{"text": r["text"]} for r in rows])
 
 
-def run(instances, config) -> dict:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTTrainer
-
-    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, require_stage_output, setup_tracking, train_with_resume
-
+def run(stage: str, instances, config) -> dict:
     run_args, data_args, eval_args, cpt_args, sft_args, model_args = instances
     output_dir = sft_args.output_dir
     init_dir = None
     if cpt_args.init_tiny_model:
-        from r1repro.tiny.model import build_tiny_model
-
         init_dir = build_tiny_model(f"{output_dir}/init", cpt_args.init_tiny_model, sft_args.seed)
     else:
         if not model_args.model_name_or_path:
-            from r1repro.config import ConfigError
-
             raise ConfigError("model_name_or_path: required unless init_tiny_model is set")
         require_stage_output(model_args.model_name_or_path, "model_name_or_path")
     model_path = str(init_dir or model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=model_args.dtype or "auto")
-    setup_tracking(sft_args, run_args, STAGE)
+    setup_tracking(sft_args, run_args, stage)
     preemption = PreemptionCallback()
     trainer = SFTTrainer(
         model=model,
@@ -81,8 +76,3 @@ def run(instances, config) -> dict:
     tokenizer.save_pretrained(output_dir)
     return {}
 
-
-def main(argv=None) -> int:
-    from r1repro.stages.common import run_stage_main
-
-    return run_stage_main(STAGE, dataclass_types(), run, argv)

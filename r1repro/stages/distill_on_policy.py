@@ -11,27 +11,22 @@ cheaper per point of accuracy. Teacher and student must share a tokenizer.
 
 from __future__ import annotations
 
-from r1repro.config import DataArgs, EvalArgs, RunArgs
+from transformers import AutoModelForCausalLM
+from trl import DistillationConfig, DistillationTrainer, ModelConfig
 
-STAGE = "distill_on_policy"
+from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+from r1repro.data import dataset_rows, prompt_dataset
+from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
+from r1repro.engines.training import load_policy, save_final_model, setup_tracking, train_with_resume
+from r1repro.prompts import builder_for
+from r1repro.rundir import require_stage_output
 
 
 def dataclass_types():
-    from trl import DistillationConfig, ModelConfig
-
     return (RunArgs, DataArgs, EvalArgs, DistillationConfig, ModelConfig)
 
 
-def run(instances, config) -> dict:
-    from transformers import AutoModelForCausalLM
-    from trl import DistillationTrainer
-
-    from r1repro.config import ConfigError
-    from r1repro.data import dataset_rows, prompt_dataset
-    from r1repro.prompts import builder_for
-    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, require_stage_output, setup_tracking, train_with_resume
-    from r1repro.stages.training import load_policy, save_final_model
-
+def run(stage: str, instances, config) -> dict:
     run_args, data_args, eval_args, distill_args, model_args = instances
     teacher_path = distill_args.teacher_model_name_or_path
     if not teacher_path:
@@ -45,7 +40,7 @@ def run(instances, config) -> dict:
     rows = dataset_rows(data_args, data_args.num_train_samples, distill_args.seed)
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path, tokenizer)
     dataset = prompt_dataset(rows, builder).select_columns(["prompt"])
-    setup_tracking(distill_args, run_args, STAGE)
+    setup_tracking(distill_args, run_args, stage)
     preemption = PreemptionCallback()
     trainer = DistillationTrainer(
         model=model,
@@ -60,8 +55,3 @@ def run(instances, config) -> dict:
     save_final_model(trainer, tokenizer, distill_args.output_dir, data_args.prompt_template)
     return {}
 
-
-def main(argv=None) -> int:
-    from r1repro.stages.common import run_stage_main
-
-    return run_stage_main(STAGE, dataclass_types(), run, argv)

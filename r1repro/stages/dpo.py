@@ -8,31 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+import datasets
+from trl import DPOConfig, DPOTrainer, ModelConfig
 
-STAGE = "dpo"
+from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
+from r1repro.engines.training import load_policy, save_final_model, setup_tracking, train_with_resume
+from r1repro.jsonl import read_jsonl
+from r1repro.prompts import builder_for
 
 
 @dataclass
 class DpoArgs:
-    pairs: str = field(default="${run_dir}/rejection_sft/dpo_pairs.jsonl", metadata={"help": "JSONL with problem, chosen, rejected."})
+    pairs: str = field(default="${run_dir}/rejection_sft/dpo_pairs.jsonl",
+                       metadata={"help": "JSONL with problem, chosen, rejected."})
 
 
 def dataclass_types():
-    from trl import DPOConfig, ModelConfig
-
     return (RunArgs, DataArgs, EvalArgs, DpoArgs, DPOConfig, ModelConfig)
 
 
-def run(instances, config) -> dict:
-    import datasets
-    from trl import DPOTrainer
-
-    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
-    from r1repro.stages.training import load_policy, save_final_model
-    from r1repro.jsonl import read_jsonl
-    from r1repro.prompts import builder_for
-
+def run(stage: str, instances, config) -> dict:
     run_args, data_args, eval_args, dpo_args, dpo_config, model_args = instances
     try:
         pairs = read_jsonl(dpo_args.pairs, required=("problem", "chosen", "rejected"))
@@ -45,11 +41,13 @@ def run(instances, config) -> dict:
     for i, pair in enumerate(pairs, 1):
         for column in ("problem", "chosen", "rejected"):
             if not isinstance(pair[column], str):
-                raise ConfigError(f"pairs: {dpo_args.pairs}: row {i}: column '{column}' must be a string, got {type(pair[column]).__name__}")
+                raise ConfigError(f"pairs: {dpo_args.pairs}: row {i}: column '{column}' must be a string, "
+                                  f"got {type(pair[column]).__name__}")
     model, tokenizer, peft_config = load_policy(model_args)
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path, tokenizer)
-    dataset = datasets.Dataset.from_list([builder.preference_example(p["problem"], p["chosen"], p["rejected"]) for p in pairs])
-    setup_tracking(dpo_config, run_args, STAGE)
+    dataset = datasets.Dataset.from_list(
+        [builder.preference_example(p["problem"], p["chosen"], p["rejected"]) for p in pairs])
+    setup_tracking(dpo_config, run_args, stage)
     preemption = PreemptionCallback()
     trainer = DPOTrainer(model=model, args=dpo_config, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config, callbacks=[MetricsJsonlCallback(dpo_config.output_dir), preemption])
@@ -57,8 +55,3 @@ def run(instances, config) -> dict:
     save_final_model(trainer, tokenizer, dpo_config.output_dir)
     return {"pairs": len(pairs)}
 
-
-def main(argv=None) -> int:
-    from r1repro.stages.common import run_stage_main
-
-    return run_stage_main(STAGE, dataclass_types(), run, argv)

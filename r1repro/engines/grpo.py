@@ -1,28 +1,33 @@
 """GRPO with TRL's GRPOTrainer: the engine of stages r1zero, reasoning_rl and all_scenario_rl.
 
-The stage modules only differ in their defaults and what they feed in; the loop is TRL's. Every
-GRPO knob (loss_type, beta, epsilon, epsilon_high, scale_rewards, num_generations, temperature,
+The stages only differ in their recipes and what they feed in; the loop is TRL's. Every GRPO knob
+(loss_type, beta, epsilon, epsilon_high, scale_rewards, num_generations, temperature,
 mask_truncated_completions, use_vllm/vllm_mode, ...) is a GRPOConfig field set in the recipe.
 """
 
 from __future__ import annotations
 
-from r1repro.config import DataArgs, EvalArgs, RewardArgs, RunArgs
+import datasets
+from trl import GRPOConfig, GRPOTrainer, ModelConfig
+
+from r1repro.config import ConfigError, DataArgs, EvalArgs, RewardArgs, RunArgs
+from r1repro.data import dataset_rows, prompt_dataset
+from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
+from r1repro.engines.training import load_policy, save_final_model, setup_tracking, train_with_resume
 from r1repro.generation.vllm_sync import use_reload_sync_where_needed
+from r1repro.lengths import drop_long_prompts, prompt_token_limit, report_dropped
+from r1repro.prompts import builder_for
+from r1repro.rewards import RewardStatsCallback, build_rewards
+from r1repro.rewards.mathpool import get_pool
 
 
 def dataclass_types():
-    from trl import GRPOConfig, ModelConfig
-
     return (RunArgs, DataArgs, RewardArgs, EvalArgs, GRPOConfig, ModelConfig)
 
 
 def build_reward_funcs(reward_args, grpo_args, builder=None):
     """The recipe's rewards; with a PromptBuilder whose prompt pre-fills `<think>`, the tag-reading
     builtins are told so (think_opened)."""
-    from r1repro.config import ConfigError
-    from r1repro.rewards import build_rewards
-
     specs = builder.reward_specs(reward_args.rewards) if builder is not None else reward_args.rewards
     try:
         funcs, weights = build_rewards(specs)
@@ -35,23 +40,13 @@ def build_reward_funcs(reward_args, grpo_args, builder=None):
     return funcs
 
 
-def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) -> dict:
+def run(stage: str, instances, config, train_rows=None, reward_funcs=None) -> dict:
     """Train with GRPO, save the final model into output_dir, evaluate it."""
-    from trl import GRPOTrainer
-
-    from r1repro.data import dataset_rows, prompt_dataset
-    from r1repro.rewards import RewardStatsCallback
-    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
-    from r1repro.stages.training import load_policy, save_final_model
-
-    from r1repro.prompts import builder_for
-
     run_args, data_args, reward_args, eval_args, grpo_args, model_args = instances
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
-    funcs = reward_funcs or build_reward_funcs(reward_args, grpo_args, builder)  # fail on a bad reward before loading anything
+    # Fail on a bad reward before loading anything.
+    funcs = reward_funcs or build_reward_funcs(reward_args, grpo_args, builder)
     if any(getattr(f, "__name__", "").startswith("accuracy") for f in funcs):
-        from r1repro.rewards.mathpool import get_pool
-
         get_pool().start()  # math-verify workers start while the model loads, not on the first batch
     model, tokenizer, peft_config = load_policy(model_args)
     if train_rows is None:
@@ -78,16 +73,11 @@ def run_grpo(stage: str, instances, config, train_rows=None, reward_funcs=None) 
 
 def drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args):
     """Drop (and count) prompts that leave no room for max_completion_length in the model's context."""
-    import datasets
-
-    from r1repro.config import ConfigError
-    from r1repro.lengths import drop_long_prompts, prompt_token_limit, report_dropped
-
     context = getattr(model.config.get_text_config(), "max_position_embeddings", None)
     limit = prompt_token_limit(context, grpo_args.max_completion_length, grpo_args.vllm_max_model_length)
     rows, dropped = drop_long_prompts(dataset.to_list(), tokenizer, limit)
     report_dropped("training prompts", dropped, len(dataset), limit)
     if not rows:
-        raise ConfigError(f"max_completion_length: every training prompt is longer than the {limit} tokens the model's "
-                          f"context ({context}) leaves; lower max_completion_length or use shorter prompts")
+        raise ConfigError(f"max_completion_length: every training prompt is longer than the {limit} tokens the "
+                          f"model's context ({context}) leaves; lower max_completion_length or use shorter prompts")
     return (datasets.Dataset.from_list(rows) if dropped else dataset), dropped

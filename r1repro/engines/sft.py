@@ -11,36 +11,42 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import datasets
+from trl import ModelConfig, SFTConfig, SFTTrainer
+
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
-from r1repro.stages.traces import TraceArgs
+from r1repro.data import LOCAL_SUFFIXES, load_rows
+from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
+from r1repro.engines.trace_steps import ensure_traces
+from r1repro.engines.traces import TraceArgs
+from r1repro.engines.training import load_policy, save_final_model, setup_tracking, train_with_resume
+from r1repro.jsonl import iter_jsonl, write_jsonl
+from r1repro.lengths import drop_long_sft_examples, report_dropped
+from r1repro.prompts import builder_for, trace_row
+from r1repro.rundir import is_main_process, require_stage_output
 
 
 def dataclass_types():
-    from trl import ModelConfig, SFTConfig
-
     return (RunArgs, DataArgs, EvalArgs, TraceArgs, SFTConfig, ModelConfig)
 
 
-def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, seed: int) -> tuple[list[dict], dict]:
+def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str,
+                   seed: int) -> tuple[list[dict], dict]:
     """The SFT rows (`problem`, `response`, ...) and a summary of what was kept and dropped.
     Writes traces.jsonl (kept) and dpo_pairs.jsonl (correct vs incorrect) into output_dir."""
-    from r1repro.data import load_rows
-    from r1repro.stages.common import is_main_process, require_stage_output
-    from r1repro.jsonl import write_jsonl
-    from r1repro.stages.trace_steps import ensure_traces
-
     if trace_args.source_dataset:
         rows = read_trace_rows(trace_args.source_dataset, data_args.train_split)
         summary = {"source": trace_args.source_dataset, "kept": len(rows)}
     elif trace_args.source_model:
         require_stage_output(trace_args.source_model, "source_model")
-        # Sampled in steps of their own (never in this training process): r1repro/stages/trace_steps.py.
+        # Sampled in steps of their own (never in this training process): r1repro/engines/trace_steps.py.
         rows, summary = ensure_traces(trace_args, data_args, output_dir, seed)
     else:
         raise ConfigError("source_model or source_dataset: one of them is required")
     if trace_args.general_dataset and trace_args.general_fraction > 0:
         n = int(len(rows) * trace_args.general_fraction)
-        general = load_rows(trace_args.general_dataset, data_args.train_split, n, seed, required=("problem", "response"))
+        general = load_rows(trace_args.general_dataset, data_args.train_split, n, seed,
+                            required=("problem", "response"))
         rows = rows + general
         summary["general"] = len(general)
     if not rows:
@@ -54,10 +60,6 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str, 
 def read_trace_rows(spec: str, split: str) -> list[dict]:
     """Ready SFT traces: a local .jsonl (errors name file:line) or any dataset load_rows reads (a hub id
     on a cluster), with `problem`/`response` or `messages` rows (r1repro.prompts.trace_row)."""
-    from r1repro.data import LOCAL_SUFFIXES, load_rows
-    from r1repro.jsonl import iter_jsonl
-    from r1repro.prompts import trace_row
-
     path = Path(spec)
     if path.suffix == ".jsonl" or (path.suffix in LOCAL_SUFFIXES and not path.exists()):
         if not path.is_file():
@@ -79,15 +81,7 @@ def read_trace_rows(spec: str, split: str) -> list[dict]:
     return rows
 
 
-def run_trace_sft(stage: str, instances, config) -> dict:
-    import datasets
-    from trl import SFTTrainer
-
-    from r1repro.lengths import drop_long_sft_examples, report_dropped
-    from r1repro.stages.common import MetricsJsonlCallback, PreemptionCallback, setup_tracking, train_with_resume
-    from r1repro.stages.training import load_policy, save_final_model
-    from r1repro.prompts import builder_for
-
+def run(stage: str, instances, config) -> dict:
     run_args, data_args, eval_args, trace_args, sft_args, model_args = instances
     # The student's template decides the training form; fail on a missing chat template before sampling.
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)

@@ -8,7 +8,7 @@ be held. So a trace-SFT stage with `source_model` runs in three steps:
 2. sample: `r1repro sample` on them in its own process: one shard, or one per node / job-array
    task (`--num-shards N`, shard from `--shard-index` or SLURM_ARRAY_TASK_ID), each writing
    <output_dir>/samples/samples[.shard-i-of-N].jsonl (resumable);
-3. select: score and filter every shard's samples (R1's filters, stages/traces.py) into
+3. select: score and filter every shard's samples (R1's filters, engines/traces.py) into
    samples/selected.jsonl, dpo_pairs.jsonl and traces_summary.json in output_dir.
 
 Then the stage trains on the selected traces (plus general rows), written to traces.jsonl.
@@ -29,9 +29,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from r1repro.config import ConfigError
-
-TRACE_STAGES = ("cold_start", "rejection_sft")
+from r1repro.config import ConfigError, parse_config
+from r1repro.data import dataset_rows
+from r1repro.engines.traces import preference_pairs, score_samples, select_traces
+from r1repro.files import write_json_atomic
+from r1repro.jsonl import read_jsonl, write_jsonl
+from r1repro.prompts import builder_for
+from r1repro.stages import STAGES, TRACE_STAGES
 
 
 def samples_dir(output_dir: str | Path) -> Path:
@@ -62,10 +66,6 @@ def traces_ready(trace_args, data_args, output_dir: str, seed: int) -> bool:
 def write_prompts(trace_args, data_args, output_dir: str, seed: int) -> Path:
     """Step 1: the training prompts the traces are sampled for (every shard and the select step read
     this one file, so they agree). Samples of different inputs are removed first."""
-    from r1repro.data import dataset_rows
-    from r1repro.jsonl import write_jsonl
-    from r1repro.stages.common import write_json_atomic
-
     folder = samples_dir(output_dir)
     inputs = trace_inputs(trace_args, data_args, seed, sampling_only=True)
     if folder.is_dir() and _read_json(folder / "inputs.json") != inputs:
@@ -111,16 +111,12 @@ def run_sampling(trace_args, data_args, output_dir: str, seed: int, num_shards: 
 
 def select_from_samples(trace_args, data_args, output_dir: str, seed: int) -> dict:
     """Step 3: every shard's samples -> samples/selected.jsonl, dpo_pairs.jsonl, traces_summary.json."""
-    from r1repro.jsonl import read_jsonl, write_jsonl
-    from r1repro.stages.common import write_json_atomic
-    from r1repro.prompts import builder_for
-    from r1repro.stages.traces import preference_pairs, score_samples, select_traces
-
     folder = samples_dir(output_dir)
     if not (folder / "prompts.jsonl").is_file():
         raise ConfigError(f"source_model: no {folder / 'prompts.jsonl'}: run the prompts and sampling steps first")
     if _read_json(folder / "inputs.json") != trace_inputs(trace_args, data_args, seed, sampling_only=True):
-        raise ConfigError(f"source_model: the samples in {folder} were drawn with other settings; run the prompts step again")
+        raise ConfigError(f"source_model: the samples in {folder} were drawn with other settings; run the prompts "
+                          "step again")
     prompts = read_jsonl(folder / "prompts.jsonl")
     texts: dict[str, dict[int, str]] = {str(p["id"]): {} for p in prompts}
     for path in sorted(folder.glob("samples*.jsonl")):
@@ -133,7 +129,8 @@ def select_from_samples(trace_args, data_args, output_dir: str, seed: int) -> di
         raise ConfigError(f"source_model: {len(missing)} of {len(prompts)} prompts have fewer than {k} samples in "
                           f"{folder} (a shard did not finish); rerun the sampling step")
     # A chat template that pre-fills `<think>` leaves it out of every sample (r1repro.prompts).
-    think_opened = builder_for(data_args.prompt_template, data_args.system_prompt, trace_args.source_model).think_opened
+    builder = builder_for(data_args.prompt_template, data_args.system_prompt, trace_args.source_model)
+    think_opened = builder.think_opened
     records = score_samples(prompts, [[texts[str(p["id"])][i] for i in range(k)] for p in prompts], trace_args,
                             think_opened=think_opened)
     rows, counts = select_traces(records, trace_args)
@@ -150,8 +147,6 @@ def select_from_samples(trace_args, data_args, output_dir: str, seed: int) -> di
 def ensure_traces(trace_args, data_args, output_dir: str, seed: int) -> tuple[list[dict], dict]:
     """The sampled traces for a training stage: read when the steps ran before; else, in a single
     process, run them (sampling in a child); in a multi-process launch, one line saying what to run."""
-    from r1repro.jsonl import read_jsonl
-
     if not traces_ready(trace_args, data_args, output_dir, seed):
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise ConfigError(f"source_model: no sampled traces in {output_dir}: sampling is a step of its own, run "
@@ -170,10 +165,6 @@ def main(argv: list[str] | None = None) -> int:
 
     Without a step flag: all three steps in this process (sampling in a child). A Slurm job runs
     --prepare once, then --num-shards N on every node (or as a job array), then --select."""
-    import importlib
-
-    from r1repro.config import parse_config
-
     parser = argparse.ArgumentParser(prog="r1repro traces", description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("stage", choices=TRACE_STAGES)
     step = parser.add_mutually_exclusive_group()
@@ -183,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-index", type=int, help="the shard (default: SLURM_ARRAY_TASK_ID, else SLURM_PROCID)")
     args, rest = parser.parse_known_args(argv)
     try:
-        instances, _ = parse_config(importlib.import_module(f"r1repro.stages.{args.stage}").dataclass_types(), rest)
+        instances, _ = parse_config(STAGES[args.stage].dataclass_types(), rest)
         _, data_args, _, trace_args, sft_args, _ = instances
         output_dir, seed = sft_args.output_dir, sft_args.seed
         if not trace_args.source_model:

@@ -1,19 +1,46 @@
-"""Model loading and saving shared by the training stages (SFT and GRPO alike)."""
+"""What the training engines share: model loading and saving, tracking, resume and preemption."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+from pathlib import Path
+
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import get_peft_config
 
 from r1repro.config import ConfigError
-from r1repro.stages.common import require_stage_output
+from r1repro.engines.callbacks import PreemptionCallback
+from r1repro.rundir import PREEMPTED_EXIT_CODE, last_checkpoint, require_stage_output
+from r1repro.templates import get_template
+
+
+def setup_tracking(training_args, run_args, stage: str) -> None:
+    """wandb when the recipe asks for it; offline (no network needed) when no API key is set."""
+    report_to = training_args.report_to or []
+    if "wandb" in report_to:
+        os.environ.setdefault("WANDB_PROJECT", run_args.wandb_project or "r1repro")
+        os.environ.setdefault("WANDB_DIR", str(Path(run_args.run_dir)))
+        if not os.environ.get("WANDB_API_KEY"):
+            os.environ.setdefault("WANDB_MODE", "offline")
+        training_args.run_name = training_args.run_name or f"{Path(run_args.run_dir).name}-{stage}"
+
+
+def train_with_resume(trainer, output_dir: str | Path, preemption: PreemptionCallback) -> None:
+    """Train, resuming from the last complete checkpoint; exit PREEMPTED_EXIT_CODE if preempted."""
+    resume = last_checkpoint(output_dir)
+    if resume:
+        print(f"resuming from {resume}")
+    trainer.train(resume_from_checkpoint=resume)
+    if preemption.requested:
+        print(f"preempted: checkpoint saved in {output_dir}; rerun the same command to resume", file=sys.stderr)
+        sys.exit(PREEMPTED_EXIT_CODE)
 
 
 def load_policy(model_args, field_name: str = "model_name_or_path"):
     """Model + tokenizer from a stage directory or a hub id, and the PEFT config if the recipe
     enables LoRA (`use_peft: true`, TRL's ModelConfig fields)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import get_peft_config
-
     path = model_args.model_name_or_path
     if not path:
         raise ConfigError(f"{field_name}: required (a stage output directory or a model id)")
@@ -48,8 +75,6 @@ def save_final_model(trainer, tokenizer, output_dir: str, prompt_template: str |
     plain prompt template is saved with a chat template that renders that same prompt, so chat-based
     serving and eval (vLLM's chat API, apply_chat_template) give it what it was trained on, not the
     base model's ChatML."""
-    from r1repro.templates import get_template
-
     if prompt_template is not None and get_template(prompt_template) != "chat":
         tokenizer.chat_template = plain_chat_template(get_template(prompt_template))
     model = trainer.model

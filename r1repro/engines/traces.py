@@ -1,6 +1,6 @@
 """Sample, verify, filter: turn a model's outputs into SFT traces and preference pairs.
 
-The sampling itself runs outside the training process (r1repro/stages/trace_steps.py, through
+The sampling itself runs outside the training process (r1repro/engines/trace_steps.py, through
 `r1repro sample`); this module scores and filters what it wrote.
 
 Used by stage 1 (cold start from R1-Zero samples) and stage 3 (rejection sampling). The R1 paper's
@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from r1repro.rewards import resolve_reward
 from r1repro.rewards.text import with_think_opened
 
 THINK_ANSWER = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.S)
@@ -21,7 +22,8 @@ THINK_ANSWER = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*
 @dataclass
 class TraceArgs:
     source_model: str | None = field(default=None, metadata={"help": "Model (stage directory) to sample traces from."})
-    source_dataset: str | None = field(default=None, metadata={"help": "Or: a JSONL of ready traces with `problem` and `response` columns."})
+    source_dataset: str | None = field(default=None, metadata={
+        "help": "Or: a JSONL of ready traces with `problem` and `response` columns."})
     num_prompts: int = field(default=500, metadata={"help": "Training prompts to sample for."})
     samples_per_prompt: int = field(default=4, metadata={"help": "k: samples drawn per prompt."})
     keep_per_prompt: int = field(default=1, metadata={"help": "m: at most this many correct samples kept per prompt."})
@@ -29,13 +31,18 @@ class TraceArgs:
     sample_top_p: float = 1.0
     sample_max_new_tokens: int = 128
     sample_backend: str = field(default="hf", metadata={"help": "hf | vllm | server (r1repro.generation)."})
-    answer_reward: str = field(default="accuracy", metadata={"help": "Reward that verifies the answer (1.0 = correct)."})
+    answer_reward: str = field(default="accuracy", metadata={
+        "help": "Reward that verifies the answer (1.0 = correct)."})
     trace_language: str = field(default="en", metadata={"help": "Target language of the chain of thought."})
-    min_language_consistency: float = field(default=1.0, metadata={"help": "Drop traces whose CoT has fewer target-language words than this."})
+    min_language_consistency: float = field(default=1.0, metadata={
+        "help": "Drop traces whose CoT has fewer target-language words than this."})
     max_response_chars: int = field(default=1000, metadata={"help": "Drop over-long traces."})
-    max_repetition: float = field(default=0.3, metadata={"help": "Drop traces whose repeated 3-gram fraction exceeds this."})
-    general_dataset: str | None = field(default=None, metadata={"help": "Non-reasoning rows (with `response`) mixed into the SFT set."})
-    general_fraction: float = field(default=0.0, metadata={"help": "General rows as a fraction of the reasoning traces kept."})
+    max_repetition: float = field(default=0.3, metadata={
+        "help": "Drop traces whose repeated 3-gram fraction exceeds this."})
+    general_dataset: str | None = field(default=None, metadata={
+        "help": "Non-reasoning rows (with `response`) mixed into the SFT set."})
+    general_fraction: float = field(default=0.0, metadata={
+        "help": "General rows as a fraction of the reasoning traces kept."})
 
 
 def canonical_response(text: str, think_opened: bool = False) -> str | None:
@@ -58,10 +65,9 @@ def repetition_fraction(text: str, n: int = 3) -> float:
 def score_samples(rows: list[dict], texts: list[list[str]], args: TraceArgs, think_opened: bool = False) -> list[dict]:
     """One record per sample: the row, the text, correct / language / repetition / length verdicts.
     `think_opened`: the sampling prompt pre-filled `<think>` (see r1repro.prompts)."""
-    from r1repro.rewards import resolve_reward
-
     verify = resolve_reward(args.answer_reward)
-    language = resolve_reward({"name": "language_consistency", "language": args.trace_language, "think_opened": think_opened})
+    language = resolve_reward({"name": "language_consistency", "language": args.trace_language,
+                               "think_opened": think_opened})
     flat_rows = [row for row, samples in zip(rows, texts) for _ in samples]
     flat = [t for samples in texts for t in samples]
     columns = {k: [r.get(k) for r in flat_rows] for k in ("solution", "task", "lang")}

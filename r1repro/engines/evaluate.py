@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+from r1repro.config import ConfigError, DataArgs, EvalArgs, parse_config
 from r1repro.data import load_rows
-from r1repro.stages.common import is_main_process, write_json_atomic
+from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
+from r1repro.files import write_json_atomic
+from r1repro.rundir import is_main_process
+from r1repro.stages import STAGES
 
 
 def evaluate_stage(model_dir: str, eval_args, data_args, seed: int = 0) -> dict:
     if eval_args.eval_num_problems <= 0 or not eval_args.eval_tasks or not is_main_process():
         return {}
-    from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
-
     tasks = []
     for spec in eval_args.eval_tasks:
         rows = load_rows(spec["dataset"], data_args.test_split, eval_args.eval_num_problems, seed,
@@ -32,7 +37,8 @@ def evaluate_stage(model_dir: str, eval_args, data_args, seed: int = 0) -> dict:
     results = evaluate_model(model_dir, tasks, settings, samples_path=str(Path(model_dir) / "eval_samples.jsonl"))
     write_json_atomic(Path(model_dir) / "eval.json", results)
     for task, metrics in results.items():
-        shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items() if isinstance(v, float) and "@" not in k or k == "pass@1")
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in metrics.items()
+                          if isinstance(v, float) and "@" not in k or k == "pass@1")
         print(f"[eval] {Path(model_dir).name} {task}: {shown}")
     return results
 
@@ -61,18 +67,10 @@ def eval_here(eval_args, output_dir: str) -> bool:
 
 def run_eval_child(stage: str, argv: list[str]) -> int:
     """`r1repro stage-eval STAGE ...` in a child process; its exit code (failures are reported, not raised)."""
-    import gc
-    import subprocess
-    import sys
-
     gc.collect()  # the trainer is gone; hand its memory back before another model loads
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
+    torch = sys.modules.get("torch")  # only a process that imported torch holds a CUDA cache
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
     code = subprocess.call([sys.executable, "-m", "r1repro.cli", "stage-eval", stage, *argv],
                            env={**os.environ, STAGE_EVAL_ENV: "0"})
     if code != 0:
@@ -84,20 +82,14 @@ def run_eval_child(stage: str, argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """`r1repro stage-eval STAGE --config R [--field value ...]`: evaluate a finished stage's model on
     the recipe's eval tasks into <output_dir>/eval.json."""
-    import importlib
-    import sys
-
-    from r1repro.cli import STAGES
-    from r1repro.config import ConfigError, DataArgs, EvalArgs, parse_config
-
     argv = list(argv or [])
     if not argv or argv[0] not in STAGES:
-        print(f"usage: r1repro stage-eval STAGE --config recipe.yaml [--field value ...] (STAGE one of {', '.join(STAGES)})",
-              file=sys.stderr)
+        print("usage: r1repro stage-eval STAGE --config recipe.yaml [--field value ...] "
+              f"(STAGE one of {', '.join(STAGES)})", file=sys.stderr)
         return 2
     stage, rest = argv[0], argv[1:]
     try:
-        instances, _ = parse_config(importlib.import_module(f"r1repro.stages.{stage}").dataclass_types(), rest)
+        instances, _ = parse_config(STAGES[stage].dataclass_types(), rest)
     except ConfigError as err:
         print(f"r1repro stage-eval: error: {err}", file=sys.stderr)
         return 2

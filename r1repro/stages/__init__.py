@@ -1,0 +1,77 @@
+"""The R1 chain as one table: every stage, the module that runs it and what the CLI, the pipeline,
+the report, `r1repro check` and the Slurm planner need to know about it.
+
+A stage's module (an engine in r1repro/engines/ shared by several stages, or a module of its own in
+this package) has `dataclass_types()` (the config dataclasses its recipe fills) and
+`run(stage, instances, config) -> dict` (train, save the model into output_dir, return extra fields
+for DONE.json); r1repro/stages/runner.py does the rest (parse, skip if done, mark done, eval).
+
+This module imports nothing heavy: the Slurm helpers and `r1repro check` read it without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+# Stages without a numbered script of their own (optional in the R1 chain) run through this one,
+# with the stage name as its first argument: `sbatch slurm/stage.sh dpo --config ...`.
+GENERIC_SLURM_SCRIPT = "stage.sh"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    module: str  # dotted name of the module with dataclass_types() and run(stage, instances, config)
+    help: str  # one line for `r1repro --help`
+    slurm_script: str = GENERIC_SLURM_SCRIPT  # file in slurm/; users call the numbered ones by name
+    checkpoint: str = ""  # the model's name in the run report; default: the stage name
+    grpo: bool = False  # trained with GRPOTrainer: a generation batch must hold whole prompt groups
+    samples_traces: bool = False  # with a source_model, samples its traces in steps of their own first
+
+    def __post_init__(self):
+        if not self.checkpoint:
+            object.__setattr__(self, "checkpoint", self.name)
+
+    def load(self) -> ModuleType:
+        # Imported on use: the table stays light, and only the stage that runs pays for TRL.
+        return importlib.import_module(self.module)
+
+    def dataclass_types(self) -> tuple:
+        return self.load().dataclass_types()
+
+
+GRPO_ENGINE = "r1repro.engines.grpo"
+TRACE_SFT_ENGINE = "r1repro.engines.sft"
+
+# In pipeline order.
+STAGES: dict[str, Stage] = {stage.name: stage for stage in [
+    Stage("cpt", "r1repro.stages.cpt", checkpoint="base",
+          help="continued pre-training on plain text; on CPU it builds the tiny base model"),
+    Stage("r1zero", GRPO_ENGINE, grpo=True, slurm_script="stage0_r1zero.sh",
+          help="stage 0: GRPO from a base model, R1-Zero template, rule rewards (format + accuracy)"),
+    Stage("cold_start", TRACE_SFT_ENGINE, samples_traces=True, slurm_script="stage1_cold_start.sh",
+          help="stage 1: readable long-CoT traces (from the R1-Zero model or a dataset), SFT of the base"),
+    Stage("reasoning_rl", GRPO_ENGINE, grpo=True, slurm_script="stage2_grpo.sh",
+          help="stage 2: GRPO from the cold-start model: accuracy + format + language consistency"),
+    Stage("rejection_sft", TRACE_SFT_ENGINE, samples_traces=True, slurm_script="stage3_rejection_sft.sh",
+          help="stage 3: sample k, verify, keep <= m correct, mix general data, SFT of the base"),
+    Stage("dpo", "r1repro.stages.dpo",
+          help="optional: DPO on stage 3's correct-vs-incorrect pairs"),
+    Stage("all_scenario_rl", "r1repro.stages.all_scenario_rl", grpo=True, slurm_script="stage4_all_scenario_rl.sh",
+          help="stage 4: GRPO over mixed prompts, rewards (rules, reward model) routed by `task`"),
+    Stage("distill", TRACE_SFT_ENGINE, slurm_script="stage5_distill.sh",
+          help="stage 5: SFT of a smaller student on the traces rejection_sft kept"),
+    Stage("distill_on_policy", "r1repro.stages.distill_on_policy",
+          help="stage 5 option: on-policy distillation (the student samples, matches the teacher)"),
+]}
+
+GRPO_STAGES = frozenset(name for name, stage in STAGES.items() if stage.grpo)
+TRACE_STAGES = tuple(name for name, stage in STAGES.items() if stage.samples_traces)
+
+
+def checkpoint_name(entry: str) -> str:
+    """The report's name for a pipeline entry's model: a stage's checkpoint name (`cpt` -> `base`),
+    else the entry's own name (e.g. `student_base`, a second cpt entry)."""
+    return STAGES[entry].checkpoint if entry in STAGES else entry
