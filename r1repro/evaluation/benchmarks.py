@@ -15,10 +15,11 @@ import importlib.resources
 import json
 import random
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from r1repro.data import load_rows
 from r1repro.evaluation.core import EvalTask
 
 
@@ -142,8 +143,6 @@ def _resolve(spec) -> tuple[Benchmark, dict]:
 
 def load_benchmark(spec, limit: int | None = None, seed: int = 0) -> EvalTask:
     """An EvalTask (named by `label`, else the benchmark name) with validated rows."""
-    from r1repro.data import load_rows
-
     bench, spec = _resolve(spec)
     limit = spec.get("limit", limit if limit is not None else bench.default_limit)
     source = spec.get("path") or (f"{bench.loader.__name__}()" if bench.loader else bench.hf_id)

@@ -21,13 +21,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
 import yaml
 
-from r1repro.evaluation.core import EvalSettings
+from r1repro.evaluation.benchmarks import BENCHMARKS, load_benchmark
+from r1repro.evaluation.core import EvalSettings, evaluate_model
+from r1repro.evaluation.report import markdown_table, plot_pass_at_k
+from r1repro.files import write_json_atomic, write_text_atomic
 
 SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(EvalSettings)}
 TOP_KEYS = {"checkpoints", "benchmarks", "output_dir", "limit", "overwrite"}
@@ -97,18 +99,7 @@ def load_config(args) -> dict:
     }
 
 
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def run(config: dict) -> dict:
-    from r1repro.evaluation.benchmarks import load_benchmark
-    from r1repro.evaluation.core import evaluate_model
-    from r1repro.evaluation.report import markdown_table, plot_pass_at_k
-
     settings, out = config["settings"], Path(config["output_dir"])
     tasks = [load_benchmark(b, limit=config["limit"], seed=settings.seed) for b in config["benchmarks"]]
     names = [t.name for t in tasks]
@@ -126,9 +117,9 @@ def run(config: dict) -> dict:
                 continue
         print(f"[eval] {checkpoint}: {model} on {', '.join(names)}", file=sys.stderr)
         results = evaluate_model(model, tasks, settings, samples_path=str(out / "samples" / f"{checkpoint}.jsonl"))
-        _write_json(cached, {"model": model, "fingerprint": fingerprint, "results": results})
+        write_json_atomic(cached, {"model": model, "fingerprint": fingerprint, "results": results})
         evals[checkpoint] = results
-    _write_json(out / "results.json", {"evals": evals, "checkpoints": config["checkpoints"], **fingerprint})
+    write_json_atomic(out / "results.json", {"evals": evals, "checkpoints": config["checkpoints"], **fingerprint})
     table = markdown_table(evals)
     try:  # matplotlib is optional where eval runs in a lean venv (.venv-vllm has none)
         plot_pass_at_k(evals, str(out / "pass_at_k.png"))
@@ -137,9 +128,7 @@ def run(config: dict) -> dict:
         print(f"[eval] pass@k plot skipped: {err}", file=sys.stderr)
         plot = ""
     md = f"# Evaluation: {', '.join(evals)}\n\n{table}{plot}\n"
-    tmp = out / ".results.md.tmp"
-    tmp.write_text(md)
-    os.replace(tmp, out / "results.md")
+    write_text_atomic(out / "results.md", md)
     print(table)
     return evals
 
@@ -147,8 +136,6 @@ def run(config: dict) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.list_benchmarks:
-        from r1repro.evaluation.benchmarks import BENCHMARKS
-
         for b in BENCHMARKS.values():
             print(f"{b.name:<15} {b.hf_id or '-':<38} {b.description}")
         return 0

@@ -14,7 +14,11 @@ import math
 from dataclasses import dataclass, field
 
 from r1repro.evaluation.metrics import cons_at_k, mean, pass_at_k
+from r1repro.generation import SamplingParams, get_engine
 from r1repro.jsonl import write_jsonl
+from r1repro.prompts import builder_for
+from r1repro.rewards import resolve_reward
+from r1repro.rewards.accuracy import answer_target
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +53,6 @@ class EvalSettings:
 def evaluate_model(model_path: str, tasks: list[EvalTask], settings: EvalSettings, samples_path: str | None = None,
                    engine=None) -> dict[str, dict[str, float]]:
     """Metrics per task name. `engine`: reuse an engine already built for `model_path`."""
-    from r1repro.generation import SamplingParams, get_engine
-
     if settings.num_samples < 1:
         raise ValueError(f"eval num_samples must be >= 1, got {settings.num_samples}")
     for task in tasks:
@@ -92,16 +94,12 @@ def _check_rows(task: EvalTask) -> None:
 def _prompt_builder(model_path: str, settings: EvalSettings):
     """The same prompt path the training stages use (r1repro.prompts): chat template with generation
     prompt and system prompt for `chat`, think-prefill detection for the format metrics."""
-    from r1repro.prompts import builder_for
-
     return builder_for(settings.template, settings.system_prompt, model_path)
 
 
 def _rewards(answer_reward: str, builder):
     """(answer, format, language consistency or None). language_consistency is optional: without it
     the metric is left out of the results. Format and language know when the prompt opened <think>."""
-    from r1repro.rewards import resolve_reward
-
     format_spec, language_spec = builder.reward_specs(["format", "language_consistency"])
     try:
         language = resolve_reward(language_spec)
@@ -127,8 +125,6 @@ def _score(reward, completions: list, columns: dict) -> list[float | None]:
 
 
 def _score_task(task, settings, prompts, greedy_out, sampled_out, builder):
-    from r1repro.rewards.accuracy import answer_target
-
     answer_reward, format_reward, language_reward = _rewards(task.answer_reward, builder)
     k = settings.num_samples
     wrap = (lambda t: [{"role": "assistant", "content": t}]) if builder.is_chat else (lambda t: t)

@@ -4,9 +4,10 @@ reads as the recipe's progress and a `general` row shows forgetting."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
+
+from r1repro.files import atomic_path
 
 # Columns in this order first; any other metric follows (pass@k and cons@k sorted by k).
 LEADING = ("accuracy_greedy", "pass@1")
@@ -50,7 +51,7 @@ def pass_at_k_curve(metrics: dict[str, float]) -> list[tuple[int, float]]:
 
 def plot_pass_at_k(evals: dict[str, dict[str, dict[str, float]]], path_png: str) -> str:
     """pass@k against k (log2 axis), one panel per task, one line per checkpoint. Written atomically."""
-    import matplotlib
+    import matplotlib  # optional where eval runs in a lean venv (.venv-vllm has none); see evaluation/cli.py
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -77,9 +78,7 @@ def plot_pass_at_k(evals: dict[str, dict[str, dict[str, float]]], path_png: str)
         ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path_png)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
     return str(path)

@@ -63,6 +63,8 @@ def get_engine(backend: str, model: str, **options) -> Engine:
     gpu_memory_utilization, tensor_parallel_size, ...). server: base_url, api_key, concurrency,
     max_retries, timeout, wait_timeout.
     """
+    # Each backend is imported when chosen: vllm is an optional dependency, hf loads torch and
+    # transformers, and all three import Sample / SamplingParams from this package.
     if backend == "hf":
         from r1repro.generation.hf import HFEngine
 

@@ -16,6 +16,11 @@ import sys
 
 import yaml
 
+from r1repro.data import load_rows
+from r1repro.generation import SamplingParams, get_engine
+from r1repro.generation.sampling import read_complete, sample_to_jsonl, shard_path, slurm_shard, take_shard
+from r1repro.prompts import builder_for
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="r1repro sample", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,9 +96,6 @@ def engine_options(args) -> dict:
 
 
 def build_records(args) -> list[dict]:
-    from r1repro.data import load_rows
-    from r1repro.prompts import builder_for
-
     required = (args.prompt_column,) if args.prompt_column else ("problem",)
     rows = load_rows(args.dataset, args.split, args.limit, args.seed, problem_column=args.problem_column, required=required)
     if args.limit is not None:
@@ -112,9 +114,6 @@ def build_records(args) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from r1repro.generation import SamplingParams, get_engine
-    from r1repro.generation.sampling import shard_path, slurm_shard, take_shard
-
     try:
         args = parse_args(list(sys.argv[1:] if argv is None else argv))
         params = SamplingParams(n=args.n, temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
@@ -128,8 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"r1repro sample: {e}", file=sys.stderr)
         return 2
-    from r1repro.generation.sampling import read_complete, sample_to_jsonl
-
     # Nothing to do (a finished shard rerun by a requeued job): skip loading the model at all.
     if output.exists() and {str(r["id"]) for r in records} <= read_complete(output, params.n)[1]:
         stats = {"prompts": len(records), "skipped": len(records), "generated": 0, "output": str(output)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, AutoTokenizer, StoppingCriteriaList
 
 from r1repro.generation import Sample, SamplingParams
 
@@ -23,8 +24,6 @@ class HFEngine:
         `num_threads`: torch CPU threads while generating (restored after); default torch's setting.
         On a machine shared with other busy processes, 1 can be several times faster (OpenMP threads
         spin against the other load)."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         if isinstance(model, str):
             tokenizer = tokenizer or AutoTokenizer.from_pretrained(model)
             model = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, dtype))
@@ -80,8 +79,6 @@ class HFEngine:
             kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
         prompt_len = enc["input_ids"].shape[1]
         if params.stop:
-            from transformers import StoppingCriteriaList
-
             kwargs["stopping_criteria"] = StoppingCriteriaList([_StopStrings(self.tokenizer, params.stop, prompt_len)])
         out = self.model.generate(**enc, **kwargs)
         return [self._to_sample(row.tolist(), params, len(p)) for row, p in zip(out[:, prompt_len:], batch_ids)]

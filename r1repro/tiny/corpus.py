@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from r1repro.templates import render_prompt
-from r1repro.tiny.tasks import addition_steps, addition_trace, general_rows, r1_response
+from r1repro.tiny.tasks import _split_of, addition_steps, addition_trace, general_rows, r1_response
 
 # Weights of the answer formats for reasoning problems.
 DEFAULT_FORMAT_MIX = {
@@ -46,8 +46,6 @@ def build_corpus(
 ) -> list[str]:
     """Documents `prompt + completion + eos`. Reasoning problems come from the train split's range
     of numbers but test problems are excluded, so evaluation stays held out."""
-    from r1repro.tiny.tasks import _split_of
-
     mix = format_mix or DEFAULT_FORMAT_MIX
     unknown = set(mix) - set(DEFAULT_FORMAT_MIX)
     if unknown:

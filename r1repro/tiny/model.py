@@ -11,7 +11,9 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
+import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 # Korean words appear in the tiny corpus so that language mixing (and its reward) is observable.
@@ -19,8 +21,6 @@ KOREAN = "올림따라서답그러므로더하기합은"
 
 
 def build_char_tokenizer(extra_chars: str = KOREAN):
-    from transformers import PreTrainedTokenizerFast
-
     chars = sorted(set(string.printable.replace("\x0b", "").replace("\x0c", "")) | set(extra_chars))
     vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS.values())}
     for ch in chars:
@@ -38,8 +38,6 @@ def tiny_llama_config(vocab_size: int, size: str = "small", **overrides):
     policy: on 2 CPU cores it learns 2-digit addition with a trace in ~600 steps (~2.5 min), while a
     wider 3.2M model needs far longer per step to get there. `micro` (2 layers, ~0.4M) is the
     distillation student and the unit tests' model."""
-    from transformers import LlamaConfig
-
     shapes = {
         "small": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
         "micro": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
@@ -59,9 +57,6 @@ def tiny_llama_config(vocab_size: int, size: str = "small", **overrides):
 
 def build_tiny_model(output_dir: str | Path, size: str = "small", seed: int = 0) -> Path:
     """Create a randomly initialised tiny model + tokenizer at output_dir (save_pretrained layout)."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
     torch.manual_seed(seed)
     tokenizer = build_char_tokenizer()
     config = tiny_llama_config(len(tokenizer), size)
