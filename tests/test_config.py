@@ -116,7 +116,7 @@ def test_unknown_reward_fails_at_start_up(tmp_path, capsys):
 def test_every_tiny_recipe_parses():
     from pathlib import Path
 
-    from r1repro.pipeline import load_pipeline, stage_state, stage_argv
+    from r1repro.pipeline import load_pipeline, stage_argv, stage_state
 
     run_dir, stages = load_pipeline("recipes/tiny/pipeline.yaml", "runs/parse-check")
     assert stages[0]["name"] == "cpt"

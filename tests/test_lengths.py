@@ -4,8 +4,14 @@ The token counts are checked against what TRL's SFTTrainer itself builds from th
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from r1repro.lengths import (drop_long_prompts, drop_long_sft_examples, model_context, prompt_token_limit,
-                             prompt_tokens, sft_example_tokens)
+from r1repro.lengths import (
+    drop_long_prompts,
+    drop_long_sft_examples,
+    model_context,
+    prompt_token_limit,
+    prompt_tokens,
+    sft_example_tokens,
+)
 from r1repro.tiny.model import build_tiny_model
 
 CHAT_TEMPLATE = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{{ eos_token }}{% endfor %}"

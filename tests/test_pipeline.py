@@ -6,7 +6,7 @@ import pytest
 
 from r1repro.config import ConfigError
 from r1repro.pipeline import load_pipeline, stage_argv, stage_state
-from r1repro.rundir import finish_stage, fingerprint, is_done, start_stage
+from r1repro.rundir import fingerprint, finish_stage, is_done, start_stage
 
 
 def write(tmp_path, text):

@@ -48,7 +48,8 @@ def run_dir(tmp_path_factory):
 
 
 def run_stage(stage: str, run_dir: Path, *overrides: str) -> dict:
-    code = runner.run_stage(stage, ["--config", str(RECIPES / f"{stage}.yaml"), "--run_dir", str(run_dir), *FAST, *overrides])
+    code = runner.run_stage(stage, ["--config", str(RECIPES / f"{stage}.yaml"), "--run_dir", str(run_dir), *FAST,
+                                    *overrides])
     assert code == 0, f"{stage} exited with {code}"
     return json.loads((run_dir / stage / "DONE.json").read_text())
 
@@ -84,8 +85,9 @@ def test_cold_start_samples_real_outputs_in_the_chat_template_and_filters(base, 
     """The crash of issue 13: sampling with prompt_template chat handed message lists to the engine."""
     out = run_dir / "cold_start_sampled"
     # source_dataset "" (unset) switches the recipe from the given dataset to sampling source_model.
-    code = runner.run_stage("cold_start", ["--config", str(RECIPES / "cold_start.yaml"), "--run_dir", str(run_dir), *FAST, "--output_dir", str(out),
-                        "--model_name_or_path", base, "--source_model", formatted, "--source_dataset", "", *SAMPLE_FAST, *SFT_FAST])
+    code = runner.run_stage("cold_start", [
+        "--config", str(RECIPES / "cold_start.yaml"), "--run_dir", str(run_dir), *FAST, "--output_dir", str(out),
+        "--model_name_or_path", base, "--source_model", formatted, "--source_dataset", "", *SAMPLE_FAST, *SFT_FAST])
     assert code == 0
     done = json.loads((out / "DONE.json").read_text())
     traces = done["traces"]

