@@ -26,7 +26,12 @@ import yaml
 
 
 class ConfigError(ValueError):
-    """A recipe or command-line problem, reported to the user as one line."""
+    """A recipe or command-line problem, reported to the user as one line; `field` names the recipe field
+    it is about when one is (`r1repro check` then skips its other checks of that field)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 # --------------------------------------------------------------------------------------------------
@@ -195,7 +200,8 @@ def translate_renamed_fields(recipe: dict, dataclass_types, source: str) -> dict
     for key, value in recipe.items():
         name = installed_field_name(key, dataclass_types)
         if name in out and out[name] != value:
-            raise ConfigError(f"{source}: fields '{key}' and '{name}' are two spellings of one setting with different values; keep one")
+            raise ConfigError(f"{source}: fields '{key}' and '{name}' are two spellings of one setting with different values; keep one",
+                              name)
         out[name] = value
     return out
 
@@ -222,15 +228,15 @@ def validate_recipe(recipe: dict, dataclass_types, source: str) -> None:
     for key, value in recipe.items():
         if key == "env":
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: field 'env' must be a mapping of environment variables")
+                raise ConfigError(f"{source}: field 'env' must be a mapping of environment variables", "env")
             continue
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{source}: unknown field '{key}'{hint}")
+            raise ConfigError(f"{source}: unknown field '{key}'{hint}", key)
         expected = _type_problem(value, hints.get(key, fields[key].type))
         if expected:
-            raise ConfigError(f"{source}: field '{key}' must be {expected}, got {value!r}")
+            raise ConfigError(f"{source}: field '{key}' must be {expected}, got {value!r}", key)
 
 
 def _dict_fields(dataclass_types) -> set[str]:

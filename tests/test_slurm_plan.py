@@ -93,6 +93,27 @@ def test_indivisible_generation_batch_is_one_clear_error(recipe):
     make_plan("cold_start", recipe(num_generations=7, use_vllm=False), [], Shape(["n1"], 1))
 
 
+@pytest.mark.parametrize("fields", [{}, {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4},
+                                    {"steps_per_generation": 3, "num_generations": 6},
+                                    {"generation_batch_size": 32, "per_device_train_batch_size": 4}])
+def test_the_light_batch_rule_is_trls(fields):
+    """The plan runs in sbatch scripts before anything imports transformers, so it mirrors GRPOConfig's
+    generation-batch rule and defaults; here TRL (at the same world size, through the subclass
+    `r1repro check` parses with) computes the same numbers."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    from r1repro.check import at_world_size, trl_batch
+    from r1repro.slurm.plan import DEFAULTS, batch_arithmetic
+
+    trl_defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
+    assert DEFAULTS == {key: trl_defaults[key] for key in DEFAULTS}
+    (grpo,) = at_world_size((GRPOConfig,), 8)
+    args = grpo(output_dir="unused", bf16=False, **fields)
+    assert batch_arithmetic("r1zero", fields, 8) == trl_batch("r1zero", [args], 8)
+
+
 def test_vllm_mode_defaults_to_trl_colocate(recipe, tmp_path):
     path = recipe()
     data = yaml.safe_load(open(path))

@@ -18,13 +18,20 @@ from r1repro.slurm.hostlist import expand
 
 # Stages trained with TRL's GRPOTrainer: their generation batch must hold whole prompt groups.
 GRPO_STAGES = {"r1zero", "reasoning_rl", "all_scenario_rl"}
-# TrainingArguments / GRPOConfig defaults, used when a recipe leaves a field unset.
+# GRPOConfig's defaults, used when a recipe leaves a field unset. This module runs in the sbatch scripts before
+# anything imports transformers, so it mirrors TRL's generation-batch rule (batch_arithmetic) and these
+# defaults; tests/test_slurm_plan.py checks both against GRPOConfig (`r1repro check` asks TRL itself).
 DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 8,
             "vllm_server_port": 8000, "vllm_tensor_parallel_size": 1}
 
 
 class PlanError(ValueError):
-    """Bad recipe, arguments or cluster shape: reported as one line, exit code 2."""
+    """Bad recipe, arguments or cluster shape: reported as one line, exit code 2; `field` names the recipe
+    field it is about when one is (`r1repro check` reports it as that field's problem)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 # ---------------------------------------------------------------- recipe + overrides
@@ -73,7 +80,7 @@ def read_recipe(path: str, overrides: dict[str, object] | None = None) -> dict:
     try:
         recipe = load_recipe(path, run_dir=str(run_dir) if run_dir else None)
     except ConfigError as e:
-        raise PlanError(str(e)) from None
+        raise PlanError(str(e), e.field) from None
     run_dir = run_dir or recipe.get("run_dir") or "runs/tiny"
     expanded = {k: v.replace("${run_dir}", str(run_dir)) if isinstance(v, str) else v for k, v in overrides.items()}
     return {**recipe, **expanded}
@@ -143,7 +150,7 @@ def _int(recipe: dict, key: str) -> int:
     value = recipe.get(key)
     value = DEFAULTS[key] if value is None else value
     if not isinstance(value, int) or value < 1:
-        raise PlanError(f"{key} must be a positive integer, got {value!r}")
+        raise PlanError(f"{key} must be a positive integer, got {value!r}", key)
     return value
 
 
@@ -185,7 +192,7 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
         # TRL's vllm-serve owns a whole node; every other node trains.
         if len(nodes) < 2:
             raise PlanError("vllm_mode=server needs a dedicated vLLM node: submit with --nodes=2 or more "
-                            "(or set vllm_mode colocate)")
+                            "(or set vllm_mode colocate)", "vllm_mode")
         vllm_node, nodes = nodes[-1], nodes[:-1]
     if gpus == 0:
         # CPU nodes (the tests): accelerate --cpu runs a single process, so train on one node.
@@ -198,7 +205,7 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
         notes.append(f"no GPUs: ignoring accelerate_config {accel} (runs accelerate --cpu)")
         accel = None
     if accel and not Path(accel).is_file():
-        raise PlanError(f"accelerate_config not found: {accel}")
+        raise PlanError(f"accelerate_config not found: {accel}", "accelerate_config")
     port = main_port or 20000 + int(shape.job_id or 0) % 10000
     plan = Plan(
         stage=stage, config=config, args=list(args), nodes=list(shape.nodes), gpus_per_node=gpus,
@@ -211,7 +218,7 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
         plan.vllm_model = recipe.get("model_name_or_path")
         plan.vllm_tensor_parallel_size = _int(recipe, "vllm_tensor_parallel_size")
         if not plan.vllm_model:
-            raise PlanError("vllm_mode=server needs model_name_or_path for trl vllm-serve")
+            raise PlanError("vllm_mode=server needs model_name_or_path for trl vllm-serve", "model_name_or_path")
         plan.extra_args = ["--vllm_server_host", vllm_node, "--vllm_server_port", str(plan.vllm_port)]
     return plan
 
