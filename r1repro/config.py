@@ -12,17 +12,29 @@ so a chain of stage recipes can hand artifacts to each other by path.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import enum
 import os
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+
+class OldSpelling(argparse.Action):
+    """argparse action for a tool flag's old underscore spelling (`--run_dir` beside `--run-dir`): stores the
+    value as the dashed flag does, with a one-line deprecation note on stderr. Stage commands keep TRL's
+    underscore field flags; tool commands (pipeline, slurm submit-pipeline, eval, ...) use dashes."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: {option_string} is deprecated; use {option_string.replace('_', '-')}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 class ConfigError(ValueError):

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from r1repro.cli import STAGES
-from r1repro.config import ConfigError, load_recipe, parse_config
+from r1repro.config import ConfigError, OldSpelling, load_recipe, parse_config
 
 PIPELINE_KEYS = {"run_dir", "stages", "description", "pass_at_k"}
 
@@ -141,7 +141,8 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="r1repro pipeline", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="pipeline recipe, e.g. recipes/tiny/pipeline.yaml")
-    parser.add_argument("--run_dir", help="override the pipeline's run_dir")
+    parser.add_argument("--run-dir", help="override the pipeline's run_dir")
+    parser.add_argument("--run_dir", dest="run_dir", action=OldSpelling, help=argparse.SUPPRESS)
     parser.add_argument("--only", nargs="+", help="run only these stages (their inputs must exist)")
     args, extra = parser.parse_known_args(argv)
     try:

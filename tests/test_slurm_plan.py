@@ -4,6 +4,7 @@ the batch arithmetic, plus the pieces of the job machinery that need no cluster.
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import subprocess
 import sys
@@ -206,10 +207,37 @@ def test_accelerate_configs_load():
             assert cfg.deepspeed_config["deepspeed_multinode_launcher"] == "standard"
 
 
-def test_preempted_exit_code_matches_the_stages():
-    from r1repro.stages.common import PREEMPTED_EXIT_CODE as STAGES_CODE
+def test_prepare_hands_the_batch_shell_the_preemption_code_and_old_names_still_work(recipe, monkeypatch, capsys):
+    """lib.sh requeues on the exit code prepare prints (r1repro.rundir's, which node-exec and the stages
+    use); R1_MAIN_PORT / R1_GPUS_PER_NODE, the old names, still count, with one line each on stderr."""
+    import shlex
 
-    assert PREEMPTED_EXIT_CODE == STAGES_CODE
+    from r1repro.rundir import PREEMPTED_EXIT_CODE as RUNDIR_CODE
+
+    assert PREEMPTED_EXIT_CODE is RUNDIR_CODE
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "n[1-2]")
+    monkeypatch.setenv("R1_GPUS_PER_NODE", "4")
+    monkeypatch.setenv("R1_MAIN_PORT", "29555")
+    assert slurm_main(["prepare", "reasoning_rl", "--config", recipe()]) == 0
+    out, err = capsys.readouterr()
+    values = dict(line.split("=", 1) for line in out.splitlines() if not line.endswith(")"))
+    assert values["R1REPRO_PREEMPTED_EXIT_CODE"] == str(RUNDIR_CODE)
+    plan = json.loads(shlex.split(values["R1REPRO_PLAN"])[0])
+    assert plan["gpus_per_node"] == 4 and plan["main_process_port"] == 29555
+    assert "R1_GPUS_PER_NODE is deprecated; set R1REPRO_GPUS_PER_NODE instead" in err
+    assert "R1_MAIN_PORT is deprecated; set R1REPRO_MAIN_PORT instead" in err
+    monkeypatch.setenv("R1REPRO_GPUS_PER_NODE", "2")  # the new name wins, silently
+    assert shape_from_env().gpus_per_node == 2 and "deprecated" not in capsys.readouterr().err
+
+
+def test_submit_pipeline_takes_run_dir_with_a_dash_and_the_old_spelling_with_a_note(tmp_path, capsys):
+    path = _pipeline(tmp_path, ["cpt", "r1zero"])
+    assert slurm_main(["submit-pipeline", "--config", path, "--run-dir", str(tmp_path / "x"), "--dry-run"]) == 0
+    new = capsys.readouterr()
+    assert slurm_main(["submit-pipeline", "--config", path, "--run_dir", str(tmp_path / "x"), "--dry-run"]) == 0
+    old = capsys.readouterr()
+    assert old.out == new.out and f"--run_dir {tmp_path / 'x'}" in new.out and not new.err
+    assert old.err.strip() == "r1repro slurm submit-pipeline: --run_dir is deprecated; use --run-dir"
 
 
 def _pipeline(tmp_path, names):
@@ -230,7 +258,7 @@ def test_pipeline_submitter_chains_with_afterok(tmp_path, capsys):
                            ["--partition=p"], ["--seed", "1"])
     assert [c[0] for c in cmds] == ["cpt", "r1zero", "reasoning_rl", "report"]
     assert cmds[-1][1][-6:] == [str(SLURM_DIR / "report.sh"), "--config", str(tmp_path / "pipeline.yaml"),
-                                "--run_dir", str(tmp_path / "run"), "--seed", "1"][-6:]
+                                "--run-dir", str(tmp_path / "run"), "--seed", "1"][-6:]
     assert cmds[0][1][-8:] == ["--config", str(tmp_path / "stages/cpt.yaml"), "--run_dir",
                                str(tmp_path / "run"), "--max_steps", "3", "--seed", "1"]
     assert str(SLURM_DIR / "stage.sh") in cmds[0][1] and "cpt" in cmds[0][1]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
+from r1repro.config import ConfigError, load_recipe
+from r1repro.rundir import DEFAULT_RUN_DIR
 from r1repro.slurm.hostlist import expand
 
 # Stages trained with TRL's GRPOTrainer: their generation batch must hold whole prompt groups.
@@ -23,6 +26,21 @@ GRPO_STAGES = {"r1zero", "reasoning_rl", "all_scenario_rl"}
 # defaults; tests/test_slurm_plan.py checks both against GRPOConfig (`r1repro check` asks TRL itself).
 DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 8,
             "vllm_server_port": 8000, "vllm_tensor_parallel_size": 1}
+
+
+ENV_PREFIX = "R1REPRO_"
+OLD_ENV_PREFIX = "R1_"  # the Slurm glue's variables before they took the project's prefix
+
+
+def env_setting(name: str, env: dict[str, str] | None = None) -> str | None:
+    """The user's R1REPRO_<name>, or the deprecated R1_<name> with a one-line note on stderr."""
+    env = os.environ if env is None else env
+    if env.get(ENV_PREFIX + name):
+        return env[ENV_PREFIX + name]
+    old = env.get(OLD_ENV_PREFIX + name)
+    if old:
+        print(f"r1repro: {OLD_ENV_PREFIX}{name} is deprecated; set {ENV_PREFIX}{name} instead", file=sys.stderr)
+    return old or None
 
 
 class PlanError(ValueError):
@@ -72,16 +90,14 @@ def _yaml_scalar(value: str) -> object:
 
 def read_recipe(path: str, overrides: dict[str, object] | None = None) -> dict:
     """The stage recipe as the stage will see it: YAML, CLI overrides on top, `${run_dir}` expanded
-    with the overriding run_dir (the pipeline submitter passes --run_dir to every stage)."""
-    from r1repro.config import ConfigError, load_recipe
-
+    with the overriding run_dir (the pipeline submitter passes --run_dir, a stage field, to every stage)."""
     overrides = overrides or {}
     run_dir = overrides.get("run_dir")
     try:
         recipe = load_recipe(path, run_dir=str(run_dir) if run_dir else None)
     except ConfigError as e:
         raise PlanError(str(e), e.field) from None
-    run_dir = run_dir or recipe.get("run_dir") or "runs/tiny"
+    run_dir = run_dir or recipe.get("run_dir") or DEFAULT_RUN_DIR
     expanded = {k: v.replace("${run_dir}", str(run_dir)) if isinstance(v, str) else v for k, v in overrides.items()}
     return {**recipe, **expanded}
 
@@ -104,14 +120,15 @@ def _gpu_count(value: str | None) -> int | None:
 
 
 def shape_from_env(env: dict[str, str] | None = None) -> Shape:
-    """Nodes and GPUs of the current allocation, from Slurm's variables (R1_GPUS_PER_NODE overrides,
+    """Nodes and GPUs of the current allocation, from Slurm's variables (R1REPRO_GPUS_PER_NODE overrides,
     for clusters that hand out whole GPU nodes without gres)."""
     env = dict(os.environ if env is None else env)
     nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
     if not nodelist:
         raise PlanError("not inside a Slurm job (SLURM_JOB_NODELIST unset); use `r1repro slurm dry-run`")
-    gpus = None
-    for var in ("R1_GPUS_PER_NODE", "SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "SLURM_JOB_GPUS"):
+    override = env_setting("GPUS_PER_NODE", env)
+    gpus = _gpu_count(override)
+    for var in () if override else ("SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "SLURM_JOB_GPUS"):
         if env.get(var):
             gpus = len(env[var].split(",")) if var == "SLURM_JOB_GPUS" else _gpu_count(env[var])
             break

@@ -87,7 +87,7 @@ def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], 
     if not only:
         # Same pipeline, run_dir and extra args as the stages, so every stage is recognised as done.
         cmds.append(("report", ["sbatch", "--parsable", "--job-name=r1-report", f"--output={log_dir}/%x-%j.out",
-                                *common, str(SLURM_DIR / "report.sh"), "--config", pipeline, "--run_dir",
+                                *common, str(SLURM_DIR / "report.sh"), "--config", pipeline, "--run-dir",
                                 str(run_dir), *stage_args]))
     return cmds
 
