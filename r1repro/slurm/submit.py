@@ -13,6 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from r1repro.cli import STAGES
+from r1repro.config import ConfigError
+from r1repro.pipeline import load_pipeline
 from r1repro.slurm.plan import PlanError, parse_overrides, quote
 
 SLURM_DIR = Path(__file__).resolve().parents[2] / "slurm"
@@ -31,8 +34,6 @@ GENERIC_SCRIPT = "stage.sh"
 def script_for(stage: str) -> list[str]:
     if stage in STAGE_SCRIPTS:
         return [str(SLURM_DIR / STAGE_SCRIPTS[stage])]
-    from r1repro.cli import STAGES
-
     if stage not in STAGES:
         raise PlanError(f"unknown stage {stage!r} in pipeline (known: {', '.join(STAGES)})")
     return [str(SLURM_DIR / GENERIC_SCRIPT), stage]
@@ -56,9 +57,6 @@ def split_sbatch_args(args: list[str], stages: list[str]) -> tuple[list[str], di
 def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], stage_args: list[str],
                     only: list[str] | None = None, log_dir: str | None = None) -> list[tuple[str, list[str]]]:
     """(stage, sbatch argv) per stage; the dependency is appended at submit time."""
-    from r1repro.config import ConfigError
-    from r1repro.pipeline import load_pipeline
-
     try:
         run_dir, stages = load_pipeline(pipeline, run_dir)
     except ConfigError as e:
