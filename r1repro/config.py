@@ -52,21 +52,30 @@ class ConfigError(ValueError):
 
 @dataclass
 class RunArgs:
-    run_dir: str = field(default="runs/tiny", metadata={"help": "Directory of the whole pipeline run; `${run_dir}` in recipes expands to it."})
-    accelerate_config: str | None = field(default=None, metadata={"help": "accelerate config file the Slurm scripts launch with (recipes/accelerate/*.yaml)."})
-    wandb_project: str | None = field(default=None, metadata={"help": "wandb project; wandb logs offline when WANDB_API_KEY is unset."})
+    run_dir: str = field(
+        default="runs/tiny",
+        metadata={"help": "Directory of the whole pipeline run; `${run_dir}` in recipes expands to it."})
+    accelerate_config: str | None = field(
+        default=None,
+        metadata={"help": "accelerate config file the Slurm scripts launch with (recipes/accelerate/*.yaml)."})
+    wandb_project: str | None = field(
+        default=None, metadata={"help": "wandb project; wandb logs offline when WANDB_API_KEY is unset."})
 
 
 @dataclass
 class DataArgs:
-    dataset: str = field(default="tiny:addition", metadata={"help": "tiny:<task> (built locally), a .jsonl/.json/.parquet file, or a HF dataset id."})
+    dataset: str = field(
+        default="tiny:addition",
+        metadata={"help": "tiny:<task> (built locally), a .jsonl/.json/.parquet file, or a HF dataset id."})
     dataset_config: str | None = field(default=None, metadata={"help": "HF dataset config name."})
     train_split: str = "train"
     test_split: str = "test"
-    num_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training rows (tiny: generate this many)."})
+    num_train_samples: int | None = field(
+        default=None, metadata={"help": "Use at most this many training rows (tiny: generate this many)."})
     problem_column: str = field(default="problem", metadata={"help": "Column holding the question."})
     solution_column: str = field(default="solution", metadata={"help": "Column holding the gold answer."})
-    prompt_template: str = field(default="r1zero", metadata={"help": "r1zero | tiny | chat | path to a text file with {problem}."})
+    prompt_template: str = field(
+        default="r1zero", metadata={"help": "r1zero | tiny | chat | path to a text file with {problem}."})
     system_prompt: str | None = None
 
 
@@ -74,7 +83,8 @@ class DataArgs:
 class RewardArgs:
     rewards: list[dict] = field(
         default_factory=lambda: [{"name": "format"}, {"name": "accuracy"}],
-        metadata={"help": "Reward specs: {name|path, weight, **params}, e.g. {path: rewards/code_tests.py:code_tests}."},
+        metadata={"help": "Reward specs: {name|path, weight, **params}, "
+                          "e.g. {path: rewards/code_tests.py:code_tests}."},
     )
 
 
@@ -87,7 +97,8 @@ class EvalArgs:
         ],
         metadata={"help": "Tasks evaluated after training: {name, dataset, answer_reward, num_samples?}."},
     )
-    eval_num_problems: int = field(default=100, metadata={"help": "Test problems per eval task (0 disables the eval)."})
+    eval_num_problems: int = field(default=100,
+                                   metadata={"help": "Test problems per eval task (0 disables the eval)."})
     eval_num_samples: int = field(default=4, metadata={"help": "Samples per problem for pass@1 (R1: 64 on AIME)."})
     eval_temperature: float = 0.6  # DeepSeek-R1 README
     eval_top_p: float = 0.95  # DeepSeek-R1 README
@@ -212,8 +223,8 @@ def translate_renamed_fields(recipe: dict, dataclass_types, source: str) -> dict
     for key, value in recipe.items():
         name = installed_field_name(key, dataclass_types)
         if name in out and out[name] != value:
-            raise ConfigError(f"{source}: fields '{key}' and '{name}' are two spellings of one setting with different values; keep one",
-                              name)
+            raise ConfigError(f"{source}: fields '{key}' and '{name}' are two spellings of one setting with "
+                              "different values; keep one", name)
         out[name] = value
     return out
 

@@ -64,7 +64,8 @@ def test_distill_batch_epochs_and_schedule_on_one_node_of_eight(capsys):
     assert "8 training process(es) on 1 node(s), recipes/accelerate/zero3.yaml" in out
     assert "batch: 4 per device x 8 processes x 4 accumulation = 128 sequences per optimizer step" in out
     assert "length: 3 epoch(s) x 6250 steps (800000 training rows) = 18750 optimizer steps" in out
-    assert "learning rate: 4e-05 peak, linear warmup over the first 3% of steps = 563 steps, then cosine decay to 4e-06" in out
+    assert ("learning rate: 4e-05 peak, linear warmup over the first 3% of steps = 563 steps, then cosine decay "
+            "to 4e-06") in out
     # what the recipe's header tells its reader is what check computes
     header = Path(path).read_text().split("\nrun_dir")[0]
     assert "= 128 sequences per optimizer step; 3 epochs" in header
@@ -125,7 +126,8 @@ def test_a_stage_without_a_module_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     monkeypatch.setattr(check.importlib, "import_module", lambda name: fake_import(name))
     (report,) = check.check_file("recipes/tiny/distill.yaml")
-    assert report.errors == ["stage 'distill' is not implemented in this checkout (r1repro/stages/distill.py is missing)"]
+    assert report.errors == [
+        "stage 'distill' is not implemented in this checkout (r1repro/stages/distill.py is missing)"]
 
 
 def test_schedule_descriptions():

@@ -146,7 +146,8 @@ def test_override_forms():
     assert parse_overrides(["--rewards", "[{name: format}, {path: my.py:f}]"]) == {"rewards": both}
     assert parse_overrides(["--rewards", "{name: format}", "{path: my.py:f}", "--seed", "1"]) == {
         "rewards": both, "seed": 1}
-    assert parse_overrides(["--lora_target_modules", "q_proj", "v_proj"]) == {"lora_target_modules": ["q_proj", "v_proj"]}
+    assert parse_overrides(["--lora_target_modules", "q_proj", "v_proj"]) == {
+        "lora_target_modules": ["q_proj", "v_proj"]}
 
 
 def test_run_dir_override_wins_before_expansion(recipe, tmp_path):
@@ -183,9 +184,11 @@ def test_dry_run_prints_every_command(recipe, capsys):
     assert "--nodes=4" in sbatch and "--gpus-per-node=8" in sbatch and "--partition=gpu" in sbatch
     assert "slurm/stage2_grpo.sh" in sbatch and "--max_steps 10" in sbatch
     assert sum(line.startswith("srun ") for line in lines) == 3  # vLLM server, training, then the eval
-    assert lines[-1].startswith("srun --nodes=1 --ntasks=1 --nodelist=node1 python -m r1repro.cli stage-eval reasoning_rl")
+    assert lines[-1].startswith(
+        "srun --nodes=1 --ntasks=1 --nodelist=node1 python -m r1repro.cli stage-eval reasoning_rl")
     assert "trl vllm-serve" in out and "http://node4:8000/health" in out
-    assert [line.split("--machine_rank ")[1].split()[0] for line in lines if "accelerate launch" in line] == ["0", "1", "2"]
+    ranks = [line.split("--machine_rank ")[1].split()[0] for line in lines if "accelerate launch" in line]
+    assert ranks == ["0", "1", "2"]
 
 
 def test_bad_input_is_one_line(recipe, capsys, tmp_path):
@@ -374,8 +377,9 @@ def test_health_url_is_the_one_trl_polls(recipe):
     """TRL's VLLMClient checks `<base_url>/health` (no trailing slash); so do we."""
     import inspect
 
-    from r1repro.slurm.plan import health_url
     from trl.generation.vllm_client import VLLMClient
+
+    from r1repro.slurm.plan import health_url
 
     assert 'f"{self.base_url}/health"' in inspect.getsource(VLLMClient)
     plan = make_plan("reasoning_rl", recipe(), [], Shape(expand("gpu[01-02]"), 8))
