@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 
 # Every stage of the tiny recipe on CPU, then the run report (its path is the last line printed).
 demo: install
-	$(BIN)/r1repro pipeline --config recipes/tiny/pipeline.yaml --run_dir $(RUN)
+	$(BIN)/r1repro pipeline --config recipes/tiny/pipeline.yaml --run-dir $(RUN)
 
 # Everything CI runs: unit tests, slow training tests, real Slurm and real vLLM tests; then the unit
 # tests (with `r1repro check` on every recipe) again under the versions a cluster install resolves to.

@@ -1,27 +1,64 @@
 """The input checks of `r1repro check` (r1repro/check.py): files and model paths present, dataset
 columns readable where the data is local, rewards resolvable, the prompt template renders, eval
-tasks valid. Each check adds one line per problem to the Report, naming the field."""
+tasks valid. Each check takes (stage, config, fields already reported bad) and returns Findings: one
+per problem, naming the field, plus notes; r1repro/check.py renders them."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from r1repro.check import Report
+from huggingface_hub import try_to_load_from_cache
 
+from r1repro.gym import COLUMNS as GYM_COLUMNS
+from r1repro.gym import spec_error
+from r1repro.rewards import build_rewards, resolve_reward
+from r1repro.rundir import DEFAULT_RUN_DIR
+from r1repro.stages import GRPO_STAGES
+from r1repro.templates import render_prompt
+from r1repro.tiny.tasks import TASKS, task_rows
+
+ERROR, NOTE, SUMMARY = "error", "note", "summary"
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".txt", ".yaml", ".yml", ".py")
 # Fields that point at a model, a dataset or a file: (field, kind). Checked when the recipe's stage has them.
 PATH_FIELDS = [("model_name_or_path", "model"), ("source_model", "model"), ("teacher_model_name_or_path", "model"),
-               ("dataset", "dataset"), ("source_dataset", "dataset"), ("general_dataset", "dataset"), ("pairs", "file"),
-               ("corpus", "dataset"), ("chat_template_path", "file"), ("deepspeed", "file"),
+               ("dataset", "dataset"), ("source_dataset", "dataset"), ("general_dataset", "dataset"),
+               ("pairs", "file"), ("corpus", "dataset"), ("chat_template_path", "file"), ("deepspeed", "file"),
                ("accelerate_config", "file")]
 
 
-def _where(value: str, run_dir: str) -> str:
+@dataclass(frozen=True)
+class Finding:
+    """One line of a check's report and the recipe field it is about (None: the file or the cluster as a
+    whole). Errors are the problems (exit 1); notes and summary lines inform."""
+    field: str | None
+    message: str  # the line as printed after "<file>: error: " (errors), "note: " (notes) or indented (summary)
+    kind: str = ERROR
+
+
+def problem(name: str, text: str) -> Finding:
+    """An error about recipe field `name`: the line reads "field 'name': text"."""
+    return Finding(name, f"field '{name}': {text}")
+
+
+def note(name: str | None, text: str) -> Finding:
+    return Finding(name, text, NOTE)
+
+
+def summary(text: str) -> Finding:
+    return Finding(None, text, SUMMARY)
+
+
+def run_dir_of(config: dict) -> str:
+    return str(config.get("run_dir") or DEFAULT_RUN_DIR)
+
+
+def where_is(value: str, run_dir: str) -> str:
     """tiny | produced (an earlier stage writes it) | local | hub | bad."""
     if value.startswith("tiny:") or value == "tiny":
         return "tiny"
@@ -35,45 +72,39 @@ def _where(value: str, run_dir: str) -> str:
     return "hub" if HUB_ID_RE.match(value) and ".." not in value and "--" not in value else "bad"
 
 
-def _check_paths(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    run_dir = str(config.get("run_dir") or "runs/tiny")
+def check_paths(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
+    run_dir = run_dir_of(config)
     for name, kind in PATH_FIELDS:
         value = config.get(name)
         if name in bad or not isinstance(value, str) or not value or name not in config:
             continue
-        where = _where(value, run_dir)
+        where = where_is(value, run_dir)
         if where == "tiny":
-            _check_tiny(report, name, value)
+            yield from _check_tiny(name, value)
         elif where == "gym":
-            from r1repro.gym import spec_error
-
             if spec_error(value):
-                report.error(f"field '{name}': {spec_error(value)}")
+                yield problem(name, spec_error(value))
         elif where == "produced":
-            report.notes.append(f"{name}: {value} comes from an earlier stage of the run")
+            yield note(name, f"{name}: {value} comes from an earlier stage of the run")
         elif where == "local" and not Path(value).expanduser().exists():
-            report.error(f"field '{name}': {value} not found")
+            yield problem(name, f"{value} not found")
         elif where == "hub" and kind == "file":
-            report.error(f"field '{name}': {value} not found")
+            yield problem(name, f"{value} not found")
         elif where == "bad":
-            report.error(f"field '{name}': {value!r} is neither an existing path nor a hub id (owner/name)")
+            yield problem(name, f"{value!r} is neither an existing path nor a hub id (owner/name)")
         elif where == "hub":
-            report.notes.append(f"{name}: {value} is a hub id (not downloaded; checked for syntax only)")
-    _check_columns(report, stage, config, bad)
+            yield note(name, f"{name}: {value} is a hub id (not downloaded; checked for syntax only)")
+    yield from _check_columns(stage, config, bad)
 
 
-def _check_tiny(report: Report, name: str, value: str) -> None:
-    from r1repro.tiny.tasks import TASKS
-
+def _check_tiny(name: str, value: str) -> Iterator[Finding]:
     task = value.removeprefix("tiny:")
     if name in ("dataset", "general_dataset") and task not in TASKS:
-        report.error(f"field '{name}': unknown tiny task '{task}' (one of {', '.join(TASKS)})")
+        yield problem(name, f"unknown tiny task '{task}' (one of {', '.join(TASKS)})")
 
 
 def _required_columns(stage: str, config: dict) -> dict[str, list[str]]:
     """{dataset field: columns its rows need} for what this stage reads."""
-    from r1repro.slurm.plan import GRPO_STAGES
-
     need: dict[str, list[str]] = {}
     uses_prompts = stage in GRPO_STAGES or (config.get("source_model") and not config.get("source_dataset"))
     if uses_prompts and config.get("dataset"):
@@ -100,16 +131,12 @@ def _required_columns(stage: str, config: dict) -> dict[str, list[str]]:
 
 def _reward_columns(specs) -> list[str]:
     """Dataset columns the rewards take: parameters without a default that the recipe does not set."""
-    import inspect
-
-    from r1repro.rewards import resolve_reward
-
     cols = []
     for spec in specs if isinstance(specs, list) else []:
         try:
             reward = resolve_reward(spec)
         except Exception:
-            continue  # reported by _check_rewards
+            continue  # reported by check_rewards
         for p in inspect.signature(reward.func).parameters.values():
             if p.name not in ("completions", "prompts") and p.default is p.empty and p.name not in reward.params \
                     and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
@@ -122,18 +149,18 @@ def _reward_columns(specs) -> list[str]:
     return cols
 
 
-def _check_columns(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    run_dir = str(config.get("run_dir") or "runs/tiny")
+def _check_columns(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
+    run_dir = run_dir_of(config)
     for name, cols in _required_columns(stage, config).items():
         value = str(config[name])
-        where = _where(value, run_dir)
+        where = where_is(value, run_dir)
         if name in bad or where in ("produced", "bad"):
             continue
         if where == "hub":
-            report.notes.append(f"{name}: columns {', '.join(cols)} not verified (hub dataset)")
+            yield note(name, f"{name}: columns {', '.join(cols)} not verified (hub dataset)")
             continue
         if where == "gym":
-            from r1repro.gym import COLUMNS as have
+            have = GYM_COLUMNS
         else:
             have = _local_columns(value) if where == "local" else _tiny_columns(value)
         if have is None:
@@ -142,7 +169,7 @@ def _check_columns(report: Report, stage: str, config: dict, bad: set[str]) -> N
             continue  # open-r1-style rows: problem and response come from the messages (r1repro.prompts.trace_row)
         missing = [c.replace("|", " or ") for c in cols if not any(alt in have for alt in c.split("|"))]
         if missing:
-            report.error(f"field '{name}': {value} has no column(s) {', '.join(missing)}; it has {', '.join(sorted(have))}")
+            yield problem(name, f"{value} has no column(s) {', '.join(missing)}; it has {', '.join(sorted(have))}")
 
 
 def _local_columns(path: str) -> set[str] | None:
@@ -156,7 +183,7 @@ def _local_columns(path: str) -> set[str] | None:
     if p.suffix == ".csv":
         return set(p.open().readline().strip().split(","))
     if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # only for parquet data; pyarrow takes a while to import
 
         return set(pq.read_schema(p).names)
     if p.suffix == ".json" and p.stat().st_size < 50_000_000:
@@ -166,34 +193,29 @@ def _local_columns(path: str) -> set[str] | None:
 
 
 def _tiny_columns(spec: str) -> set[str] | None:
-    from r1repro.tiny.tasks import TASKS, task_rows
-
     task = spec.removeprefix("tiny:")
     return set(task_rows(task, "train", 1, 0)[0]) if task in TASKS else None
 
 
-def _check_rewards(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    from r1repro.rewards import build_rewards, resolve_reward
-    from r1repro.slurm.plan import GRPO_STAGES
-
-    run_dir = str(config.get("run_dir") or "runs/tiny")
+def check_rewards(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
+    run_dir = run_dir_of(config)
     if stage in GRPO_STAGES and "rewards" not in bad:
         try:
             funcs, _ = build_rewards(_reward_specs(stage, config))
         except (ValueError, TypeError) as err:
             # a parameter naming an earlier stage's output (a reward model it trains) cannot exist yet
             if run_dir not in str(err):
-                report.error(f"field 'rewards': {err}")
+                yield problem("rewards", str(err))
         else:
             weights = config.get("reward_weights")
             if isinstance(weights, list) and len(weights) != len(funcs):
-                report.error(f"field 'reward_weights': {len(weights)} weights for {len(funcs)} rewards")
+                yield problem("reward_weights", f"{len(weights)} weights for {len(funcs)} rewards")
     answer = config.get("answer_reward")
     if answer and config.get("source_model") and "answer_reward" not in bad:
         try:
             resolve_reward(answer)
         except (ValueError, TypeError) as err:
-            report.error(f"field 'answer_reward': {err}")
+            yield problem("answer_reward", str(err))
 
 
 def _reward_specs(stage: str, config: dict):
@@ -206,49 +228,46 @@ def _reward_specs(stage: str, config: dict):
     return [{"model": model, **s} if isinstance(s, dict) and s.get("name") == "reward_model" else s for s in specs]
 
 
-def _check_template(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    from r1repro.templates import render_prompt
-
+def check_template(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
     if bad & {"prompt_template", "system_prompt"} or "prompt_template" not in config:
         return
     try:
-        rendered = render_prompt(config["prompt_template"], "What is 2 + 3?", system_prompt=config.get("system_prompt"))
+        rendered = render_prompt(config["prompt_template"], "What is 2 + 3?",
+                                 system_prompt=config.get("system_prompt"))
     except (ValueError, OSError) as err:
-        report.error(f"field 'prompt_template': {str(err).removeprefix('prompt_template: ')}")
+        yield problem("prompt_template", str(err).removeprefix("prompt_template: "))
         return
     if isinstance(rendered, str) and "What is 2 + 3" not in rendered:
-        report.error(f"field 'prompt_template': {config['prompt_template']} does not show the problem")
+        yield problem("prompt_template", f"{config['prompt_template']} does not show the problem")
     if not isinstance(rendered, str):
-        _check_chat_template(report, config)
+        yield from _check_chat_template(config)
 
 
-def _check_chat_template(report: Report, config: dict) -> None:
+def _check_chat_template(config: dict) -> Iterator[Finding]:
     """prompt_template: chat needs a chat template in every model whose tokenizer renders prompts (the
     trained model, the one traces are sampled from). Read from the model's files, never downloaded: a
     local directory, or a hub model already in the local HF cache; otherwise a note says it was not verified."""
-    run_dir = str(config.get("run_dir") or "runs/tiny")
+    run_dir = run_dir_of(config)
     for name in ("model_name_or_path", "source_model"):
         value = config.get(name)
         if not isinstance(value, str) or not value or (name == "source_model" and config.get("source_dataset")):
             continue
-        where = _where(value, run_dir)
+        where = where_is(value, run_dir)
         if where == "local" and Path(value).expanduser().is_dir():
             found = _has_chat_template(lambda f: Path(value).expanduser() / f)
         elif where == "hub":
             found = _has_chat_template(lambda f: _hub_cached(value, f))
             if found is None:
-                report.notes.append(f"{name}: chat template of {value} not verified (hub model not in the local cache)")
+                yield note(name, f"{name}: chat template of {value} not verified (hub model not in the local cache)")
                 continue
         else:
             continue  # produced by an earlier stage (which saves its tokenizer) or reported elsewhere
         if not found:
-            report.error(f"field 'prompt_template': chat needs a chat template, but {name} {value} has none "
-                         "(use a plain template such as r1zero, or a model with a chat template)")
+            yield problem("prompt_template", f"chat needs a chat template, but {name} {value} has none "
+                          "(use a plain template such as r1zero, or a model with a chat template)")
 
 
 def _hub_cached(repo: str, filename: str) -> Path | None:
-    from huggingface_hub import try_to_load_from_cache
-
     found = try_to_load_from_cache(repo, filename)
     return Path(found) if isinstance(found, str) else None
 
@@ -266,32 +285,26 @@ def _has_chat_template(locate) -> bool | None:
         return None
 
 
-def _check_eval_tasks(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    from r1repro.rewards import resolve_reward
-
+def check_eval_tasks(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
     tasks = config.get("eval_tasks") or []
     if "eval_tasks" in bad or not config.get("eval_num_problems", 1) or not isinstance(tasks, list):
         return
-    run_dir = str(config.get("run_dir") or "runs/tiny")
+    run_dir = run_dir_of(config)
     for i, task in enumerate(tasks):
         if not isinstance(task, dict) or not task.get("name") or not task.get("dataset"):
-            report.error(f"field 'eval_tasks': eval_tasks[{i}] must be a mapping with name and dataset")
+            yield problem("eval_tasks", f"eval_tasks[{i}] must be a mapping with name and dataset")
             continue
-        where = _where(str(task["dataset"]), run_dir)
+        where = where_is(str(task["dataset"]), run_dir)
         if where == "tiny":
-            _check_tiny(report, "dataset", str(task["dataset"]))
+            yield from _check_tiny("dataset", str(task["dataset"]))
         elif where == "local" and not Path(task["dataset"]).exists() or where == "bad":
-            report.error(f"field 'eval_tasks': eval_tasks[{i}].dataset {task['dataset']!r} is neither an existing file nor a hub id")
+            yield problem("eval_tasks", f"eval_tasks[{i}].dataset {task['dataset']!r} is neither an existing file "
+                          "nor a hub id")
         try:
             resolve_reward(task.get("answer_reward", "accuracy"))
         except (ValueError, TypeError) as err:
-            report.error(f"field 'eval_tasks': eval_tasks[{i}].answer_reward: {err}")
+            yield problem("eval_tasks", f"eval_tasks[{i}].answer_reward: {err}")
 
 
-def _check_lengths(report: Report, stage: str, config: dict, bad: set[str]) -> None:
-    from r1repro.check_lengths import check_lengths
-
-    check_lengths(report, stage, config, bad)
-
-
-INPUT_CHECKS = (_check_paths, _check_rewards, _check_template, _check_eval_tasks, _check_lengths)
+# check_lengths (r1repro/check_lengths.py) runs after these: it reads the data these checks vouch for.
+INPUT_CHECKS = (check_paths, check_rewards, check_template, check_eval_tasks)

@@ -12,11 +12,13 @@ so a chain of stage recipes can hand artifacts to each other by path.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import enum
 import os
 import re
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -25,8 +27,23 @@ from pathlib import Path
 import yaml
 
 
+class OldSpelling(argparse.Action):
+    """argparse action for a tool flag's old underscore spelling (`--run_dir` beside `--run-dir`): stores the
+    value as the dashed flag does, with a one-line deprecation note on stderr. Stage commands keep TRL's
+    underscore field flags; tool commands (pipeline, slurm submit-pipeline, eval, ...) use dashes."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"{parser.prog}: {option_string} is deprecated; use {option_string.replace('_', '-')}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 class ConfigError(ValueError):
-    """A recipe or command-line problem, reported to the user as one line."""
+    """A recipe or command-line problem, reported to the user as one line; `field` names the recipe field
+    it is about when one is (`r1repro check` then skips its other checks of that field)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 # --------------------------------------------------------------------------------------------------
@@ -35,21 +52,30 @@ class ConfigError(ValueError):
 
 @dataclass
 class RunArgs:
-    run_dir: str = field(default="runs/tiny", metadata={"help": "Directory of the whole pipeline run; `${run_dir}` in recipes expands to it."})
-    accelerate_config: str | None = field(default=None, metadata={"help": "accelerate config file the Slurm scripts launch with (recipes/accelerate/*.yaml)."})
-    wandb_project: str | None = field(default=None, metadata={"help": "wandb project; wandb logs offline when WANDB_API_KEY is unset."})
+    run_dir: str = field(
+        default="runs/tiny",
+        metadata={"help": "Directory of the whole pipeline run; `${run_dir}` in recipes expands to it."})
+    accelerate_config: str | None = field(
+        default=None,
+        metadata={"help": "accelerate config file the Slurm scripts launch with (recipes/accelerate/*.yaml)."})
+    wandb_project: str | None = field(
+        default=None, metadata={"help": "wandb project; wandb logs offline when WANDB_API_KEY is unset."})
 
 
 @dataclass
 class DataArgs:
-    dataset: str = field(default="tiny:addition", metadata={"help": "tiny:<task> (built locally), a .jsonl/.json/.parquet file, or a HF dataset id."})
+    dataset: str = field(
+        default="tiny:addition",
+        metadata={"help": "tiny:<task> (built locally), a .jsonl/.json/.parquet file, or a HF dataset id."})
     dataset_config: str | None = field(default=None, metadata={"help": "HF dataset config name."})
     train_split: str = "train"
     test_split: str = "test"
-    num_train_samples: int | None = field(default=None, metadata={"help": "Use at most this many training rows (tiny: generate this many)."})
+    num_train_samples: int | None = field(
+        default=None, metadata={"help": "Use at most this many training rows (tiny: generate this many)."})
     problem_column: str = field(default="problem", metadata={"help": "Column holding the question."})
     solution_column: str = field(default="solution", metadata={"help": "Column holding the gold answer."})
-    prompt_template: str = field(default="r1zero", metadata={"help": "r1zero | tiny | chat | path to a text file with {problem}."})
+    prompt_template: str = field(
+        default="r1zero", metadata={"help": "r1zero | tiny | chat | path to a text file with {problem}."})
     system_prompt: str | None = None
 
 
@@ -57,7 +83,8 @@ class DataArgs:
 class RewardArgs:
     rewards: list[dict] = field(
         default_factory=lambda: [{"name": "format"}, {"name": "accuracy"}],
-        metadata={"help": "Reward specs: {name|path, weight, **params}, e.g. {path: rewards/code_tests.py:code_tests}."},
+        metadata={"help": "Reward specs: {name|path, weight, **params}, "
+                          "e.g. {path: rewards/code_tests.py:code_tests}."},
     )
 
 
@@ -70,7 +97,8 @@ class EvalArgs:
         ],
         metadata={"help": "Tasks evaluated after training: {name, dataset, answer_reward, num_samples?}."},
     )
-    eval_num_problems: int = field(default=100, metadata={"help": "Test problems per eval task (0 disables the eval)."})
+    eval_num_problems: int = field(default=100,
+                                   metadata={"help": "Test problems per eval task (0 disables the eval)."})
     eval_num_samples: int = field(default=4, metadata={"help": "Samples per problem for pass@1 (R1: 64 on AIME)."})
     eval_temperature: float = 0.6  # DeepSeek-R1 README
     eval_top_p: float = 0.95  # DeepSeek-R1 README
@@ -195,7 +223,8 @@ def translate_renamed_fields(recipe: dict, dataclass_types, source: str) -> dict
     for key, value in recipe.items():
         name = installed_field_name(key, dataclass_types)
         if name in out and out[name] != value:
-            raise ConfigError(f"{source}: fields '{key}' and '{name}' are two spellings of one setting with different values; keep one")
+            raise ConfigError(f"{source}: fields '{key}' and '{name}' are two spellings of one setting with "
+                              "different values; keep one", name)
         out[name] = value
     return out
 
@@ -222,15 +251,15 @@ def validate_recipe(recipe: dict, dataclass_types, source: str) -> None:
     for key, value in recipe.items():
         if key == "env":
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: field 'env' must be a mapping of environment variables")
+                raise ConfigError(f"{source}: field 'env' must be a mapping of environment variables", "env")
             continue
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{source}: unknown field '{key}'{hint}")
+            raise ConfigError(f"{source}: unknown field '{key}'{hint}", key)
         expected = _type_problem(value, hints.get(key, fields[key].type))
         if expected:
-            raise ConfigError(f"{source}: field '{key}' must be {expected}, got {value!r}")
+            raise ConfigError(f"{source}: field '{key}' must be {expected}, got {value!r}", key)
 
 
 def _dict_fields(dataclass_types) -> set[str]:

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from r1repro.config import ConfigError, load_recipe, parse_config
+from r1repro.config import ConfigError, OldSpelling, load_recipe, parse_config
 from r1repro.engines.evaluate import STAGE_EVAL_ENV
 from r1repro.report import write_report
 from r1repro.rundir import DEFAULT_RUN_DIR, PREEMPTED_EXIT_CODE, is_done, read_done, resolved_config
@@ -139,7 +139,8 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="r1repro pipeline", description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True, help="pipeline recipe, e.g. recipes/tiny/pipeline.yaml")
-    parser.add_argument("--run_dir", help="override the pipeline's run_dir")
+    parser.add_argument("--run-dir", help="override the pipeline's run_dir")
+    parser.add_argument("--run_dir", dest="run_dir", action=OldSpelling, help=argparse.SUPPRESS)
     parser.add_argument("--only", nargs="+", help="run only these stages (their inputs must exist)")
     args, extra = parser.parse_known_args(argv)
     try:

@@ -20,19 +20,34 @@ r1_setup_env() {
     # shellcheck disable=SC1091
     source "$R1REPRO_ROOT/slurm/env.local.sh"
   fi
+  r1_old_names
 }
 
-R1_REQUEUE=0
-R1_TERM=0
-R1_TRAPPED=0
-R1_TRAIN_PID=
-R1_VLLM_PID=
+# Settings this shell reads that users set under their old R1_ names: still honoured, with one line on stderr.
+# (Python reads R1REPRO_GPUS_PER_NODE and R1REPRO_MAIN_PORT itself: r1repro.slurm.plan.env_setting.)
+r1_old_names() {
+  local name old new
+  for name in DRY_EXEC VLLM_TIMEOUT; do
+    old=R1_$name new=R1REPRO_$name
+    if [[ -n ${!old:-} && -z ${!new:-} ]]; then
+      echo "r1repro: $old is deprecated; set $new instead" >&2
+      export "$new=${!old}"
+    fi
+  done
+}
+
+R1REPRO_REQUEUE=0
+R1REPRO_TERM=0
+R1REPRO_TRAPPED=0
+R1REPRO_TRAIN_PID=
+R1REPRO_VLLM_PID=
 # Set by `r1repro slurm prepare`:
-R1_TRAIN_CMD=()
-R1_VLLM_CMD=()
-R1_TRACES_CMD=()
-R1_EVAL_CMD=()
-R1_HEALTH_URL=
+R1REPRO_TRAIN_CMD=()
+R1REPRO_VLLM_CMD=()
+R1REPRO_TRACES_CMD=()
+R1REPRO_EVAL_CMD=()
+R1REPRO_HEALTH_URL=
+R1REPRO_PREEMPTED_EXIT_CODE=
 
 # USR1 is our own warning before the time limit (--signal=B:USR1@...): checkpoint, then requeue.
 # TERM comes from scancel or from Slurm preempting the job: checkpoint if there is time, but never
@@ -40,28 +55,28 @@ R1_HEALTH_URL=
 # Either way the training step gets USR1: srun forwards it to node-exec on every node, which asks
 # the trainer to save a checkpoint and exit.
 r1_on_usr1() {
-  R1_REQUEUE=1
+  R1REPRO_REQUEUE=1
   r1_forward "USR1 (time limit near)"
 }
 
 r1_on_term() {
-  R1_TERM=1
+  R1REPRO_TERM=1
   r1_forward "TERM (cancelled or preempted)"
 }
 
 r1_forward() {
-  R1_TRAPPED=1
+  R1REPRO_TRAPPED=1
   r1_log "got $1: asking the training step to checkpoint and stop"
-  if [[ -n $R1_TRAIN_PID ]]; then
-    kill -USR1 "$R1_TRAIN_PID" 2>/dev/null || true
+  if [[ -n $R1REPRO_TRAIN_PID ]]; then
+    kill -USR1 "$R1REPRO_TRAIN_PID" 2>/dev/null || true
   fi
 }
 
 r1_stop_vllm() {
-  if [[ -n $R1_VLLM_PID ]]; then
-    kill "$R1_VLLM_PID" 2>/dev/null || true
-    wait "$R1_VLLM_PID" 2>/dev/null || true
-    R1_VLLM_PID=
+  if [[ -n $R1REPRO_VLLM_PID ]]; then
+    kill "$R1REPRO_VLLM_PID" 2>/dev/null || true
+    wait "$R1REPRO_VLLM_PID" 2>/dev/null || true
+    R1REPRO_VLLM_PID=
   fi
 }
 
@@ -69,7 +84,7 @@ r1_requeue() {
   r1_log "$1: requeueing job $SLURM_JOB_ID"
   if ! scontrol requeue "$SLURM_JOB_ID"; then
     r1_log "requeue refused (was the job submitted with --no-requeue?); rerun the same command to resume"
-    exit 99
+    exit "$R1REPRO_PREEMPTED_EXIT_CODE"
   fi
   exit 0
 }
@@ -85,71 +100,73 @@ r1_run_stage() {
   r1_log "job ${SLURM_JOB_ID:-?} restart ${SLURM_RESTART_COUNT:-0}: stage $stage on ${SLURM_JOB_NODELIST:-?}: $*"
   local vars
   vars=$(python -m r1repro.slurm prepare "$stage" "$@") || exit 2
-  # Defines R1_PLAN, R1_TRAIN_CMD, R1_VLLM_CMD, R1_TRACES_CMD, R1_EVAL_CMD, R1_HEALTH_URL, R1_OUTPUT_DIR
-  # (all shell-quoted).
+  # Defines R1REPRO_PLAN, R1REPRO_TRAIN_CMD, R1REPRO_VLLM_CMD, R1REPRO_TRACES_CMD, R1REPRO_EVAL_CMD,
+  # R1REPRO_HEALTH_URL, R1REPRO_OUTPUT_DIR, R1REPRO_PREEMPTED_EXIT_CODE (all shell-quoted).
   eval "$vars"
-  export R1_PLAN
+  export R1REPRO_PLAN
 
-  if [[ -n $R1_HEALTH_URL ]]; then
-    r1_log "vLLM server: ${R1_VLLM_CMD[*]}"
-    "${R1_VLLM_CMD[@]}" &
-    R1_VLLM_PID=$!
-    if [[ ${R1_DRY_EXEC:-0} == 1 ]]; then
-      wait "$R1_VLLM_PID"
-      R1_VLLM_PID=
-    elif ! python -m r1repro.slurm wait-health --url "$R1_HEALTH_URL" \
-      --timeout "${R1_VLLM_TIMEOUT:-900}" --pid "$R1_VLLM_PID"; then
+  if [[ -n $R1REPRO_HEALTH_URL ]]; then
+    r1_log "vLLM server: ${R1REPRO_VLLM_CMD[*]}"
+    "${R1REPRO_VLLM_CMD[@]}" &
+    R1REPRO_VLLM_PID=$!
+    if [[ ${R1REPRO_DRY_EXEC:-0} == 1 ]]; then
+      wait "$R1REPRO_VLLM_PID"
+      R1REPRO_VLLM_PID=
+    elif ! python -m r1repro.slurm wait-health --url "$R1REPRO_HEALTH_URL" \
+      --timeout "${R1REPRO_VLLM_TIMEOUT:-900}" --pid "$R1REPRO_VLLM_PID"; then
       r1_stop_vllm
       exit 1
     fi
   fi
   # Signalled before training started: nothing to checkpoint.
-  if [[ $R1_TERM == 1 ]]; then
+  if [[ $R1REPRO_TERM == 1 ]]; then
     r1_stop_vllm
     exit 143
-  elif [[ $R1_REQUEUE == 1 ]]; then
+  elif [[ $R1REPRO_REQUEUE == 1 ]]; then
     r1_stop_vllm
     r1_requeue "signalled before training started"
   fi
 
   # Trace stages: sample before training, as job steps of their own (never in the trainer):
   # prompts here, one sampling shard per GPU on every node, then score and filter here.
-  if (( ${#R1_TRACES_CMD[@]} )); then
-    r1_log "traces: ${R1_TRACES_CMD[*]}"
+  if (( ${#R1REPRO_TRACES_CMD[@]} )); then
+    r1_log "traces: ${R1REPRO_TRACES_CMD[*]}"
     python -m r1repro.cli traces "$stage" --prepare "$@" || exit 2
-    if [[ ${R1_DRY_EXEC:-0} != 1 ]]; then
-      "${R1_TRACES_CMD[@]}" || { r1_log "trace sampling failed; rerun the job to resume it"; exit 1; }
+    if [[ ${R1REPRO_DRY_EXEC:-0} != 1 ]]; then
+      "${R1REPRO_TRACES_CMD[@]}" || { r1_log "trace sampling failed; rerun the job to resume it"; exit 1; }
       python -m r1repro.cli traces "$stage" --select "$@" || exit 1
     fi
   fi
 
-  r1_log "training: ${R1_TRAIN_CMD[*]}"
+  r1_log "training: ${R1REPRO_TRAIN_CMD[*]}"
   # The trainer never evaluates: the eval is a job step of its own once training has exited.
   export R1REPRO_STAGE_EVAL=0
-  "${R1_TRAIN_CMD[@]}" &
-  R1_TRAIN_PID=$!
+  "${R1REPRO_TRAIN_CMD[@]}" &
+  R1REPRO_TRAIN_PID=$!
   local rc
   while :; do
     # A trapped signal interrupts `wait`; wait again for the step's real exit status.
-    R1_TRAPPED=0
+    R1REPRO_TRAPPED=0
     rc=0
-    wait "$R1_TRAIN_PID" || rc=$?
-    [[ $R1_TRAPPED == 1 ]] || break
+    wait "$R1REPRO_TRAIN_PID" || rc=$?
+    [[ $R1REPRO_TRAPPED == 1 ]] || break
   done
   trap - USR1 TERM
   r1_stop_vllm
 
-  # Exit 99 without a TERM: the trainer checkpointed on request (ours, or `scancel -s USR1` on the steps).
-  if [[ $R1_TERM == 0 ]] && { [[ $rc -eq 99 ]] || { [[ $R1_REQUEUE == 1 ]] && ! python -m r1repro.slurm is-done; }; }; then
+  # The preemption exit code without a TERM: the trainer checkpointed on request (ours, or `scancel -s USR1`
+  # on the steps).
+  if [[ $R1REPRO_TERM == 0 ]] && { [[ $rc -eq $R1REPRO_PREEMPTED_EXIT_CODE ]] ||
+    { [[ $R1REPRO_REQUEUE == 1 ]] && ! python -m r1repro.slurm is-done; }; }; then
     r1_requeue "stage $stage stopped at a checkpoint (exit $rc)"
   fi
   r1_log "stage $stage finished with exit code $rc"
   # The eval, after the trainer has exited and released its GPUs. A failed eval is logged, not fatal:
   # the stage is done (DONE.json), so the afterok chain goes on; rerun it with slurm/eval.sh or
   # `r1repro stage-eval STAGE --config ...`.
-  if [[ $rc -eq 0 && ${R1_DRY_EXEC:-0} != 1 ]]; then
-    r1_log "eval: ${R1_EVAL_CMD[*]}"
-    "${R1_EVAL_CMD[@]}" || r1_log "eval of stage $stage failed (the stage itself is done): r1repro stage-eval $stage $*"
+  if [[ $rc -eq 0 && ${R1REPRO_DRY_EXEC:-0} != 1 ]]; then
+    r1_log "eval: ${R1REPRO_EVAL_CMD[*]}"
+    "${R1REPRO_EVAL_CMD[@]}" || r1_log "eval of stage $stage failed (the stage itself is done): r1repro stage-eval $stage $*"
   fi
   exit "$rc"
 }

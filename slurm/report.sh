@@ -2,7 +2,7 @@
 # The last job of a chain submitted by `r1repro slurm submit-pipeline`: `r1repro pipeline` over
 # the finished stages, which skips every stage whose DONE.json matches its config and writes
 # <run_dir>/report.json and report.md. Usage:
-#   sbatch [--dependency=afterok:<last stage job>] slurm/report.sh --config PIPELINE --run_dir D [--field value ...]
+#   sbatch [--dependency=afterok:<last stage job>] slurm/report.sh --config PIPELINE --run-dir D [--field value ...]
 #SBATCH --job-name=r1-report
 #SBATCH --nodes=1
 #SBATCH --ntasks=1

@@ -2,7 +2,10 @@
 tests/broken_recipes/ fails with exactly the one line its `# expect:` header names. In-process (TRL is
 imported once): the whole file runs in well under a minute."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,7 +67,8 @@ def test_distill_batch_epochs_and_schedule_on_one_node_of_eight(capsys):
     assert "8 training process(es) on 1 node(s), recipes/accelerate/zero3.yaml" in out
     assert "batch: 4 per device x 8 processes x 4 accumulation = 128 sequences per optimizer step" in out
     assert "length: 3 epoch(s) x 6250 steps (800000 training rows) = 18750 optimizer steps" in out
-    assert "learning rate: 4e-05 peak, linear warmup over the first 3% of steps = 563 steps, then cosine decay to 4e-06" in out
+    assert ("learning rate: 4e-05 peak, linear warmup over the first 3% of steps = 563 steps, then cosine decay "
+            "to 4e-06") in out
     # what the recipe's header tells its reader is what check computes
     header = Path(path).read_text().split("\nrun_dir")[0]
     assert "= 128 sequences per optimizer step; 3 epochs" in header
@@ -89,12 +93,20 @@ def test_cli_overrides_are_checked_too():
     assert len(report.errors) == 1 and "not divisible by num_generations 24" in report.errors[0]
 
 
-def test_trl_world_size_is_restored_after_a_check():
+def test_trl_derives_the_batch_at_the_cluster_world_size_and_nothing_global_changes():
     from transformers import TrainingArguments
+    from trl import GRPOConfig
 
     before = TrainingArguments.__dict__["world_size"]
+    (grpo,) = check.at_world_size((GRPOConfig,), 16)
+    cpu = {"output_dir": "unused", "bf16": False}  # this machine has no GPU; the cluster's would
+    args = grpo(**cpu, per_device_train_batch_size=4, gradient_accumulation_steps=16, num_generations=16)
+    assert args.world_size == 16 and args.generation_batch_size == 1024 and args.steps_per_generation == 16
+    assert check.trl_batch("r1zero", [args], 16)["prompts_per_generation"] == 64
+    with pytest.raises(ValueError):  # TRL's own rule: whole groups of num_generations per generation batch
+        grpo(**cpu, per_device_train_batch_size=1, num_generations=24, gradient_accumulation_steps=1)
     check.check_file("recipes/qwen2.5-math-7b/r1zero.yaml")
-    assert TrainingArguments.__dict__["world_size"] is before
+    assert TrainingArguments.__dict__["world_size"] is before and GRPOConfig(**cpu).world_size == 1
 
 
 def test_stage_from_the_file_name():
@@ -117,7 +129,8 @@ def test_a_stage_without_a_module_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     monkeypatch.setattr(check.importlib, "import_module", lambda name: fake_import(name))
     (report,) = check.check_file("recipes/tiny/distill.yaml")
-    assert report.errors == ["stage 'distill' is not implemented in this checkout (r1repro/engines/sft.py is missing)"]
+    assert report.errors == [
+        "stage 'distill' is not implemented in this checkout (r1repro/engines/sft.py is missing)"]
 
 
 def test_schedule_descriptions():
@@ -174,3 +187,13 @@ def test_decode_bound_is_bandwidth_over_bytes_per_step():
     kv_per_token = 2 * 2 * 2 * (64 // 4) * 4  # K and V x layers x KV heads x head_dim x fp32
     assert bench.decode_bound(model, 1, 0, 1e9) == pytest.approx(1e9 / weights)
     assert bench.decode_bound(model, 4, 100, 1e9) == pytest.approx(4e9 / (weights + kv_per_token * 4 * 100))
+
+
+def test_the_light_modules_import_neither_torch_nor_transformers():
+    """The CLI, the pipeline, the Slurm planner (run in sbatch scripts) and `r1repro check` load TRL only
+    for a stage that needs it: importing them must not pull torch or transformers in."""
+    code = ("import sys, r1repro.check, r1repro.slurm.plan, r1repro.slurm.submit, r1repro.pipeline, r1repro.cli; "
+            "print('transformers' in sys.modules, 'torch' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["False", "False"]

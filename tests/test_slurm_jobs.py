@@ -227,7 +227,7 @@ def test_pipeline_submitter_runs_the_tiny_chain(cluster, tmp_path):
     path = tmp_path / "pipeline.yaml"
     path.write_text(yaml.safe_dump(data))
     run_dir = tmp_path / "run"
-    r = subprocess.run(["r1repro", "slurm", "submit-pipeline", "--config", str(path), "--run_dir", str(run_dir),
+    r = subprocess.run(["r1repro", "slurm", "submit-pipeline", "--config", str(path), "--run-dir", str(run_dir),
                         "--log-dir", str(tmp_path)], cwd=REPO, env=cluster.env, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
@@ -290,11 +290,11 @@ def test_server_mode_puts_vllm_on_its_own_node_and_fails_clearly(nodes3, tmp_pat
 
 def _dry_exec_job(cluster, tmp_path, nodes, *args):
     """A real multi-node job of stage2_grpo.sh whose steps print each node's command instead of
-    running it (R1_DRY_EXEC=1), with 8 GPUs per node as a GPU cluster would report them."""
+    running it (R1REPRO_DRY_EXEC=1), with 8 GPUs per node as a GPU cluster would report them."""
     r = cluster.run(["sbatch", "--parsable", f"--nodes={nodes}", f"--output={tmp_path}/%x-%j.out",
                      "slurm/stage2_grpo.sh", "--config", "recipes/tiny/reasoning_rl.yaml",
                      "--run_dir", str(tmp_path / "run"), *args],
-                    cwd=REPO, env={"R1_DRY_EXEC": "1", "R1_GPUS_PER_NODE": "8", "R1_MAIN_PORT": "29555"})
+                    cwd=REPO, env={"R1REPRO_DRY_EXEC": "1", "R1REPRO_GPUS_PER_NODE": "8", "R1REPRO_MAIN_PORT": "29555"})
     job = r.stdout.strip()
     info = wait_ended(cluster, job, 120)
     log = log_of(cluster, job)

@@ -4,6 +4,7 @@ the batch arithmetic, plus the pieces of the job machinery that need no cluster.
 from __future__ import annotations
 
 import http.server
+import json
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,27 @@ def test_indivisible_generation_batch_is_one_clear_error(recipe):
     make_plan("cold_start", recipe(num_generations=7, use_vllm=False), [], Shape(["n1"], 1))
 
 
+@pytest.mark.parametrize("fields", [{}, {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4},
+                                    {"steps_per_generation": 3, "num_generations": 6},
+                                    {"generation_batch_size": 32, "per_device_train_batch_size": 4}])
+def test_the_light_batch_rule_is_trls(fields):
+    """The plan runs in sbatch scripts before anything imports transformers, so it mirrors GRPOConfig's
+    generation-batch rule and defaults; here TRL (at the same world size, through the subclass
+    `r1repro check` parses with) computes the same numbers."""
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    from r1repro.check import at_world_size, trl_batch
+    from r1repro.slurm.plan import DEFAULTS, batch_arithmetic
+
+    trl_defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
+    assert DEFAULTS == {key: trl_defaults[key] for key in DEFAULTS}
+    (grpo,) = at_world_size((GRPOConfig,), 8)
+    args = grpo(output_dir="unused", bf16=False, **fields)
+    assert batch_arithmetic("r1zero", fields, 8) == trl_batch("r1zero", [args], 8)
+
+
 def test_vllm_mode_defaults_to_trl_colocate(recipe, tmp_path):
     path = recipe()
     data = yaml.safe_load(open(path))
@@ -124,7 +146,8 @@ def test_override_forms():
     assert parse_overrides(["--rewards", "[{name: format}, {path: my.py:f}]"]) == {"rewards": both}
     assert parse_overrides(["--rewards", "{name: format}", "{path: my.py:f}", "--seed", "1"]) == {
         "rewards": both, "seed": 1}
-    assert parse_overrides(["--lora_target_modules", "q_proj", "v_proj"]) == {"lora_target_modules": ["q_proj", "v_proj"]}
+    assert parse_overrides(["--lora_target_modules", "q_proj", "v_proj"]) == {
+        "lora_target_modules": ["q_proj", "v_proj"]}
 
 
 def test_run_dir_override_wins_before_expansion(recipe, tmp_path):
@@ -161,9 +184,11 @@ def test_dry_run_prints_every_command(recipe, capsys):
     assert "--nodes=4" in sbatch and "--gpus-per-node=8" in sbatch and "--partition=gpu" in sbatch
     assert "slurm/stage2_grpo.sh" in sbatch and "--max_steps 10" in sbatch
     assert sum(line.startswith("srun ") for line in lines) == 3  # vLLM server, training, then the eval
-    assert lines[-1].startswith("srun --nodes=1 --ntasks=1 --nodelist=node1 python -m r1repro.cli stage-eval reasoning_rl")
+    assert lines[-1].startswith(
+        "srun --nodes=1 --ntasks=1 --nodelist=node1 python -m r1repro.cli stage-eval reasoning_rl")
     assert "trl vllm-serve" in out and "http://node4:8000/health" in out
-    assert [line.split("--machine_rank ")[1].split()[0] for line in lines if "accelerate launch" in line] == ["0", "1", "2"]
+    ranks = [line.split("--machine_rank ")[1].split()[0] for line in lines if "accelerate launch" in line]
+    assert ranks == ["0", "1", "2"]
 
 
 def test_bad_input_is_one_line(recipe, capsys, tmp_path):
@@ -185,10 +210,37 @@ def test_accelerate_configs_load():
             assert cfg.deepspeed_config["deepspeed_multinode_launcher"] == "standard"
 
 
-def test_preempted_exit_code_matches_the_stages():
-    from r1repro.rundir import PREEMPTED_EXIT_CODE as STAGES_CODE
+def test_prepare_hands_the_batch_shell_the_preemption_code_and_old_names_still_work(recipe, monkeypatch, capsys):
+    """lib.sh requeues on the exit code prepare prints (r1repro.rundir's, which node-exec and the stages
+    use); R1_MAIN_PORT / R1_GPUS_PER_NODE, the old names, still count, with one line each on stderr."""
+    import shlex
 
-    assert PREEMPTED_EXIT_CODE == STAGES_CODE
+    from r1repro.rundir import PREEMPTED_EXIT_CODE as RUNDIR_CODE
+
+    assert PREEMPTED_EXIT_CODE is RUNDIR_CODE
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "n[1-2]")
+    monkeypatch.setenv("R1_GPUS_PER_NODE", "4")
+    monkeypatch.setenv("R1_MAIN_PORT", "29555")
+    assert slurm_main(["prepare", "reasoning_rl", "--config", recipe()]) == 0
+    out, err = capsys.readouterr()
+    values = dict(line.split("=", 1) for line in out.splitlines() if not line.endswith(")"))
+    assert values["R1REPRO_PREEMPTED_EXIT_CODE"] == str(RUNDIR_CODE)
+    plan = json.loads(shlex.split(values["R1REPRO_PLAN"])[0])
+    assert plan["gpus_per_node"] == 4 and plan["main_process_port"] == 29555
+    assert "R1_GPUS_PER_NODE is deprecated; set R1REPRO_GPUS_PER_NODE instead" in err
+    assert "R1_MAIN_PORT is deprecated; set R1REPRO_MAIN_PORT instead" in err
+    monkeypatch.setenv("R1REPRO_GPUS_PER_NODE", "2")  # the new name wins, silently
+    assert shape_from_env().gpus_per_node == 2 and "deprecated" not in capsys.readouterr().err
+
+
+def test_submit_pipeline_takes_run_dir_with_a_dash_and_the_old_spelling_with_a_note(tmp_path, capsys):
+    path = _pipeline(tmp_path, ["cpt", "r1zero"])
+    assert slurm_main(["submit-pipeline", "--config", path, "--run-dir", str(tmp_path / "x"), "--dry-run"]) == 0
+    new = capsys.readouterr()
+    assert slurm_main(["submit-pipeline", "--config", path, "--run_dir", str(tmp_path / "x"), "--dry-run"]) == 0
+    old = capsys.readouterr()
+    assert old.out == new.out and f"--run_dir {tmp_path / 'x'}" in new.out and not new.err
+    assert old.err.strip() == "r1repro slurm submit-pipeline: --run_dir is deprecated; use --run-dir"
 
 
 def _pipeline(tmp_path, names):
@@ -209,7 +261,7 @@ def test_pipeline_submitter_chains_with_afterok(tmp_path, capsys):
                            ["--partition=p"], ["--seed", "1"])
     assert [c[0] for c in cmds] == ["cpt", "r1zero", "reasoning_rl", "report"]
     assert cmds[-1][1][-6:] == [str(SLURM_DIR / "report.sh"), "--config", str(tmp_path / "pipeline.yaml"),
-                                "--run_dir", str(tmp_path / "run"), "--seed", "1"][-6:]
+                                "--run-dir", str(tmp_path / "run"), "--seed", "1"][-6:]
     assert cmds[0][1][-8:] == ["--config", str(tmp_path / "stages/cpt.yaml"), "--run_dir",
                                str(tmp_path / "run"), "--max_steps", "3", "--seed", "1"]
     assert str(SLURM_DIR / "stage.sh") in cmds[0][1] and "cpt" in cmds[0][1]
@@ -325,8 +377,9 @@ def test_health_url_is_the_one_trl_polls(recipe):
     """TRL's VLLMClient checks `<base_url>/health` (no trailing slash); so do we."""
     import inspect
 
-    from r1repro.slurm.plan import health_url
     from trl.generation.vllm_client import VLLMClient
+
+    from r1repro.slurm.plan import health_url
 
     assert 'f"{self.base_url}/health"' in inspect.getsource(VLLMClient)
     plan = make_plan("reasoning_rl", recipe(), [], Shape(expand("gpu[01-02]"), 8))

@@ -17,6 +17,7 @@ import httpx
 from tqdm.auto import tqdm
 
 from r1repro.generation import Sample, SamplingParams
+from r1repro.health import NotHealthy, wait_healthy
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
@@ -39,23 +40,14 @@ class ServerEngine:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout, limits=limits)
-        self.wait_until_ready(wait_timeout)
+        self.wait_until_ready(wait_timeout, headers)
 
-    def wait_until_ready(self, timeout: float) -> None:
+    def wait_until_ready(self, timeout: float, headers: dict[str, str] | None = None) -> None:
         """Poll /health (vLLM, SGLang), falling back to /v1/models, until it answers 200."""
-        deadline, last = time.monotonic() + timeout, "no answer"
-        while True:
-            for path in ("/health", "/v1/models"):
-                try:
-                    response = self.client.get(path, timeout=5.0)
-                    if response.status_code == 200:
-                        return
-                    last = f"GET {path}: HTTP {response.status_code}"
-                except httpx.HTTPError as e:
-                    last = f"GET {path}: {type(e).__name__}: {e}"
-            if time.monotonic() >= deadline:
-                raise ServerError(f"server at {self.base_url} not ready after {timeout:.0f} s ({last})")
-            time.sleep(1.0)
+        try:
+            wait_healthy(self.base_url, ("/health", "/v1/models"), timeout, every_s=1.0, headers=headers)
+        except NotHealthy as err:
+            raise ServerError(f"server at {self.base_url} not ready after {timeout:.0f} s ({err.last})") from None
 
     def close(self) -> None:
         self.client.close()

@@ -12,13 +12,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the r1repro package this file belongs to
 
+from r1repro.gym import _import, entry_of  # noqa: E402
 from r1repro.rewards._mathworker import serve, start_worker  # noqa: E402
 
 
 def main() -> None:
     out = start_worker()
-    from r1repro.gym import _import, entry_of
-
     _import()  # reasoning-gym missing: the pool reports this at start-up, with the install hint
 
     def score(gold, answer) -> float | None:

@@ -5,12 +5,12 @@ User commands:
       print the sbatch / srun / accelerate / vllm-serve command lines for that cluster shape
   plan STAGE --config R [--nodes N --gpus-per-node G] [--field value ...]
       the same plan as JSON (inside a job, the shape comes from Slurm's variables)
-  submit-pipeline --config PIPELINE [--run_dir D] [--only a,b] [--sbatch-arg=[STAGE:]OPTION ...]
+  submit-pipeline --config PIPELINE [--run-dir D] [--only a,b] [--sbatch-arg=[STAGE:]OPTION ...]
                   [--log-dir DIR] [--dry-run] [--field value ...]
       submit every stage as a job chained with afterok; --field value goes to every stage;
       a stage entry's `sbatch: [--nodes=2]` in the pipeline recipe sets that job's options
 Used by the sbatch scripts:
-  prepare STAGE --config R [--field value ...]   shell assignments for the batch script (R1_PLAN, ...)
+  prepare STAGE --config R [--field value ...]   shell assignments for the batch script (R1REPRO_PLAN, ...)
   node-exec train|vllm                            the per-node task of a job step
   wait-health --url U --timeout S [--pid P]       wait for the vLLM server
   is-done                                         exit 0 when the planned stage wrote DONE.json
@@ -20,13 +20,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 
+from r1repro.config import OldSpelling
+from r1repro.rundir import PREEMPTED_EXIT_CODE
 from r1repro.slurm import launch, submit
-from r1repro.slurm.plan import (TRACE_STAGES, PlanError, Shape, accelerate_command, eval_command, expand, health_url,
-                                make_plan, quote, shape_from_env, srun_command, trace_sample_command, vllm_command)
+from r1repro.slurm.plan import (
+    PlanError,
+    Shape,
+    accelerate_command,
+    env_setting,
+    eval_command,
+    expand,
+    health_url,
+    make_plan,
+    quote,
+    shape_from_env,
+    srun_command,
+    trace_sample_command,
+    vllm_command,
+)
+from r1repro.stages import TRACE_STAGES
 
 # The job-level options the stage scripts set with #SBATCH (shown in dry runs).
 SBATCH_DEFAULTS = ["--ntasks-per-node=1", "--exclusive", "--requeue", "--signal=B:USR1@900",
@@ -84,9 +99,10 @@ def cmd_dry_run(argv: list[str]) -> int:
                  *_stage_script(plan.stage), "--config", plan.config, *plan.args]))
     if plan.stage in TRACE_STAGES:
         print("# traces first, each step its own process: prompts, one sampling shard per GPU, select")
-        print(quote(["python", "-m", "r1repro.cli", "traces", plan.stage, "--prepare", "--config", plan.config, *plan.args]))
+        traces = ["python", "-m", "r1repro.cli", "traces", plan.stage]
+        print(quote([*traces, "--prepare", "--config", plan.config, *plan.args]))
         print(quote(trace_sample_command(plan)))
-        print(quote(["python", "-m", "r1repro.cli", "traces", plan.stage, "--select", "--config", plan.config, *plan.args]))
+        print(quote([*traces, "--select", "--config", plan.config, *plan.args]))
     if plan.vllm_node:
         print(quote(srun_command(plan, "vllm")) + " &")
         print(f"#   on {plan.vllm_node}: {quote(vllm_command(plan))}")
@@ -111,34 +127,37 @@ def cmd_plan(argv: list[str]) -> int:
 
 def cmd_prepare(argv: list[str]) -> int:
     ns, rest = _stage_args(argv, cluster=False)
-    port = os.environ.get("R1_MAIN_PORT")
+    port = env_setting("MAIN_PORT")
     plan = make_plan(ns.stage, ns.config, rest, shape_from_env(), main_port=int(port) if port else None)
     for note in plan.notes:
         print(f"[r1repro] note: {note}", file=sys.stderr)
     print(f"[r1repro] batch: {json.dumps(plan.batch)}", file=sys.stderr)
     values = {
-        "R1_PLAN": json.dumps(plan.to_dict()),
-        "R1_TRAIN_NODES": ",".join(plan.train_nodes),
-        "R1_NUM_TRAIN_NODES": str(len(plan.train_nodes)),
-        "R1_VLLM_NODE": plan.vllm_node or "",
-        "R1_HEALTH_URL": health_url(plan) or "",
-        "R1_OUTPUT_DIR": plan.output_dir or "",
+        "R1REPRO_PLAN": json.dumps(plan.to_dict()),
+        "R1REPRO_TRAIN_NODES": ",".join(plan.train_nodes),
+        "R1REPRO_NUM_TRAIN_NODES": str(len(plan.train_nodes)),
+        "R1REPRO_VLLM_NODE": plan.vllm_node or "",
+        "R1REPRO_HEALTH_URL": health_url(plan) or "",
+        "R1REPRO_OUTPUT_DIR": plan.output_dir or "",
+        # The exit code that means "checkpointed on request, requeue me" (r1repro.rundir), for the batch shell.
+        "R1REPRO_PREEMPTED_EXIT_CODE": str(PREEMPTED_EXIT_CODE),
     }
     for key, value in values.items():
         print(f"{key}={shlex.quote(value)}")
     # Bash arrays: the batch script runs exactly these job steps.
-    print(f"R1_TRAIN_CMD=({quote(srun_command(plan, 'train'))})")
-    print(f"R1_VLLM_CMD=({quote(srun_command(plan, 'vllm')) if plan.vllm_node else ''})")
+    print(f"R1REPRO_TRAIN_CMD=({quote(srun_command(plan, 'train'))})")
+    print(f"R1REPRO_VLLM_CMD=({quote(srun_command(plan, 'vllm')) if plan.vllm_node else ''})")
     # Trace stages sample before training, the eval runs after it: job steps of their own.
-    print(f"R1_TRACES_CMD=({quote(trace_sample_command(plan)) if plan.stage in TRACE_STAGES else ''})")
-    print(f"R1_EVAL_CMD=({quote(eval_command(plan))})")
+    print(f"R1REPRO_TRACES_CMD=({quote(trace_sample_command(plan)) if plan.stage in TRACE_STAGES else ''})")
+    print(f"R1REPRO_EVAL_CMD=({quote(eval_command(plan))})")
     return 0
 
 
 def cmd_submit_pipeline(argv: list[str]) -> int:
     p = _parser("submit-pipeline")
     p.add_argument("--config", required=True, help="pipeline recipe (run_dir + stages)")
-    p.add_argument("--run_dir", default=None)
+    p.add_argument("--run-dir", default=None, help="override the pipeline's run_dir")
+    p.add_argument("--run_dir", dest="run_dir", action=OldSpelling, help=argparse.SUPPRESS)
     p.add_argument("--only", default=None, help="comma-separated stage names to submit")
     p.add_argument("--sbatch-arg", action="append", default=[],
                    help="sbatch option for every job, or STAGE:OPTION for one stage (repeatable)")

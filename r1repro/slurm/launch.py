@@ -1,4 +1,4 @@
-"""What runs inside a job: one task per node (`node-exec`), and the vLLM health wait.
+"""What runs inside a job: one task per node (`node-exec`), and the vLLM health wait (r1repro.health).
 
 Preemption path: Slurm signals the batch shell (`--signal=B:USR1@...`); the shell signals its srun,
 srun forwards the signal to this process on every node, and this process forwards SIGUSR1 to the
@@ -16,15 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from r1repro.slurm.plan import Plan, accelerate_command, vllm_command
+from r1repro.health import NotHealthy, wait_healthy
+from r1repro.rundir import DONE_FILE, PREEMPTED_EXIT_CODE
+from r1repro.slurm.plan import Plan, accelerate_command, env_setting, vllm_command
 
-# r1repro.stages.common.PREEMPTED_EXIT_CODE (a test checks they agree); not imported from there
-# because that module imports transformers, seconds of startup on every node for one integer.
-PREEMPTED_EXIT_CODE = 99
 RESEND_EVERY_S = 10.0  # the trainer may not have installed its handler yet when the first signal lands
 
 
@@ -34,9 +31,9 @@ def _node() -> str:
 
 
 def plan_from_env() -> Plan:
-    text = os.environ.get("R1_PLAN")
+    text = os.environ.get("R1REPRO_PLAN")
     if not text:
-        raise SystemExit("r1repro slurm node-exec: R1_PLAN is unset (it is set by the sbatch scripts)")
+        raise SystemExit("r1repro slurm node-exec: R1REPRO_PLAN is unset (it is set by the sbatch scripts)")
     return Plan(**json.loads(text))
 
 
@@ -69,7 +66,8 @@ def _signal_tree(root: int, sig: int) -> None:
 
 
 def is_done(output_dir: str | None) -> bool:
-    return bool(output_dir) and (Path(output_dir) / "DONE.json").is_file()
+    """The stage wrote DONE.json (whatever its fingerprint: the job ran this very config)."""
+    return bool(output_dir) and (Path(output_dir) / DONE_FILE).is_file()
 
 
 def run_train(plan: Plan, machine_rank: int) -> int:
@@ -102,10 +100,10 @@ def run_train(plan: Plan, machine_rank: int) -> int:
 
 
 def node_exec(role: str) -> int:
-    """R1_DRY_EXEC=1: print each node's command inside a real allocation instead of running it
+    """R1REPRO_DRY_EXEC=1: print each node's command inside a real allocation instead of running it
     (checks ranks and hosts on a cluster before spending GPU hours; the slurm tests use it)."""
     plan = plan_from_env()
-    dry = os.environ.get("R1_DRY_EXEC") == "1"
+    dry = env_setting("DRY_EXEC") == "1"
     if role == "vllm":
         cmd = vllm_command(plan)
         print(f"[r1repro node-exec] vLLM server on {_node()}: {' '.join(cmd)}", flush=True)
@@ -138,20 +136,14 @@ def _alive(pid: int | None) -> bool:
 
 def wait_health(url: str, timeout_s: float, pid: int | None = None, every_s: float = 2.0) -> int:
     """Poll url until it answers 200. Returns 0, or 1 with one clear line on stderr."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                if resp.status == 200:
-                    print(f"[r1repro] vLLM server healthy at {url}", flush=True)
-                    return 0
-        except (urllib.error.URLError, OSError):
-            pass
-        if not _alive(pid):
+    try:
+        wait_healthy(url, ("",), timeout_s, every_s, alive=lambda: _alive(pid))
+    except NotHealthy as err:
+        if err.exited:
             print(f"r1repro: vLLM server process {pid} exited before {url} became healthy (see the job log)",
                   file=sys.stderr)
-            return 1
-        if time.monotonic() >= deadline:
+        else:
             print(f"r1repro: vLLM server not healthy at {url} after {timeout_s:.0f}s", file=sys.stderr)
-            return 1
-        time.sleep(every_s)
+        return 1
+    print(f"[r1repro] vLLM server healthy at {url}", flush=True)
+    return 0

@@ -9,21 +9,46 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yaml
 
+from r1repro.config import ConfigError, load_recipe
+from r1repro.rundir import DEFAULT_RUN_DIR
 from r1repro.slurm.hostlist import expand
-from r1repro.stages import GRPO_STAGES, TRACE_STAGES  # noqa: F401  (slurm.cli and check read them here)
+from r1repro.stages import GRPO_STAGES
 
-# TrainingArguments / GRPOConfig defaults, used when a recipe leaves a field unset.
+# GRPOConfig's defaults, used when a recipe leaves a field unset. This module runs in the sbatch scripts before
+# anything imports transformers, so it mirrors TRL's generation-batch rule (batch_arithmetic) and these
+# defaults; tests/test_slurm_plan.py checks both against GRPOConfig (`r1repro check` asks TRL itself).
 DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 8,
             "vllm_server_port": 8000, "vllm_tensor_parallel_size": 1}
 
 
+ENV_PREFIX = "R1REPRO_"
+OLD_ENV_PREFIX = "R1_"  # the Slurm glue's variables before they took the project's prefix
+
+
+def env_setting(name: str, env: dict[str, str] | None = None) -> str | None:
+    """The user's R1REPRO_<name>, or the deprecated R1_<name> with a one-line note on stderr."""
+    env = os.environ if env is None else env
+    if env.get(ENV_PREFIX + name):
+        return env[ENV_PREFIX + name]
+    old = env.get(OLD_ENV_PREFIX + name)
+    if old:
+        print(f"r1repro: {OLD_ENV_PREFIX}{name} is deprecated; set {ENV_PREFIX}{name} instead", file=sys.stderr)
+    return old or None
+
+
 class PlanError(ValueError):
-    """Bad recipe, arguments or cluster shape: reported as one line, exit code 2."""
+    """Bad recipe, arguments or cluster shape: reported as one line, exit code 2; `field` names the recipe
+    field it is about when one is (`r1repro check` reports it as that field's problem)."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 # ---------------------------------------------------------------- recipe + overrides
@@ -64,16 +89,14 @@ def _yaml_scalar(value: str) -> object:
 
 def read_recipe(path: str, overrides: dict[str, object] | None = None) -> dict:
     """The stage recipe as the stage will see it: YAML, CLI overrides on top, `${run_dir}` expanded
-    with the overriding run_dir (the pipeline submitter passes --run_dir to every stage)."""
-    from r1repro.config import ConfigError, load_recipe
-
+    with the overriding run_dir (the pipeline submitter passes --run_dir, a stage field, to every stage)."""
     overrides = overrides or {}
     run_dir = overrides.get("run_dir")
     try:
         recipe = load_recipe(path, run_dir=str(run_dir) if run_dir else None)
     except ConfigError as e:
-        raise PlanError(str(e)) from None
-    run_dir = run_dir or recipe.get("run_dir") or "runs/tiny"
+        raise PlanError(str(e), e.field) from None
+    run_dir = run_dir or recipe.get("run_dir") or DEFAULT_RUN_DIR
     expanded = {k: v.replace("${run_dir}", str(run_dir)) if isinstance(v, str) else v for k, v in overrides.items()}
     return {**recipe, **expanded}
 
@@ -96,14 +119,15 @@ def _gpu_count(value: str | None) -> int | None:
 
 
 def shape_from_env(env: dict[str, str] | None = None) -> Shape:
-    """Nodes and GPUs of the current allocation, from Slurm's variables (R1_GPUS_PER_NODE overrides,
+    """Nodes and GPUs of the current allocation, from Slurm's variables (R1REPRO_GPUS_PER_NODE overrides,
     for clusters that hand out whole GPU nodes without gres)."""
     env = dict(os.environ if env is None else env)
     nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
     if not nodelist:
         raise PlanError("not inside a Slurm job (SLURM_JOB_NODELIST unset); use `r1repro slurm dry-run`")
-    gpus = None
-    for var in ("R1_GPUS_PER_NODE", "SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "SLURM_JOB_GPUS"):
+    override = env_setting("GPUS_PER_NODE", env)
+    gpus = _gpu_count(override)
+    for var in () if override else ("SLURM_GPUS_ON_NODE", "SLURM_GPUS_PER_NODE", "SLURM_JOB_GPUS"):
         if env.get(var):
             gpus = len(env[var].split(",")) if var == "SLURM_JOB_GPUS" else _gpu_count(env[var])
             break
@@ -142,7 +166,7 @@ def _int(recipe: dict, key: str) -> int:
     value = recipe.get(key)
     value = DEFAULTS[key] if value is None else value
     if not isinstance(value, int) or value < 1:
-        raise PlanError(f"{key} must be a positive integer, got {value!r}")
+        raise PlanError(f"{key} must be a positive integer, got {value!r}", key)
     return value
 
 
@@ -184,7 +208,7 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
         # TRL's vllm-serve owns a whole node; every other node trains.
         if len(nodes) < 2:
             raise PlanError("vllm_mode=server needs a dedicated vLLM node: submit with --nodes=2 or more "
-                            "(or set vllm_mode colocate)")
+                            "(or set vllm_mode colocate)", "vllm_mode")
         vllm_node, nodes = nodes[-1], nodes[:-1]
     if gpus == 0:
         # CPU nodes (the tests): accelerate --cpu runs a single process, so train on one node.
@@ -197,7 +221,7 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
         notes.append(f"no GPUs: ignoring accelerate_config {accel} (runs accelerate --cpu)")
         accel = None
     if accel and not Path(accel).is_file():
-        raise PlanError(f"accelerate_config not found: {accel}")
+        raise PlanError(f"accelerate_config not found: {accel}", "accelerate_config")
     port = main_port or 20000 + int(shape.job_id or 0) % 10000
     plan = Plan(
         stage=stage, config=config, args=list(args), nodes=list(shape.nodes), gpus_per_node=gpus,
@@ -210,7 +234,7 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
         plan.vllm_model = recipe.get("model_name_or_path")
         plan.vllm_tensor_parallel_size = _int(recipe, "vllm_tensor_parallel_size")
         if not plan.vllm_model:
-            raise PlanError("vllm_mode=server needs model_name_or_path for trl vllm-serve")
+            raise PlanError("vllm_mode=server needs model_name_or_path for trl vllm-serve", "model_name_or_path")
         plan.extra_args = ["--vllm_server_host", vllm_node, "--vllm_server_port", str(plan.vllm_port)]
     return plan
 

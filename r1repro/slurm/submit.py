@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from r1repro.config import ConfigError
+from r1repro.pipeline import load_pipeline
 from r1repro.slurm.plan import PlanError, parse_overrides, quote
 from r1repro.stages import GENERIC_SLURM_SCRIPT, STAGES
 
@@ -45,9 +47,6 @@ def split_sbatch_args(args: list[str], stages: list[str]) -> tuple[list[str], di
 def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], stage_args: list[str],
                     only: list[str] | None = None, log_dir: str | None = None) -> list[tuple[str, list[str]]]:
     """(stage, sbatch argv) per stage; the dependency is appended at submit time."""
-    from r1repro.config import ConfigError
-    from r1repro.pipeline import load_pipeline
-
     try:
         run_dir, stages = load_pipeline(pipeline, run_dir)
     except ConfigError as e:
@@ -76,7 +75,7 @@ def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], 
     if not only:
         # Same pipeline, run_dir and extra args as the stages, so every stage is recognised as done.
         cmds.append(("report", ["sbatch", "--parsable", "--job-name=r1-report", f"--output={log_dir}/%x-%j.out",
-                                *common, str(SLURM_DIR / "report.sh"), "--config", pipeline, "--run_dir",
+                                *common, str(SLURM_DIR / "report.sh"), "--config", pipeline, "--run-dir",
                                 str(run_dir), *stage_args]))
     return cmds
 

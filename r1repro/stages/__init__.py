@@ -69,6 +69,8 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in [
 
 GRPO_STAGES = frozenset(name for name, stage in STAGES.items() if stage.grpo)
 TRACE_STAGES = tuple(name for name, stage in STAGES.items() if stage.samples_traces)
+# SFT on problem/response traces (the engine drops examples longer than max_length at load).
+TRACE_SFT_STAGES = tuple(name for name, stage in STAGES.items() if stage.module == TRACE_SFT_ENGINE)
 
 
 def checkpoint_name(entry: str) -> str:
