@@ -12,6 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _process_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+# mkstemp / mkdtemp create owner-only (0600 / 0700) entries; the final file or directory gets the mode a
+# plain open() / mkdir() would give, so artifacts stay readable by whoever the umask lets read them.
+UMASK = _process_umask()
+FILE_MODE = 0o666 & ~UMASK
+DIR_MODE = 0o777 & ~UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of `path` to write into; on success it replaces `path` (a directory
@@ -20,8 +33,10 @@ def atomic_path(path: str | Path, directory: bool = False) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     if directory:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        tmp.chmod(DIR_MODE)
     else:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        os.fchmod(fd, FILE_MODE)
         os.close(fd)
         tmp = Path(name)
     try:
