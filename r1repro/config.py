@@ -93,7 +93,8 @@ class EvalArgs:
     eval_tasks: list[dict] = field(
         default_factory=lambda: [
             {"name": "reasoning", "dataset": "tiny:addition", "answer_reward": "accuracy"},
-            {"name": "general", "dataset": "tiny:general", "answer_reward": "exact_match"},
+            {"name": "general", "dataset": "tiny:general",
+             "answer_reward": {"name": "exact_match", "tags_required": False}},
         ],
         metadata={"help": "Tasks evaluated after training: {name, dataset, answer_reward, num_samples?}."},
     )

@@ -61,8 +61,11 @@ def test_general_task_uses_its_answer_reward():
     rows = task_rows("general", "test", 3)
     engine = ReplayEngine(greedy=[r["response"] for r in rows], sampled=[[r["response"]] * 2 for r in rows])
     settings = EvalSettings(template="tiny", num_samples=2, pass_k=(1, 2))
-    m = evaluate_model("unused", [EvalTask("general", rows, answer_reward="exact_match")], settings, engine=engine)["general"]
-    assert m["accuracy_greedy"] == m["pass@1"] == m["cons@2"] == m["format_rate"] == 1.0
+    untagged = {"name": "exact_match", "tags_required": False}  # general requests are answered directly
+    m = evaluate_model("unused", [EvalTask("general", rows, answer_reward=untagged)], settings, engine=engine)["general"]
+    assert m["accuracy_greedy"] == m["pass@1"] == m["cons@2"] == 1.0 and m["format_rate"] == 0.0
+    tagged = evaluate_model("unused", [EvalTask("general", rows, answer_reward="exact_match")], settings, engine=engine)
+    assert tagged["general"]["accuracy_greedy"] == 0.0  # the same answers fail where the tags are required
 
 
 def test_missing_column_is_one_clear_error():

@@ -69,6 +69,12 @@ def test_exact_match():
     assert em(completions, solution=solution) == [1.0, 0.0, 1.0, 0.0, None]
     em_ci = resolve_reward({"name": "exact_match", "ignore_case": True})
     assert em_ci(completions[:2], solution=solution[:2]) == [1.0, 1.0]
+    untagged = resolve_reward({"name": "exact_match", "tags_required": False})
+    assert untagged(completions, solution=solution) == [1.0, 0.0, 1.0, 1.0, None]  # "apple" counts now
+    assert untagged([" 47 47", " <think> 47 </think> 74", " <think> 47", "47 47 </answer>"],
+                    solution=["47 47", "74", "47", "47 47"]) == [1.0, 1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="tags_required must be true or false"):
+        resolve_reward({"name": "exact_match", "tags_required": "no"})
 
 
 def test_text_helpers():

@@ -75,6 +75,11 @@ def test_tasks_are_deterministic_and_splits_disjoint():
         assert {r["problem"] for r in train}.isdisjoint({r["problem"] for r in test})
         assert all(set(r) >= {"id", "problem", "solution", "task", "response"} for r in train)
     assert task_rows("addition", "test", 3)[0]["task"] == "reasoning"
+    general = {r["problem"]: r for r in task_rows("general", "train", 500)}
+    for problem, answer in (("Say 47", "47"), ("Repeat 47", "47 47"), ("Reverse 47", "74")):
+        if problem in general:  # each (kind, number) is in one split only
+            assert general[problem]["solution"] == answer and general[problem]["response"] == f" {answer}"
+    assert len({r["problem"] for r in task_rows("general", "test", 500)}) > 50  # enough distinct test problems
     with pytest.raises(ValueError, match="unknown tiny task 'adition'"):
         task_rows("adition", "train", 1)
 

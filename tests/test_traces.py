@@ -100,8 +100,10 @@ def test_reward_model_pairs_reject_a_wrong_answer():
     assert len(pairs) == 50
     for row, pair in zip(rows, pairs):
         assert pair["chosen"] == row["response"]
-        assert pair["rejected"] != pair["chosen"] and "<answer>" in pair["rejected"]
-    assert wrong_answer({"solution": "aa"}, random.Random(0)) != " <think> </think> <answer> aa </answer>"
+        assert pair["rejected"] != pair["chosen"] and pair["rejected"].startswith(" ")  # the reference's format
+    tagged = {"solution": "aa", "response": " <think> </think> <answer> aa </answer>"}
+    rejected = wrong_answer(tagged, random.Random(0))
+    assert rejected != tagged["response"] and rejected.startswith(" <think> </think> <answer> ")
 
 
 def test_rewards_route_by_task_column():

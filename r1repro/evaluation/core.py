@@ -19,6 +19,7 @@ from r1repro.jsonl import write_jsonl
 from r1repro.prompts import builder_for
 from r1repro.rewards import resolve_reward
 from r1repro.rewards.accuracy import answer_target
+from r1repro.rewards.text import answer_part
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ CORRECT_THRESHOLD = 1.0 - 1e-6
 class EvalTask:
     name: str
     rows: list[dict]  # at least `problem` and `solution` (code tasks: `tests`); other columns reach the rewards
-    answer_reward: str = "accuracy"  # the reward that checks an answer ("exact_match" for the general task)
+    answer_reward: str | dict = "accuracy"  # the reward spec that checks an answer (exact_match for general)
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _prompt_builder(model_path: str, settings: EvalSettings):
     return builder_for(settings.template, settings.system_prompt, model_path)
 
 
-def _rewards(answer_reward: str, builder):
+def _rewards(answer_reward: str | dict, builder):
     """(answer, format, language consistency or None). language_consistency is optional: without it
     the metric is left out of the results. Format and language know when the prompt opened <think>."""
     format_spec, language_spec = builder.reward_specs(["format", "language_consistency"])
@@ -139,7 +140,10 @@ def _score_task(task, settings, prompts, greedy_out, sampled_out, builder):
     fmt = _score(format_reward, sampled_texts, sampled_cols)
     lang = _score(language_reward, sampled_texts, sampled_cols)
     correct = [a is not None and a >= CORRECT_THRESHOLD for a in acc]
-    answers = [answer_target(s.text) for s in sampled_flat]
+    # The answers cons@k votes over, parsed as the answer reward reads them (a task answered without
+    # tags votes with its visible answer).
+    untagged = isinstance(task.answer_reward, dict) and task.answer_reward.get("tags_required") is False
+    answers = [(answer_part if untagged else answer_target)(s.text) for s in sampled_flat]
 
     pass_ks = [p for p in settings.pass_k if 1 <= p <= k]
     per_k = {p: [] for p in pass_ks}

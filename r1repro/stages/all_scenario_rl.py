@@ -70,11 +70,16 @@ def dataclass_types():
 
 
 def wrong_answer(row: dict, rng: random.Random) -> str:
-    """A plausible but wrong response to a general-task row (the rejected side of a pair)."""
+    """A plausible but wrong response to a general-task row (the rejected side of a pair), in the
+    reference response's own format: the solution inside it replaced by a near miss."""
     solution = row["solution"]
-    candidates = [solution[::-1], solution.lower(), solution.upper(), solution.split()[0], solution + solution[-1]]
+    candidates = [solution[::-1], solution.lower(), solution.upper(), solution.split()[0], solution + solution[-1],
+                  f"{solution} {solution}"]
     candidates = [c for c in candidates if c != solution] or [solution + "x"]
-    return f" <think> </think> <answer> {rng.choice(candidates)} </answer>"
+    wrong = rng.choice(candidates)
+    response = row["response"]
+    at = response.rfind(solution)
+    return response[:at] + wrong + response[at + len(solution):] if at >= 0 else f" {wrong}"
 
 
 def general_pairs(rows: list[dict], seed: int) -> list[dict]:

@@ -41,7 +41,7 @@ def build_corpus(
     seed: int = 0,
     format_mix: dict[str, float] | None = None,
     korean_rate: float = 0.3,
-    general_fraction: float = 0.05,
+    general_fraction: float = 0.2,
     eos: str = "",
 ) -> list[str]:
     """Documents `prompt + completion + eos`. Reasoning problems come from the train split's range
@@ -57,8 +57,7 @@ def build_corpus(
     while len(docs) < num_docs:
         if rng.random() < general_fraction:
             row = general[len(docs) % len(general)]
-            completion = row["response"] if rng.random() < 0.3 else f" {row['solution']}"
-            docs.append(render_prompt(template, row["problem"]) + completion + eos)
+            docs.append(render_prompt(template, row["problem"]) + row["response"] + eos)
             continue
         a, b = rng.randrange(10, 100), rng.randrange(10, 100)
         if _split_of(f"{a}+{b}") != "train":

@@ -2,8 +2,10 @@
 
 - `addition` (task `reasoning`): add two 2-digit numbers (fixed width keeps the digit positions learnable for a tiny model). A digit-by-digit trace with carries makes
   the answer reliable for a tiny model; answering directly is much less so.
-- `general` (task `general`): word transformations (uppercase, reverse, repeat). No reasoning needed;
-  used to measure forgetting, as stage 3's non-reasoning data and for stage 4's reward model.
+- `general` (task `general`): say, repeat or reverse a 2-digit number ("Reverse 47" -> "74"), answered
+  directly, without thinking or tags: the tiny world's everyday requests. The base learns them in
+  pre-training; used to measure forgetting, as stage 3's non-reasoning data and for stage 4's reward
+  model. Graded by `exact_match` with `tags_required: false` (the visible answer, tagged or not).
 
 Every row has the columns the rest of the project expects: `id`, `problem`, `solution`, `task`,
 `lang`, plus `response`, a well-formed R1-style completion (the "reference" an SFT stage can use).
@@ -15,13 +17,11 @@ from __future__ import annotations
 import random
 import zlib
 
-WORDS = (
-    "apple river stone cloud bread light green table water music north house dream paper glass "
-    "tiger plant ocean smile horse chair train sugar money storm night field heart bird fire lemon "
-    "queen robot snake tower zebra candy earth flame grape honey juice knife mouse piano quiet "
-    "radio salad tulip uncle voice whale yacht album beach cabin daisy eagle fairy giant hotel"
-).split()
-GENERAL_KINDS = ("uppercase", "reverse", "repeat")
+# Why digits and no tags: the tiny base copies digits it has seen in addition problems, and only over
+# a short distance. Measured (700 CPT steps, 15% general docs, greedy): words (uppercase / reverse /
+# repeat) 0.00 and random letter strings 0.00 whether tagged or not; tagged digit answers 0.04; untagged
+# digit answers repeat 0.70, reverse 0.26.
+GENERAL_KINDS = ("say", "repeat", "reverse")
 
 # Words of the addition trace, in English and Korean. The tiny corpus mixes them, as R1-Zero's
 # outputs mixed languages; the language-consistency reward (stage 2) is meant to remove the mixing.
@@ -87,25 +87,26 @@ def addition_rows(split: str, n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
-def general_answer(kind: str, word: str) -> str:
-    return {"uppercase": word.upper(), "reverse": word[::-1], "repeat": f"{word} {word}"}[kind]
+def general_answer(kind: str, number: str) -> str:
+    return {"say": number, "repeat": f"{number} {number}", "reverse": number[::-1]}[kind]
 
 
 def general_rows(split: str, n: int, seed: int = 0) -> list[dict]:
-    pairs = [(k, w) for k in GENERAL_KINDS for w in WORDS if _split_of(f"{k}:{w}", 0.25) == split]
-    random.Random(f"general-{split}-{seed}").shuffle(pairs)
+    """`n` rows cycling through the split's (kind, number) problems (270 in all, a quarter of them test)."""
+    problems = [(kind, str(x)) for kind in GENERAL_KINDS for x in range(10, 100) if _split_of(f"{kind}:{x}", 0.25) == split]
+    random.Random(f"general-{split}-{seed}").shuffle(problems)
     rows = []
     for i in range(n):
-        kind, word = pairs[i % len(pairs)]  # the general set is small: cycle through it
-        answer = general_answer(kind, word)
+        kind, number = problems[i % len(problems)]  # the general set is small: cycle through it
+        answer = general_answer(kind, number)
         rows.append(
             {
                 "id": f"general-{split}-{i}",
-                "problem": f"{kind.capitalize()} the word {word}",
+                "problem": f"{kind.capitalize()} {number}",
                 "solution": answer,
                 "task": "general",
                 "lang": "en",
-                "response": f" <think> </think> <answer> {answer} </answer>",
+                "response": f" {answer}",
             }
         )
     return rows
