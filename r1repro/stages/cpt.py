@@ -33,7 +33,7 @@ class CptArgs:
         "help": "Answer-format weights of the tiny corpus (r1repro.tiny.corpus)."})
     corpus_korean_rate: float = field(default=0.3, metadata={
         "help": "Share of trace words written in Korean (language mixing)."})
-    corpus_general_fraction: float = 0.2
+    corpus_general_fraction: float = 0.05
 
 
 def dataclass_types():

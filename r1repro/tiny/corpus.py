@@ -41,7 +41,7 @@ def build_corpus(
     seed: int = 0,
     format_mix: dict[str, float] | None = None,
     korean_rate: float = 0.3,
-    general_fraction: float = 0.2,
+    general_fraction: float = 0.05,
     eos: str = "",
 ) -> list[str]:
     """Documents `prompt + completion + eos`. Reasoning problems come from the train split's range
