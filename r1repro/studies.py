@@ -33,49 +33,64 @@ STUDY_DIR = "pass_at_k"
 MIN_BASE_GENERAL = 0.2
 
 
+# The EvalSettings fields a study spec sets, flat beside the study's own fields (the studies.yaml schema);
+# the others keep EvalSettings' defaults, and pass_k follows num_samples (`ks`).
+STUDY_SETTINGS = ("num_samples", "temperature", "top_p", "max_new_tokens", "template", "seed")
+# Where a study's defaults differ from a stage eval's: many samples of the tiny policy's short answers.
+STUDY_DEFAULTS = {"num_samples": 64, "max_new_tokens": 96, "template": "tiny"}
+
+
 @dataclass
 class PassAtKStudy:
     checkpoints: list[str] = field(default_factory=lambda: ["base", "r1zero", "distill"])
     benchmark: str = "tiny_addition"
     label: str = "reasoning"  # the task name in the report
     num_problems: int = 50
-    num_samples: int = 64
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_new_tokens: int = 96
-    template: str = "tiny"
-    seed: int = 0
+    settings: EvalSettings = field(default_factory=lambda: EvalSettings(**STUDY_DEFAULTS))
 
     def __post_init__(self):
         if not isinstance(self.checkpoints, list) or not self.checkpoints or not all(isinstance(c, str) for c in self.checkpoints):
             raise ConfigError(f"pass_at_k.checkpoints: expected a non-empty list of checkpoint names, got {self.checkpoints!r}")
         if self.num_problems < 1:
             raise ConfigError(f"pass_at_k.num_problems: must be >= 1, got {self.num_problems}")
-        if self.num_samples < 2:
-            raise ConfigError(f"pass_at_k.num_samples: must be >= 2 for a curve, got {self.num_samples}")
-        if self.temperature <= 0:
-            raise ConfigError(f"pass_at_k.temperature: must be > 0 (sampling), got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"pass_at_k.top_p: must be in (0, 1], got {self.top_p}")
+        s = self.settings
+        if s.num_samples < 2:
+            raise ConfigError(f"pass_at_k.num_samples: must be >= 2 for a curve, got {s.num_samples}")
+        if s.temperature <= 0:
+            raise ConfigError(f"pass_at_k.temperature: must be > 0 (sampling), got {s.temperature}")
+        if not 0 < s.top_p <= 1:
+            raise ConfigError(f"pass_at_k.top_p: must be in (0, 1], got {s.top_p}")
+        self.settings = dataclasses.replace(s, pass_k=self.ks)
 
     @property
     def ks(self) -> tuple[int, ...]:
         """1, 2, 4, ... up to num_samples (and num_samples itself)."""
         ks, k = [], 1
-        while k < self.num_samples:
+        while k < self.settings.num_samples:
             ks.append(k)
             k *= 2
-        return (*ks, self.num_samples)
+        return (*ks, self.settings.num_samples)
+
+    def spec(self) -> dict:
+        """The study as studies.yaml spells it (flat), the fingerprint of its DONE.json."""
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "settings"}
+        return {**own, **{name: getattr(self.settings, name) for name in STUDY_SETTINGS}}
+
+
+def study_keys() -> list[str]:
+    """The keys a `pass_at_k:` mapping may have."""
+    return [f.name for f in dataclasses.fields(PassAtKStudy) if f.name != "settings"] + list(STUDY_SETTINGS)
 
 
 def parse_study(spec) -> PassAtKStudy:
     if not isinstance(spec, dict):
-        raise ConfigError(f"pass_at_k: expected a mapping of {[f.name for f in dataclasses.fields(PassAtKStudy)]}, got {spec!r}")
-    names = {f.name for f in dataclasses.fields(PassAtKStudy)}
-    unknown = sorted(set(spec) - names)
+        raise ConfigError(f"pass_at_k: expected a mapping of {study_keys()}, got {spec!r}")
+    unknown = sorted(set(spec) - set(study_keys()))
     if unknown:
-        raise ConfigError(f"pass_at_k: unknown field '{unknown[0]}'; expected one of {sorted(names)}")
-    return PassAtKStudy(**spec)
+        raise ConfigError(f"pass_at_k: unknown field '{unknown[0]}'; expected one of {sorted(study_keys())}")
+    own = {k: v for k, v in spec.items() if k not in STUDY_SETTINGS}
+    sampling = {k: v for k, v in spec.items() if k in STUDY_SETTINGS}
+    return PassAtKStudy(**own, settings=EvalSettings(**{**STUDY_DEFAULTS, **sampling}))
 
 
 def run_pass_at_k_study(run_dir: str | Path, study: PassAtKStudy, checkpoint_dirs: dict[str, str]) -> dict:
@@ -87,16 +102,14 @@ def run_pass_at_k_study(run_dir: str | Path, study: PassAtKStudy, checkpoint_dir
         return {"status": "skipped", "output_dir": str(out), "missing": missing}
     models = {c: checkpoint_dirs[c] for c in study.checkpoints}
     # The stages' DONE.json contract; a checkpoint finished again (a new DONE.json) redoes the study.
-    config = {"study": dataclasses.asdict(study), "models": models, "done": {c: read_done(m) for c, m in models.items()}}
+    config = {"study": study.spec(), "models": models, "done": {c: read_done(m) for c, m in models.items()}}
     if is_done(out, config):
         print("[pipeline] pass_at_k: done already, skipping")
         return {"status": "done", "wall_s": read_done(out).get("wall_s"), "output_dir": str(out), "skipped": True}
-    print(f"[pipeline] pass_at_k: {', '.join(models)} on {study.num_problems} {study.label} problems x {study.num_samples} samples", flush=True)
+    print(f"[pipeline] pass_at_k: {', '.join(models)} on {study.num_problems} {study.label} problems x {study.settings.num_samples} samples", flush=True)
     started = time.time()
-    settings = EvalSettings(template=study.template, num_samples=study.num_samples, temperature=study.temperature,
-                            top_p=study.top_p, max_new_tokens=study.max_new_tokens, seed=study.seed, pass_k=study.ks)
     run_eval({"checkpoints": models, "benchmarks": [{"name": study.benchmark, "label": study.label}], "output_dir": str(out),
-              "limit": study.num_problems, "overwrite": True, "settings": settings})
+              "limit": study.num_problems, "overwrite": True, "settings": study.settings})
     finish_stage(out, config, started)
     return {"status": "done", "wall_s": read_done(out)["wall_s"], "output_dir": str(out)}
 

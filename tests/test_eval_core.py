@@ -1,9 +1,11 @@
 """evaluate_model: metrics aggregation over known completions, and a real run on a micro model."""
 
+import dataclasses
 import json
 
 import pytest
 
+from r1repro.config import DataArgs, EvalArgs
 from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
 from r1repro.generation import Sample
 from r1repro.tiny.tasks import task_rows
@@ -20,6 +22,20 @@ class ReplayEngine:
         source = [[g] for g in self.greedy] if params.temperature == 0 else self.sampled
         assert len(source) == len(prompts)
         return [[Sample(text=t, num_tokens=len(t), finish_reason="stop") for t in row] for row in source]
+
+
+def test_settings_from_recipe_take_every_sampling_field_of_eval_args():
+    eval_args = EvalArgs(eval_num_samples=8, eval_temperature=0.7, eval_top_p=0.9, eval_max_new_tokens=64,
+                         eval_backend="vllm")
+    data_args = DataArgs(prompt_template="chat", system_prompt="Be brief.")
+    settings = EvalSettings.from_recipe(eval_args, data_args, seed=3)
+    assert settings == EvalSettings(template="chat", system_prompt="Be brief.", num_samples=8, temperature=0.7,
+                                    top_p=0.9, max_new_tokens=64, seed=3, backend="vllm")
+    assert EvalSettings.from_recipe(EvalArgs(), DataArgs()) == EvalSettings()  # one set of defaults
+    # a new eval_<name> field reaches the settings or is one of the fields that choose the rows
+    names = {f.name for f in dataclasses.fields(EvalSettings)}
+    rows_fields = {"eval_tasks", "eval_num_problems"}
+    assert all(f.name.removeprefix("eval_") in names for f in dataclasses.fields(EvalArgs) if f.name not in rows_fields)
 
 
 def answer(x):

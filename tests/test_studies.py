@@ -86,8 +86,9 @@ def test_merge_study_adds_only_the_missing_ks_and_plot_keeps_them_apart():
 
 
 def test_study_spec_validates_and_lists_powers_of_two():
-    assert PassAtKStudy(num_samples=64).ks == (1, 2, 4, 8, 16, 32, 64)
-    assert PassAtKStudy(num_samples=24).ks == (1, 2, 4, 8, 16, 24)
+    assert parse_study({"num_samples": 64}).ks == (1, 2, 4, 8, 16, 32, 64)
+    study = parse_study({"num_samples": 24})
+    assert study.ks == study.settings.pass_k == (1, 2, 4, 8, 16, 24)
     with pytest.raises(ConfigError, match="pass_at_k.top_p"):
         parse_study({"top_p": 1.5})
     with pytest.raises(ConfigError, match="unknown field 'samples'"):
@@ -96,13 +97,23 @@ def test_study_spec_validates_and_lists_powers_of_two():
         parse_study({"checkpoints": "base"})
 
 
+def test_study_spec_is_the_flat_studies_yaml_mapping():
+    # DONE.json's fingerprint: the same keys and values as before the study held an EvalSettings, so a
+    # finished study is not redone
+    spec = {"checkpoints": ["base", "r1zero", "distill"], "benchmark": "tiny_addition", "label": "reasoning",
+            "num_problems": 50, "num_samples": 64, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96,
+            "template": "tiny", "seed": 0}
+    assert list(PassAtKStudy().spec().items()) == list(spec.items())
+    assert parse_study(spec).spec() == spec and parse_study({**spec, "seed": 3}).settings.seed == 3
+
+
 def test_studies_recipe_reuses_the_demo_stages_unchanged():
     _, demo, _ = load_pipeline_recipe("recipes/tiny/pipeline.yaml", "runs/x")
     _, studies, recipe = load_pipeline_recipe("recipes/tiny/studies.yaml", "runs/x")
     assert studies[: len(demo)] == demo  # same entries, so DONE.json fingerprints match after `make demo`
     assert {s["name"] for s in studies[len(demo):]} == {"r1zero_lang", "rejection_sft_nogeneral"}
     study = parse_study(recipe["pass_at_k"])
-    assert (study.num_samples, study.temperature, study.top_p) == (64, 0.6, 0.95)
+    assert (study.settings.num_samples, study.settings.temperature, study.settings.top_p) == (64, 0.6, 0.95)
     assert study.checkpoints == ["base", "r1zero", "distill"]
 
 
