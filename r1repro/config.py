@@ -49,11 +49,15 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------------------------------
 # Our dataclasses. Field names must not clash with TRL's (TrlParser merges them into one namespace).
 
+# The run directory when neither the recipe nor the command line names one (r1repro.rundir re-exports
+# it: the run-dir contract is read from there, but rundir imports this module, not the other way).
+DEFAULT_RUN_DIR = "runs/tiny"
+
 
 @dataclass
 class RunArgs:
     run_dir: str = field(
-        default="runs/tiny",
+        default=DEFAULT_RUN_DIR,
         metadata={"help": "Directory of the whole pipeline run; `${run_dir}` in recipes expands to it."})
     accelerate_config: str | None = field(
         default=None,
@@ -128,7 +132,7 @@ def load_recipe(path: str | os.PathLike, run_dir: str | None = None) -> dict:
         recipe = {}
     if not isinstance(recipe, dict):
         raise ConfigError(f"{path}: a recipe must be a YAML mapping of field: value, got {type(recipe).__name__}")
-    run_dir = run_dir or recipe.get("run_dir") or RunArgs.run_dir
+    run_dir = run_dir or recipe.get("run_dir") or DEFAULT_RUN_DIR
     return _expand(recipe, str(run_dir))
 
 

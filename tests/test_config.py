@@ -2,7 +2,8 @@
 
 import pytest
 
-from r1repro.config import ConfigError, parse_config
+from r1repro import rundir
+from r1repro.config import DEFAULT_RUN_DIR, ConfigError, RunArgs, load_recipe, parse_config
 from r1repro.engines import grpo
 from r1repro.stages import cpt
 from r1repro.stages.runner import run_stage
@@ -161,3 +162,8 @@ def test_installed_field_name_is_the_one_training_arguments_has():
     for name in ("activation_checkpointing", "gradient_checkpointing"):
         assert installed_field_name(name) in fields
     assert installed_field_name("learning_rate") == "learning_rate"
+
+
+def test_default_run_dir_is_one_literal(tmp_path):
+    assert rundir.DEFAULT_RUN_DIR is DEFAULT_RUN_DIR == RunArgs().run_dir
+    assert load_recipe(write(tmp_path, "output_dir: ${run_dir}/cpt"))["output_dir"] == f"{DEFAULT_RUN_DIR}/cpt"
