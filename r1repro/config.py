@@ -211,6 +211,8 @@ def installed_field_name(name: str, dataclass_types=None) -> str:
     """`name`, or its other spelling in RENAMED_FIELDS when only that one is a field of the installed
     classes (TrainingArguments when none are given). The newer spelling wins when both exist."""
     if dataclass_types is None:
+        # Imported on use: this module is imported by `r1repro check`, the Slurm planner and the CLI,
+        # which must not pay for torch (tests/test_check.py).
         from transformers import TrainingArguments
 
         dataclass_types = (TrainingArguments,)
@@ -291,7 +293,7 @@ def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bo
 
     Returns (instances tuple, recipe dict as given). Raises ConfigError with one line on any problem.
     """
-    from trl import TrlParser
+    from trl import TrlParser  # on use, as in installed_field_name: trl imports torch
 
     argv = list(argv or [])
     recipe, source = {}, "command line"
