@@ -102,7 +102,8 @@ def _check_rows(task: EvalTask) -> None:
     for i, row in enumerate(task.rows):
         for column in needed:
             if column not in row:
-                raise ValueError(f"eval task {task.name!r}: row {i} has no column {column!r} (columns: {', '.join(sorted(row))})")
+                raise ValueError(f"eval task {task.name!r}: row {i} has no column {column!r} "
+                                 f"(columns: {', '.join(sorted(row))})")
 
 
 def _prompt_builder(model_path: str, settings: EvalSettings):
@@ -184,7 +185,8 @@ def _score_task(task, settings, prompts, greedy_out, sampled_out, builder):
 
     records = []
     for i, row in enumerate(task.rows):
-        base = {"task": task.name, "prompt_id": row.get("id", i), "prompt": prompts[i], "solution": row.get("solution")}
+        base = {"task": task.name, "prompt_id": row.get("id", i), "prompt": prompts[i],
+                "solution": row.get("solution")}
         g = greedy_out[i]
         records.append({**base, "mode": "greedy", "sample_index": 0, "text": g.text, "num_tokens": g.num_tokens,
                         "finish_reason": g.finish_reason, "answer": answer_target(g.text), "reward": greedy_acc[i]})

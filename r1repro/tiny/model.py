@@ -43,8 +43,10 @@ def tiny_llama_config(vocab_size: int, size: str = "small", **overrides):
     steps (a wider model costs far more per step; docs/architecture.md, measured facts). `micro`
     (2 layers) is the distillation student and the unit tests' model."""
     shapes = {
-        "small": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
-        "micro": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+        "small": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
+                      num_key_value_heads=2),
+        "micro": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2),
     }
     if size not in shapes:
         raise ValueError(f"tiny model size {size!r}: expected one of {sorted(shapes)}")
