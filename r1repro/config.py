@@ -49,11 +49,15 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------------------------------
 # Our dataclasses. Field names must not clash with TRL's (TrlParser merges them into one namespace).
 
+# The run directory when neither the recipe nor the command line names one (r1repro.rundir re-exports
+# it: the run-dir contract is read from there, but rundir imports this module, not the other way).
+DEFAULT_RUN_DIR = "runs/tiny"
+
 
 @dataclass
 class RunArgs:
     run_dir: str = field(
-        default="runs/tiny",
+        default=DEFAULT_RUN_DIR,
         metadata={"help": "Directory of the whole pipeline run; `${run_dir}` in recipes expands to it."})
     accelerate_config: str | None = field(
         default=None,
@@ -128,7 +132,7 @@ def load_recipe(path: str | os.PathLike, run_dir: str | None = None) -> dict:
         recipe = {}
     if not isinstance(recipe, dict):
         raise ConfigError(f"{path}: a recipe must be a YAML mapping of field: value, got {type(recipe).__name__}")
-    run_dir = run_dir or recipe.get("run_dir") or RunArgs.run_dir
+    run_dir = run_dir or recipe.get("run_dir") or DEFAULT_RUN_DIR
     return _expand(recipe, str(run_dir))
 
 
@@ -207,6 +211,8 @@ def installed_field_name(name: str, dataclass_types=None) -> str:
     """`name`, or its other spelling in RENAMED_FIELDS when only that one is a field of the installed
     classes (TrainingArguments when none are given). The newer spelling wins when both exist."""
     if dataclass_types is None:
+        # Imported on use: this module is imported by `r1repro check`, the Slurm planner and the CLI,
+        # which must not pay for torch (tests/test_check.py).
         from transformers import TrainingArguments
 
         dataclass_types = (TrainingArguments,)
@@ -287,7 +293,7 @@ def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bo
 
     Returns (instances tuple, recipe dict as given). Raises ConfigError with one line on any problem.
     """
-    from trl import TrlParser
+    from trl import TrlParser  # on use, as in installed_field_name: trl imports torch
 
     argv = list(argv or [])
     recipe, source = {}, "command line"

@@ -51,7 +51,7 @@ def parse_spec(spec: str) -> tuple[str, dict]:
 
 def _import():
     try:
-        import reasoning_gym
+        import reasoning_gym  # optional dependency (the `gym` extra)
     except ImportError as e:
         raise ValueError(f"gym datasets need reasoning-gym (pip install 'r1repro[gym]'): {e}") from None
     return reasoning_gym

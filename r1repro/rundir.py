@@ -23,10 +23,10 @@ import shutil
 import time
 from pathlib import Path
 
+from r1repro.config import DEFAULT_RUN_DIR as DEFAULT_RUN_DIR  # re-exported: the contract's default
 from r1repro.config import ConfigError
 from r1repro.files import write_json_atomic
 
-DEFAULT_RUN_DIR = "runs/tiny"
 PREEMPTED_EXIT_CODE = 99  # the Slurm scripts requeue a job that exits with this code
 DONE_FILE = "DONE.json"
 # Not config.json: that name belongs to the saved model (save_pretrained writes it into output_dir).

@@ -33,49 +33,65 @@ STUDY_DIR = "pass_at_k"
 MIN_BASE_GENERAL = 0.2
 
 
+# The EvalSettings fields a study spec sets, flat beside the study's own fields (the studies.yaml schema);
+# the others keep EvalSettings' defaults, and pass_k follows num_samples (`ks`).
+STUDY_SETTINGS = ("num_samples", "temperature", "top_p", "max_new_tokens", "template", "seed")
+# Where a study's defaults differ from a stage eval's: many samples of the tiny policy's short answers.
+STUDY_DEFAULTS = {"num_samples": 64, "max_new_tokens": 96, "template": "tiny"}
+
+
 @dataclass
 class PassAtKStudy:
     checkpoints: list[str] = field(default_factory=lambda: ["base", "r1zero", "distill"])
     benchmark: str = "tiny_addition"
     label: str = "reasoning"  # the task name in the report
     num_problems: int = 50
-    num_samples: int = 64
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_new_tokens: int = 96
-    template: str = "tiny"
-    seed: int = 0
+    settings: EvalSettings = field(default_factory=lambda: EvalSettings(**STUDY_DEFAULTS))
 
     def __post_init__(self):
-        if not isinstance(self.checkpoints, list) or not self.checkpoints or not all(isinstance(c, str) for c in self.checkpoints):
-            raise ConfigError(f"pass_at_k.checkpoints: expected a non-empty list of checkpoint names, got {self.checkpoints!r}")
+        ckpts = self.checkpoints
+        if not isinstance(ckpts, list) or not ckpts or not all(isinstance(c, str) for c in ckpts):
+            raise ConfigError(f"pass_at_k.checkpoints: expected a non-empty list of checkpoint names, got {ckpts!r}")
         if self.num_problems < 1:
             raise ConfigError(f"pass_at_k.num_problems: must be >= 1, got {self.num_problems}")
-        if self.num_samples < 2:
-            raise ConfigError(f"pass_at_k.num_samples: must be >= 2 for a curve, got {self.num_samples}")
-        if self.temperature <= 0:
-            raise ConfigError(f"pass_at_k.temperature: must be > 0 (sampling), got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ConfigError(f"pass_at_k.top_p: must be in (0, 1], got {self.top_p}")
+        s = self.settings
+        if s.num_samples < 2:
+            raise ConfigError(f"pass_at_k.num_samples: must be >= 2 for a curve, got {s.num_samples}")
+        if s.temperature <= 0:
+            raise ConfigError(f"pass_at_k.temperature: must be > 0 (sampling), got {s.temperature}")
+        if not 0 < s.top_p <= 1:
+            raise ConfigError(f"pass_at_k.top_p: must be in (0, 1], got {s.top_p}")
+        self.settings = dataclasses.replace(s, pass_k=self.ks)
 
     @property
     def ks(self) -> tuple[int, ...]:
         """1, 2, 4, ... up to num_samples (and num_samples itself)."""
         ks, k = [], 1
-        while k < self.num_samples:
+        while k < self.settings.num_samples:
             ks.append(k)
             k *= 2
-        return (*ks, self.num_samples)
+        return (*ks, self.settings.num_samples)
+
+    def spec(self) -> dict:
+        """The study as studies.yaml spells it (flat), the fingerprint of its DONE.json."""
+        own = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "settings"}
+        return {**own, **{name: getattr(self.settings, name) for name in STUDY_SETTINGS}}
+
+
+def study_keys() -> list[str]:
+    """The keys a `pass_at_k:` mapping may have."""
+    return [f.name for f in dataclasses.fields(PassAtKStudy) if f.name != "settings"] + list(STUDY_SETTINGS)
 
 
 def parse_study(spec) -> PassAtKStudy:
     if not isinstance(spec, dict):
-        raise ConfigError(f"pass_at_k: expected a mapping of {[f.name for f in dataclasses.fields(PassAtKStudy)]}, got {spec!r}")
-    names = {f.name for f in dataclasses.fields(PassAtKStudy)}
-    unknown = sorted(set(spec) - names)
+        raise ConfigError(f"pass_at_k: expected a mapping of {study_keys()}, got {spec!r}")
+    unknown = sorted(set(spec) - set(study_keys()))
     if unknown:
-        raise ConfigError(f"pass_at_k: unknown field '{unknown[0]}'; expected one of {sorted(names)}")
-    return PassAtKStudy(**spec)
+        raise ConfigError(f"pass_at_k: unknown field '{unknown[0]}'; expected one of {sorted(study_keys())}")
+    own = {k: v for k, v in spec.items() if k not in STUDY_SETTINGS}
+    sampling = {k: v for k, v in spec.items() if k in STUDY_SETTINGS}
+    return PassAtKStudy(**own, settings=EvalSettings(**{**STUDY_DEFAULTS, **sampling}))
 
 
 def run_pass_at_k_study(run_dir: str | Path, study: PassAtKStudy, checkpoint_dirs: dict[str, str]) -> dict:
@@ -87,16 +103,15 @@ def run_pass_at_k_study(run_dir: str | Path, study: PassAtKStudy, checkpoint_dir
         return {"status": "skipped", "output_dir": str(out), "missing": missing}
     models = {c: checkpoint_dirs[c] for c in study.checkpoints}
     # The stages' DONE.json contract; a checkpoint finished again (a new DONE.json) redoes the study.
-    config = {"study": dataclasses.asdict(study), "models": models, "done": {c: read_done(m) for c, m in models.items()}}
+    config = {"study": study.spec(), "models": models, "done": {c: read_done(m) for c, m in models.items()}}
     if is_done(out, config):
         print("[pipeline] pass_at_k: done already, skipping")
         return {"status": "done", "wall_s": read_done(out).get("wall_s"), "output_dir": str(out), "skipped": True}
-    print(f"[pipeline] pass_at_k: {', '.join(models)} on {study.num_problems} {study.label} problems x {study.num_samples} samples", flush=True)
+    print(f"[pipeline] pass_at_k: {', '.join(models)} on {study.num_problems} {study.label} problems x "
+          f"{study.settings.num_samples} samples", flush=True)
     started = time.time()
-    settings = EvalSettings(template=study.template, num_samples=study.num_samples, temperature=study.temperature,
-                            top_p=study.top_p, max_new_tokens=study.max_new_tokens, seed=study.seed, pass_k=study.ks)
-    run_eval({"checkpoints": models, "benchmarks": [{"name": study.benchmark, "label": study.label}], "output_dir": str(out),
-              "limit": study.num_problems, "overwrite": True, "settings": settings})
+    run_eval({"checkpoints": models, "benchmarks": [{"name": study.benchmark, "label": study.label}],
+              "output_dir": str(out), "limit": study.num_problems, "overwrite": True, "settings": study.settings})
     finish_stage(out, config, started)
     return {"status": "done", "wall_s": read_done(out)["wall_s"], "output_dir": str(out)}
 
@@ -111,7 +126,8 @@ def read_study(output_dir: str | Path) -> dict | None:
     curves = {ckpt: {task: {m: v for m, v in metrics.items() if m.startswith("pass@") or m in ("accuracy_greedy", "n")}
                      for task, metrics in per_task.items()} for ckpt, per_task in results.get("evals", {}).items()}
     return {
-        "settings": {"num_problems": next(iter(results.get("tasks", {}).values()), None), "num_samples": settings.get("num_samples"),
+        "settings": {"num_problems": next(iter(results.get("tasks", {}).values()), None),
+                     "num_samples": settings.get("num_samples"),
                      "temperature": settings.get("temperature"), "top_p": settings.get("top_p"),
                      "max_new_tokens": settings.get("max_new_tokens"), "ks": settings.get("pass_k")},
         "curves": curves,
@@ -142,7 +158,8 @@ def forgetting_rows(evals: dict, task: str = "general") -> list[dict]:
         if acc is None:
             continue
         delta = None if base is None or ckpt == "base" else round(100 * (acc - base), 1)
-        rows.append({"checkpoint": ckpt, "accuracy_greedy": acc, "pass@1": _get(evals, ckpt, task, "pass@1"), "delta_vs_base_points": delta})
+        rows.append({"checkpoint": ckpt, "accuracy_greedy": acc, "pass@1": _get(evals, ckpt, task, "pass@1"),
+                     "delta_vs_base_points": delta})
     return rows
 
 
@@ -172,34 +189,42 @@ def findings(evals: dict, study: dict | None) -> list[dict]:
     out = [
         _compare(evals, "R1-Zero: RL from the base raises accuracy", "r1zero", "base", "reasoning", "accuracy_greedy"),
         _compare(evals, "R1-Zero: responses get longer", "r1zero", "base", "reasoning", "mean_length"),
-        _compare(evals, "Language-consistency reward raises consistency", "r1zero_lang", "r1zero", "reasoning", "language_consistency"),
-        _compare(evals, "Language-consistency reward costs some accuracy (R1)", "r1zero_lang", "r1zero", "reasoning", "accuracy_greedy", higher=False),
-        _compare(evals, "Distillation beats GRPO on the same small student", "distill", "student_grpo", "reasoning", "accuracy_greedy"),
+        _compare(evals, "Language-consistency reward raises consistency", "r1zero_lang", "r1zero", "reasoning",
+                 "language_consistency"),
+        _compare(evals, "Language-consistency reward costs some accuracy (R1)", "r1zero_lang", "r1zero", "reasoning",
+                 "accuracy_greedy", higher=False),
+        _compare(evals, "Distillation beats GRPO on the same small student", "distill", "student_grpo", "reasoning",
+                 "accuracy_greedy"),
     ]
     base_general = _get(evals, "base", "general", "accuracy_greedy")
     if base_general is None or base_general < MIN_BASE_GENERAL:
         out.append(_finding("Forgetting: reasoning RL lowers general accuracy", None,
-                            f"not measurable: the base scores {base_general} on the general task (needs >= {MIN_BASE_GENERAL})"))
+                            f"not measurable: the base scores {base_general} on the general task "
+                            f"(needs >= {MIN_BASE_GENERAL})"))
     else:
-        out.append(_compare(evals, "Forgetting: reasoning RL lowers general accuracy", "r1zero", "base", "general", "accuracy_greedy", higher=False))
+        out.append(_compare(evals, "Forgetting: reasoning RL lowers general accuracy", "r1zero", "base", "general",
+                            "accuracy_greedy", higher=False))
     stage3 = [_compare(evals, "Stage 3 (with general data) recovers general accuracy lost in stage 2",
                        "rejection_sft", "reasoning_rl", "general", "accuracy_greedy")]
     if "rejection_sft_nogeneral" in evals:
         stage3.insert(0, _compare(evals, "Stage 3's general data keeps general skills (vs the same stage without it)",
                                   "rejection_sft", "rejection_sft_nogeneral", "general", "accuracy_greedy"))
     if base_general is None or base_general < MIN_BASE_GENERAL:  # the numbers stay, the verdict does not
-        stage3 = [{**f, "holds": None, "evidence": f"{f['evidence']}; too low to judge (base general {base_general})"} for f in stage3]
+        stage3 = [{**f, "holds": None, "evidence": f"{f['evidence']}; too low to judge (base general {base_general})"}
+                  for f in stage3]
     out += stage3
     out += pass_at_k_findings(study)
     return out
 
 
-def pass_at_k_findings(study: dict | None, rl: str = "r1zero", base: str = "base", task: str = "reasoning") -> list[dict]:
+def pass_at_k_findings(study: dict | None, rl: str = "r1zero", base: str = "base",
+                       task: str = "reasoning") -> list[dict]:
     """The pass@k critique: RL raises pass@1, while the base catches up (gap narrows) or overtakes at large k."""
     curves = (study or {}).get("curves", {})
     b, r = curves.get(base, {}).get(task), curves.get(rl, {}).get(task)
     if not b or not r:
-        return [_finding("pass@k: the base catches up with RL at large k", None, "not measured (no pass@k study for base and r1zero)")]
+        return [_finding("pass@k: the base catches up with RL at large k", None,
+                         "not measured (no pass@k study for base and r1zero)")]
     k_max = max(int(m.split("@")[1]) for m in b if m.startswith("pass@") and m in r)
     b1, r1, bk, rk = b["pass@1"], r["pass@1"], b[f"pass@{k_max}"], r[f"pass@{k_max}"]
     evidence = f"pass@1 {base} {b1:.3f} vs {rl} {r1:.3f}; pass@{k_max} {base} {bk:.3f} vs {rl} {rk:.3f}"

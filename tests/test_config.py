@@ -1,9 +1,21 @@
 """Recipe parsing: YAML + CLI overrides through TrlParser, and one clear line per mistake."""
 
-import pytest
+from pathlib import Path
 
-from r1repro.config import ConfigError, parse_config
+import pytest
+from transformers import TrainingArguments
+
+from r1repro import rundir
+from r1repro.config import (
+    DEFAULT_RUN_DIR,
+    ConfigError,
+    RunArgs,
+    installed_field_name,
+    load_recipe,
+    parse_config,
+)
 from r1repro.engines import grpo
+from r1repro.pipeline import load_pipeline, stage_argv, stage_state
 from r1repro.stages import cpt
 from r1repro.stages.runner import run_stage
 
@@ -103,7 +115,8 @@ def test_missing_stage_input_fails_before_loading(tmp_path, capsys):
     code = run_stage("r1zero", ["--config", recipe])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert err[-1].endswith(f"model_name_or_path: {tmp_path}/run/cpt does not exist (run the stage that produces it first)")
+    assert err[-1].endswith(f"model_name_or_path: {tmp_path}/run/cpt does not exist "
+                            "(run the stage that produces it first)")
 
 
 def test_unknown_reward_fails_at_start_up(tmp_path, capsys):
@@ -114,10 +127,6 @@ def test_unknown_reward_fails_at_start_up(tmp_path, capsys):
 
 
 def test_every_tiny_recipe_parses():
-    from pathlib import Path
-
-    from r1repro.pipeline import load_pipeline, stage_argv, stage_state
-
     run_dir, stages = load_pipeline("recipes/tiny/pipeline.yaml", "runs/parse-check")
     assert stages[0]["name"] == "cpt"
     for stage in stages:
@@ -128,7 +137,8 @@ def test_every_tiny_recipe_parses():
 
 def test_optional_mapping_fields_take_yaml_on_the_command_line(tmp_path):
     recipe = write(tmp_path, "output_dir: out\nuse_cpu: true\nbf16: false\n")
-    instances, _ = parse_config(cpt.dataclass_types(), ["--config", recipe, "--corpus_format_mix", "{r1: 0.7, plain: 0.3}"])
+    argv = ["--config", recipe, "--corpus_format_mix", "{r1: 0.7, plain: 0.3}"]
+    instances, _ = parse_config(cpt.dataclass_types(), argv)
     assert instances[3].corpus_format_mix == {"r1": 0.7, "plain": 0.3}
 
 
@@ -148,16 +158,18 @@ def test_both_checkpointing_spellings_with_different_values_is_one_line(tmp_path
     text = GRPO_OK.format(run_dir=tmp_path) + "activation_checkpointing: true\ngradient_checkpointing: false\n"
     with pytest.raises(ConfigError, match="two spellings of one setting"):
         parse_grpo(tmp_path, text)
-    (*_, args, _), _ = parse_grpo(tmp_path, text.replace("gradient_checkpointing: false", "gradient_checkpointing: true"))
+    same = text.replace("gradient_checkpointing: false", "gradient_checkpointing: true")
+    (*_, args, _), _ = parse_grpo(tmp_path, same)
     assert args.gradient_checkpointing is True
 
 
 def test_installed_field_name_is_the_one_training_arguments_has():
-    from transformers import TrainingArguments
-
-    from r1repro.config import installed_field_name
-
     fields = TrainingArguments.__dataclass_fields__
     for name in ("activation_checkpointing", "gradient_checkpointing"):
         assert installed_field_name(name) in fields
     assert installed_field_name("learning_rate") == "learning_rate"
+
+
+def test_default_run_dir_is_one_literal(tmp_path):
+    assert rundir.DEFAULT_RUN_DIR is DEFAULT_RUN_DIR == RunArgs().run_dir
+    assert load_recipe(write(tmp_path, "output_dir: ${run_dir}/cpt"))["output_dir"] == f"{DEFAULT_RUN_DIR}/cpt"

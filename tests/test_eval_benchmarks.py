@@ -6,6 +6,7 @@ import pytest
 
 from r1repro.evaluation.benchmarks import BENCHMARKS, load_benchmark
 from r1repro.evaluation.cli import main as eval_main
+from r1repro.tiny.model import build_tiny_model
 
 
 def write_jsonl(path, rows):
@@ -14,7 +15,9 @@ def write_jsonl(path, rows):
 
 
 def test_registry_has_the_r1_benchmarks():
-    assert {"aime24", "aime25", "math500", "gpqa_diamond", "livecodebench", "humaneval", "tiny_addition", "tiny_general"} <= set(BENCHMARKS)
+    expected = {"aime24", "aime25", "math500", "gpqa_diamond", "livecodebench", "humaneval", "tiny_addition",
+                "tiny_general"}
+    assert expected <= set(BENCHMARKS)
 
 
 def test_humaneval_reads_the_wheel_offline():
@@ -31,12 +34,11 @@ def test_humaneval_reads_the_wheel_offline():
 def test_eval_cli_on_humaneval(tmp_path, capsys):
     """`r1repro eval` on the real code benchmark (a tiny untrained model: the plumbing, not the score;
     tests/test_rewards_code_calls.py checks pass@k on known-good and known-bad answers)."""
-    from r1repro.tiny.model import build_tiny_model
-
     base = build_tiny_model(tmp_path / "base", size="micro", seed=0)
     out = tmp_path / "out"
-    assert eval_main(["--checkpoint", f"base={base}", "--benchmark", "humaneval", "--limit", "2", "--output-dir", str(out),
-                      "--template", "tiny", "--num-samples", "2", "--max-new-tokens", "8", "--pass-k", "1,2"]) == 0
+    assert eval_main(["--checkpoint", f"base={base}", "--benchmark", "humaneval", "--limit", "2",
+                      "--output-dir", str(out), "--template", "tiny", "--num-samples", "2", "--max-new-tokens", "8",
+                      "--pass-k", "1,2"]) == 0
     metrics = json.loads((out / "results.json").read_text())["evals"]["base"]["humaneval"]
     assert metrics["n"] == 2 and {"pass@1", "pass@2", "accuracy_greedy"} <= set(metrics)
     assert metrics["pass@1"] == 0.0  # 8 tokens of an untrained model are no program
@@ -51,17 +53,20 @@ def test_unknown_benchmark_is_one_clear_error():
 
 def test_missing_column_names_file_and_column(tmp_path):
     path = write_jsonl(tmp_path / "aime.jsonl", [{"problem": "Find x.", "gold": "3"}])
-    with pytest.raises(ValueError, match=r"benchmark aime24 \(.*aime.jsonl\): missing column 'answer' or 'solution' \(row 0; columns: gold, id, problem\)"):
+    with pytest.raises(ValueError, match=r"benchmark aime24 \(.*aime.jsonl\): missing column 'answer' or 'solution' "
+                                         r"\(row 0; columns: gold, id, problem\)"):
         load_benchmark({"name": "aime24", "path": path})
     with pytest.raises(ValueError, match=r"benchmark aime24 \(.*nope.jsonl\): file not found"):
         load_benchmark({"name": "aime24", "path": str(tmp_path / "nope.jsonl")})
 
 
 def test_aime_from_local_jsonl_takes_the_answer_column(tmp_path):
-    rows = [{"id": f"a{i}", "problem": f"p{i}", "solution": "a long worked solution", "answer": str(i)} for i in range(5)]
+    rows = [{"id": f"a{i}", "problem": f"p{i}", "solution": "a long worked solution", "answer": str(i)}
+            for i in range(5)]
     task = load_benchmark({"name": "aime24", "path": write_jsonl(tmp_path / "a.jsonl", rows), "limit": 3})
     assert task.name == "aime24" and task.answer_reward == "accuracy"
-    assert [(r["id"], r["problem"], r["solution"]) for r in task.rows] == [("a0", "p0", "0"), ("a1", "p1", "1"), ("a2", "p2", "2")]
+    assert [(r["id"], r["problem"], r["solution"]) for r in task.rows] == [
+        ("a0", "p0", "0"), ("a1", "p1", "1"), ("a2", "p2", "2")]
 
 
 def test_gpqa_becomes_multiple_choice_with_a_stable_letter(tmp_path):
@@ -78,8 +83,10 @@ def test_gpqa_becomes_multiple_choice_with_a_stable_letter(tmp_path):
 
 
 def test_code_benchmark_keeps_stdin_tests(tmp_path):
-    cases = [{"input": "1 2\n", "output": "3\n", "testtype": "stdin"}, {"input": "f(1)", "output": "2", "testtype": "functional"}]
-    path = write_jsonl(tmp_path / "lcb.jsonl", [{"question_id": "q1", "question_content": "Add two numbers.", "public_test_cases": json.dumps(cases)}])
+    cases = [{"input": "1 2\n", "output": "3\n", "testtype": "stdin"},
+             {"input": "f(1)", "output": "2", "testtype": "functional"}]
+    row = {"question_id": "q1", "question_content": "Add two numbers.", "public_test_cases": json.dumps(cases)}
+    path = write_jsonl(tmp_path / "lcb.jsonl", [row])
     task = load_benchmark({"name": "livecodebench", "path": path})
     assert task.rows[0]["tests"] == [{"input": "1 2\n", "output": "3\n"}]
     assert task.rows[0]["problem"].startswith("Add two numbers.") and "```python" in task.rows[0]["problem"]
@@ -95,14 +102,13 @@ def test_custom_benchmark_and_tiny_tasks(tmp_path):
 
 
 def test_eval_cli_compares_checkpoints_and_resumes(tmp_path, capsys):
-    from r1repro.tiny.model import build_tiny_model
-
     base = build_tiny_model(tmp_path / "base", size="micro", seed=0)
     other = build_tiny_model(tmp_path / "other", size="micro", seed=1)
     config = tmp_path / "eval.yaml"
     config.write_text(
         f"checkpoints:\n  base: {base}\n  r1zero: {other}\n"
-        "benchmarks:\n  - {name: tiny_addition, label: reasoning, limit: 4}\n  - {name: tiny_general, label: general, limit: 3}\n"
+        "benchmarks:\n  - {name: tiny_addition, label: reasoning, limit: 4}\n"
+        "  - {name: tiny_general, label: general, limit: 3}\n"
         f"output_dir: {tmp_path / 'out'}\ntemplate: tiny\nnum_samples: 2\nmax_new_tokens: 12\npass_k: [1, 2]\n"
     )
     assert eval_main(["--config", str(config)]) == 0

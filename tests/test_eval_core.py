@@ -1,11 +1,14 @@
 """evaluate_model: metrics aggregation over known completions, and a real run on a micro model."""
 
+import dataclasses
 import json
 
 import pytest
 
+from r1repro.config import DataArgs, EvalArgs
 from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
 from r1repro.generation import Sample
+from r1repro.tiny.model import build_tiny_model
 from r1repro.tiny.tasks import task_rows
 
 
@@ -20,6 +23,21 @@ class ReplayEngine:
         source = [[g] for g in self.greedy] if params.temperature == 0 else self.sampled
         assert len(source) == len(prompts)
         return [[Sample(text=t, num_tokens=len(t), finish_reason="stop") for t in row] for row in source]
+
+
+def test_settings_from_recipe_take_every_sampling_field_of_eval_args():
+    eval_args = EvalArgs(eval_num_samples=8, eval_temperature=0.7, eval_top_p=0.9, eval_max_new_tokens=64,
+                         eval_backend="vllm")
+    data_args = DataArgs(prompt_template="chat", system_prompt="Be brief.")
+    settings = EvalSettings.from_recipe(eval_args, data_args, seed=3)
+    assert settings == EvalSettings(template="chat", system_prompt="Be brief.", num_samples=8, temperature=0.7,
+                                    top_p=0.9, max_new_tokens=64, seed=3, backend="vllm")
+    assert EvalSettings.from_recipe(EvalArgs(), DataArgs()) == EvalSettings()  # one set of defaults
+    # a new eval_<name> field reaches the settings or is one of the fields that choose the rows
+    names = {f.name for f in dataclasses.fields(EvalSettings)}
+    rows_fields = {"eval_tasks", "eval_num_problems"}
+    assert all(f.name.removeprefix("eval_") in names
+               for f in dataclasses.fields(EvalArgs) if f.name not in rows_fields)
 
 
 def answer(x):
@@ -41,7 +59,8 @@ def test_metrics_from_known_completions(tmp_path):
     )
     samples = tmp_path / "out" / "samples.jsonl"
     settings = EvalSettings(template="tiny", num_samples=4, pass_k=(1, 2, 4, 8))
-    m = evaluate_model("unused", [EvalTask("reasoning", rows)], settings, samples_path=str(samples), engine=engine)["reasoning"]
+    m = evaluate_model("unused", [EvalTask("reasoning", rows)], settings, samples_path=str(samples),
+                       engine=engine)["reasoning"]
     assert m["n"] == 2
     assert m["accuracy_greedy"] == 0.5
     assert m["pass@1"] == pytest.approx((1 / 4 + 2 / 4) / 2)
@@ -53,7 +72,8 @@ def test_metrics_from_known_completions(tmp_path):
     assert m["mean_length"] == pytest.approx(sum(len(t) for row in engine.sampled for t in row) / 8)
     lines = [json.loads(line) for line in samples.read_text().splitlines()]
     assert len(lines) == 2 * (1 + 4)
-    assert [l["correct"] for l in lines if l["mode"] == "sampled" and l["prompt_id"] == rows[1]["id"]] == [True, False, True, False]
+    second = [line for line in lines if line["mode"] == "sampled" and line["prompt_id"] == rows[1]["id"]]
+    assert [line["correct"] for line in second] == [True, False, True, False]
     assert lines[0]["answer"] == gold[0]
 
 
@@ -62,9 +82,11 @@ def test_general_task_uses_its_answer_reward():
     engine = ReplayEngine(greedy=[r["response"] for r in rows], sampled=[[r["response"]] * 2 for r in rows])
     settings = EvalSettings(template="tiny", num_samples=2, pass_k=(1, 2))
     untagged = {"name": "exact_match", "tags_required": False}  # general requests are answered directly
-    m = evaluate_model("unused", [EvalTask("general", rows, answer_reward=untagged)], settings, engine=engine)["general"]
+    m = evaluate_model("unused", [EvalTask("general", rows, answer_reward=untagged)], settings,
+                       engine=engine)["general"]
     assert m["accuracy_greedy"] == m["pass@1"] == m["cons@2"] == 1.0 and m["format_rate"] == 0.0
-    tagged = evaluate_model("unused", [EvalTask("general", rows, answer_reward="exact_match")], settings, engine=engine)
+    tagged = evaluate_model("unused", [EvalTask("general", rows, answer_reward="exact_match")], settings,
+                            engine=engine)
     assert tagged["general"]["accuracy_greedy"] == 0.0  # the same answers fail where the tags are required
 
 
@@ -75,10 +97,9 @@ def test_missing_column_is_one_clear_error():
 
 
 def test_real_micro_model_end_to_end(tmp_path):
-    from r1repro.tiny.model import build_tiny_model
-
     model = build_tiny_model(tmp_path / "m", size="micro")
-    tasks = [EvalTask("reasoning", task_rows("addition", "test", 6)), EvalTask("general", task_rows("general", "test", 4), "exact_match")]
+    tasks = [EvalTask("reasoning", task_rows("addition", "test", 6)),
+             EvalTask("general", task_rows("general", "test", 4), "exact_match")]
     settings = EvalSettings(template="tiny", num_samples=2, pass_k=(1, 2), max_new_tokens=24)
     results = evaluate_model(str(model), tasks, settings, samples_path=str(tmp_path / "s.jsonl"))
     assert set(results) == {"reasoning", "general"}

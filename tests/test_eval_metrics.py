@@ -1,5 +1,7 @@
 """pass@k and cons@k against values computed by hand."""
 
+from itertools import combinations
+
 import pytest
 
 from r1repro.evaluation.metrics import cons_at_k, pass_at_k
@@ -24,8 +26,6 @@ def test_pass_at_k_hand_computed(n, c, k, expected):
 
 def test_pass_at_k_equals_mean_over_all_subsets():
     # The estimator is exactly the fraction of k-subsets containing a correct sample.
-    from itertools import combinations
-
     correct = [1, 0, 0, 1, 0, 0]
     for k in range(1, 7):
         subsets = list(combinations(correct, k))

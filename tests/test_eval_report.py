@@ -3,16 +3,19 @@
 from r1repro.evaluation.report import markdown_table, plot_pass_at_k
 
 EVALS = {
-    "base": {"reasoning": {"accuracy_greedy": 0.1, "pass@1": 0.05, "pass@4": 0.2, "pass@2": 0.1, "cons@4": 0.0, "mean_length": 57.25, "n": 100},
+    "base": {"reasoning": {"accuracy_greedy": 0.1, "pass@1": 0.05, "pass@4": 0.2, "pass@2": 0.1, "cons@4": 0.0,
+                           "mean_length": 57.25, "n": 100},
              "general": {"accuracy_greedy": 0.9, "pass@1": 0.8, "n": 20}},
-    "r1zero": {"reasoning": {"accuracy_greedy": 0.5, "pass@1": 0.45, "pass@2": 0.6, "pass@4": 0.7, "cons@4": 0.5, "mean_length": 40.0,
+    "r1zero": {"reasoning": {"accuracy_greedy": 0.5, "pass@1": 0.45, "pass@2": 0.6, "pass@4": 0.7, "cons@4": 0.5,
+                             "mean_length": 40.0,
                              "language_consistency": None, "n": 100}},
 }
 
 
 def test_markdown_table_rows_and_column_order():
     lines = markdown_table(EVALS).splitlines()
-    assert lines[0] == "| task | checkpoint | accuracy_greedy | pass@1 | pass@2 | pass@4 | cons@4 | mean_length | language_consistency | n |"
+    assert lines[0] == ("| task | checkpoint | accuracy_greedy | pass@1 | pass@2 | pass@4 | cons@4 | mean_length "
+                        "| language_consistency | n |")
     assert lines[2] == "| reasoning | base | 0.100 | 0.050 | 0.100 | 0.200 | 0.000 | 57.2 | – | 100 |"
     assert lines[3].startswith("| reasoning | r1zero | 0.500 | 0.450 |")
     assert lines[4].startswith("| general | base | 0.900 | 0.800 | – |")  # forgetting row; r1zero has no general eval

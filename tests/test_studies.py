@@ -8,7 +8,16 @@ import pytest
 from r1repro.config import ConfigError
 from r1repro.pipeline import load_pipeline_recipe
 from r1repro.report import pass_at_k_plot_evals, write_report
-from r1repro.studies import PassAtKStudy, findings, forgetting_rows, forgetting_table, merge_study, parse_study, read_study
+from r1repro.studies import (
+    PassAtKStudy,
+    findings,
+    forgetting_rows,
+    forgetting_table,
+    merge_study,
+    parse_study,
+    read_study,
+    run_pass_at_k_study,
+)
 
 
 def evals(base_general=0.8, r1zero_general=0.5, lang=(0.78, 0.95), acc_lang=(0.51, 0.47)):
@@ -28,10 +37,13 @@ def evals(base_general=0.8, r1zero_general=0.5, lang=(0.78, 0.95), acc_lang=(0.5
 
 
 STUDY = {
-    "settings": {"num_problems": 50, "num_samples": 64, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96, "ks": [1, 2, 4, 8, 16, 32, 64]},
+    "settings": {"num_problems": 50, "num_samples": 64, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96,
+                 "ks": [1, 2, 4, 8, 16, 32, 64]},
     "curves": {
-        "base": {"reasoning": {"pass@1": 0.04, "pass@2": 0.08, "pass@4": 0.15, "pass@8": 0.28, "pass@16": 0.45, "pass@32": 0.62, "pass@64": 0.80}},
-        "r1zero": {"reasoning": {"pass@1": 0.30, "pass@2": 0.45, "pass@4": 0.58, "pass@8": 0.66, "pass@16": 0.70, "pass@32": 0.74, "pass@64": 0.76}},
+        "base": {"reasoning": {"pass@1": 0.04, "pass@2": 0.08, "pass@4": 0.15, "pass@8": 0.28, "pass@16": 0.45,
+                               "pass@32": 0.62, "pass@64": 0.80}},
+        "r1zero": {"reasoning": {"pass@1": 0.30, "pass@2": 0.45, "pass@4": 0.58, "pass@8": 0.66, "pass@16": 0.70,
+                                 "pass@32": 0.74, "pass@64": 0.76}},
     },
 }
 
@@ -68,7 +80,8 @@ def test_forgetting_is_not_measured_when_the_base_cannot_do_the_task():
 
 def test_forgetting_table_puts_each_checkpoint_next_to_the_base():
     rows = forgetting_rows(evals())
-    assert [r["checkpoint"] for r in rows] == ["base", "r1zero", "reasoning_rl", "rejection_sft", "rejection_sft_nogeneral"]
+    assert [r["checkpoint"] for r in rows] == ["base", "r1zero", "reasoning_rl", "rejection_sft",
+                                               "rejection_sft_nogeneral"]
     assert rows[0]["delta_vs_base_points"] is None and rows[1]["delta_vs_base_points"] == -30.0
     lines = forgetting_table(rows).splitlines()
     assert lines[2] == "| base | 0.800 | 0.700 | – |"
@@ -86,8 +99,9 @@ def test_merge_study_adds_only_the_missing_ks_and_plot_keeps_them_apart():
 
 
 def test_study_spec_validates_and_lists_powers_of_two():
-    assert PassAtKStudy(num_samples=64).ks == (1, 2, 4, 8, 16, 32, 64)
-    assert PassAtKStudy(num_samples=24).ks == (1, 2, 4, 8, 16, 24)
+    assert parse_study({"num_samples": 64}).ks == (1, 2, 4, 8, 16, 32, 64)
+    study = parse_study({"num_samples": 24})
+    assert study.ks == study.settings.pass_k == (1, 2, 4, 8, 16, 24)
     with pytest.raises(ConfigError, match="pass_at_k.top_p"):
         parse_study({"top_p": 1.5})
     with pytest.raises(ConfigError, match="unknown field 'samples'"):
@@ -96,13 +110,23 @@ def test_study_spec_validates_and_lists_powers_of_two():
         parse_study({"checkpoints": "base"})
 
 
+def test_study_spec_is_the_flat_studies_yaml_mapping():
+    # DONE.json's fingerprint: the same keys and values as before the study held an EvalSettings, so a
+    # finished study is not redone
+    spec = {"checkpoints": ["base", "r1zero", "distill"], "benchmark": "tiny_addition", "label": "reasoning",
+            "num_problems": 50, "num_samples": 64, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96,
+            "template": "tiny", "seed": 0}
+    assert list(PassAtKStudy().spec().items()) == list(spec.items())
+    assert parse_study(spec).spec() == spec and parse_study({**spec, "seed": 3}).settings.seed == 3
+
+
 def test_studies_recipe_reuses_the_demo_stages_unchanged():
     _, demo, _ = load_pipeline_recipe("recipes/tiny/pipeline.yaml", "runs/x")
     _, studies, recipe = load_pipeline_recipe("recipes/tiny/studies.yaml", "runs/x")
     assert studies[: len(demo)] == demo  # same entries, so DONE.json fingerprints match after `make demo`
     assert {s["name"] for s in studies[len(demo):]} == {"r1zero_lang", "rejection_sft_nogeneral"}
     study = parse_study(recipe["pass_at_k"])
-    assert (study.num_samples, study.temperature, study.top_p) == (64, 0.6, 0.95)
+    assert (study.settings.num_samples, study.settings.temperature, study.settings.top_p) == (64, 0.6, 0.95)
     assert study.checkpoints == ["base", "r1zero", "distill"]
 
 
@@ -120,14 +144,16 @@ def test_report_json_and_md_carry_the_study(tmp_path):
     study_dir.mkdir()
     (study_dir / "results.json").write_text(json.dumps({
         "evals": STUDY["curves"], "tasks": {"reasoning": 50},
-        "settings": {"num_samples": 64, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96, "pass_k": [1, 2, 4, 8, 16, 32, 64]}}))
+        "settings": {"num_samples": 64, "temperature": 0.6, "top_p": 0.95, "max_new_tokens": 96,
+                     "pass_k": [1, 2, 4, 8, 16, 32, 64]}}))
     statuses["pass_at_k"] = {"status": "done", "wall_s": 2.0, "output_dir": str(study_dir)}
     assert read_study(study_dir)["settings"]["num_problems"] == 50
     report = json.loads(write_report(run, [{"name": n} for n in names], statuses).read_text())
     assert report["evals"]["base"]["reasoning"]["pass@64"] == 0.80
     assert report["pass_at_k"]["settings"]["num_samples"] == 64
     assert report["evals"]["r1zero_lang"]["reasoning"]["language_consistency"] == 0.95
-    assert {f["effect"] for f in report["findings"]} >= {"Language-consistency reward raises consistency", "pass@k: RL raises pass@1"}
+    assert {f["effect"] for f in report["findings"]} >= {"Language-consistency reward raises consistency",
+                                                         "pass@k: RL raises pass@1"}
     assert (run / "pass_at_k.png").read_bytes()[:4] == b"\x89PNG"
     md = (run / "report.md").read_text()
     assert "## Effects: which hold in this run" in md and "## Forgetting" in md
@@ -136,8 +162,7 @@ def test_report_json_and_md_carry_the_study(tmp_path):
 
 
 def test_study_without_its_checkpoints_is_skipped_not_run(tmp_path):
-    from r1repro.studies import run_pass_at_k_study
-
-    status = run_pass_at_k_study(tmp_path, PassAtKStudy(checkpoints=["base", "distill"]), {"base": str(tmp_path / "cpt")})
+    study = PassAtKStudy(checkpoints=["base", "distill"])
+    status = run_pass_at_k_study(tmp_path, study, {"base": str(tmp_path / "cpt")})
     assert status["status"] == "skipped" and status["missing"] == ["distill"]
     assert not (tmp_path / "pass_at_k").exists()

@@ -24,16 +24,7 @@ def evaluate_stage(model_dir: str, eval_args, data_args, seed: int = 0) -> dict:
         rows = load_rows(spec["dataset"], data_args.test_split, eval_args.eval_num_problems, seed,
                          problem_column=data_args.problem_column, solution_column=data_args.solution_column)
         tasks.append(EvalTask(name=spec["name"], rows=rows, answer_reward=spec.get("answer_reward", "accuracy")))
-    settings = EvalSettings(
-        template=data_args.prompt_template,
-        system_prompt=data_args.system_prompt,
-        num_samples=eval_args.eval_num_samples,
-        temperature=eval_args.eval_temperature,
-        top_p=eval_args.eval_top_p,
-        max_new_tokens=eval_args.eval_max_new_tokens,
-        seed=seed,
-        backend=eval_args.eval_backend,
-    )
+    settings = EvalSettings.from_recipe(eval_args, data_args, seed)
     results = evaluate_model(model_dir, tasks, settings, samples_path=str(Path(model_dir) / "eval_samples.jsonl"))
     write_json_atomic(Path(model_dir) / "eval.json", results)
     for task, metrics in results.items():

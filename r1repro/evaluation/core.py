@@ -9,10 +9,12 @@ agree on what "correct" means.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
 
+from r1repro.config import DataArgs, EvalArgs
 from r1repro.evaluation.metrics import cons_at_k, mean, pass_at_k
 from r1repro.generation import SamplingParams, get_engine
 from r1repro.jsonl import write_jsonl
@@ -37,18 +39,29 @@ class EvalTask:
 
 @dataclass
 class EvalSettings:
-    template: str = "r1zero"
-    num_samples: int = 4
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_new_tokens: int = 256
+    # Defaults are the recipe's (EvalArgs.eval_<name>, DataArgs.prompt_template), stated there once.
+    template: str = DataArgs.prompt_template
+    num_samples: int = EvalArgs.eval_num_samples
+    temperature: float = EvalArgs.eval_temperature
+    top_p: float = EvalArgs.eval_top_p
+    max_new_tokens: int = EvalArgs.eval_max_new_tokens
     seed: int = 0
-    backend: str = "hf"
+    backend: str = EvalArgs.eval_backend
     batch_size: int = 256
     pass_k: tuple[int, ...] = (1, 2, 4)
     language: str = "en"  # expected language when a row has no `lang` column
     engine_options: dict = field(default_factory=dict)  # extra get_engine options (server: base_url, ...)
     system_prompt: str | None = None  # only for template "chat"
+
+    @classmethod
+    def from_recipe(cls, eval_args: EvalArgs, data_args: DataArgs, seed: int = 0) -> EvalSettings:
+        """A stage recipe's eval settings: every EvalArgs field `eval_<name>` whose <name> is a field here
+        (eval_tasks and eval_num_problems choose the rows, not how they are sampled), the recipe's prompt
+        template and system prompt, and the stage's seed."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        recipe = {f.name.removeprefix("eval_"): getattr(eval_args, f.name) for f in dataclasses.fields(eval_args)}
+        return cls(**{k: v for k, v in recipe.items() if k in names}, template=data_args.prompt_template,
+                   system_prompt=data_args.system_prompt, seed=seed)
 
 
 def evaluate_model(model_path: str, tasks: list[EvalTask], settings: EvalSettings, samples_path: str | None = None,
@@ -89,7 +102,8 @@ def _check_rows(task: EvalTask) -> None:
     for i, row in enumerate(task.rows):
         for column in needed:
             if column not in row:
-                raise ValueError(f"eval task {task.name!r}: row {i} has no column {column!r} (columns: {', '.join(sorted(row))})")
+                raise ValueError(f"eval task {task.name!r}: row {i} has no column {column!r} "
+                                 f"(columns: {', '.join(sorted(row))})")
 
 
 def _prompt_builder(model_path: str, settings: EvalSettings):
@@ -171,7 +185,8 @@ def _score_task(task, settings, prompts, greedy_out, sampled_out, builder):
 
     records = []
     for i, row in enumerate(task.rows):
-        base = {"task": task.name, "prompt_id": row.get("id", i), "prompt": prompts[i], "solution": row.get("solution")}
+        base = {"task": task.name, "prompt_id": row.get("id", i), "prompt": prompts[i],
+                "solution": row.get("solution")}
         g = greedy_out[i]
         records.append({**base, "mode": "greedy", "sample_index": 0, "text": g.text, "num_tokens": g.num_tokens,
                         "finish_reason": g.finish_reason, "answer": answer_target(g.text), "reward": greedy_acc[i]})

@@ -16,7 +16,8 @@ _AT_K = re.compile(r"^(pass|cons)@(\d+)$")
 
 
 def _metric_order(names: set[str]) -> list[str]:
-    at_k = sorted((n for n in names if _AT_K.match(n) and n not in LEADING), key=lambda n: (_AT_K.match(n)[1] != "pass", int(_AT_K.match(n)[2])))
+    at_k = sorted((n for n in names if _AT_K.match(n) and n not in LEADING),
+                  key=lambda n: (_AT_K.match(n)[1] != "pass", int(_AT_K.match(n)[2])))
     rest = sorted(n for n in names if n not in LEADING and n not in TRAILING and n not in at_k)
     return [n for n in LEADING if n in names] + at_k + rest + [n for n in TRAILING if n in names]
 
@@ -45,7 +46,8 @@ def markdown_table(evals: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 def pass_at_k_curve(metrics: dict[str, float]) -> list[tuple[int, float]]:
-    points = [(int(m[2]), v) for name, v in metrics.items() if (m := _AT_K.match(name)) and m[1] == "pass" and v is not None]
+    points = [(int(m[2]), v) for name, v in metrics.items()
+              if (m := _AT_K.match(name)) and m[1] == "pass" and v is not None]
     return sorted(points)
 
 

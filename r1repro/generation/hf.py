@@ -1,6 +1,6 @@
 """`hf` backend: transformers `generate`, batched with left padding.
 
-Fast enough to evaluate the tiny recipe's 3M-param models after every stage on CPU: prompts are sorted
+Fast enough to evaluate the tiny recipe's models after every stage on CPU: prompts are sorted
 by length so a batch carries little padding, each batch stops as soon as every row hit EOS or a stop
 string, and greedy requests with n > 1 are generated once (they would all be identical).
 """
@@ -15,12 +15,11 @@ from r1repro.generation import Sample, SamplingParams
 
 
 class HFEngine:
-    def __init__(self, model, batch_size: int = 256, dtype: str = "float32", device: str | None = None, progress: bool = True,
-                 tokenizer=None, num_threads: int | None = None):
+    def __init__(self, model, batch_size: int = 256, dtype: str = "float32", device: str | None = None,
+                 progress: bool = True, tokenizer=None, num_threads: int | None = None):
         """`model`: a path / hub id, or an already loaded PreTrainedModel (then pass its `tokenizer`).
         `batch_size`: sequences per generate() call. Tiny models on CPU are overhead-bound, so large
-        batches pay: 400 samples of the 0.8M tiny policy took 5.3 s at batch 64 on one thread and
-        2.3 s at batch 256 on two (quiet 2-core machine). Lower it for big models on small GPUs.
+        batches pay (docs/architecture.md, measured facts). Lower it for big models on small GPUs.
         `num_threads`: torch CPU threads while generating (restored after); default torch's setting.
         On a machine shared with other busy processes, 1 can be several times faster (OpenMP threads
         spin against the other load)."""
@@ -50,7 +49,8 @@ class HFEngine:
         jobs = [(i, j) for i in sorted(range(len(prompts)), key=lambda i: -len(ids[i])) for j in range(copies)]
         results: list[list[Sample | None]] = [[None] * copies for _ in prompts]
         torch.manual_seed(params.seed)  # same prompts + params -> same samples
-        bar = tqdm(total=len(jobs), unit="seq", desc="hf generate", disable=not self.progress or len(jobs) <= self.batch_size, leave=False)
+        bar = tqdm(total=len(jobs), unit="seq", desc="hf generate",
+                   disable=not self.progress or len(jobs) <= self.batch_size, leave=False)
         saved_threads = torch.get_num_threads()
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
@@ -70,7 +70,8 @@ class HFEngine:
 
     @torch.inference_mode()
     def _generate_batch(self, batch_ids: list[list[int]], params: SamplingParams) -> list[Sample]:
-        enc = self.tokenizer.pad({"input_ids": batch_ids}, padding=True, padding_side="left", return_tensors="pt").to(self.device)
+        enc = self.tokenizer.pad({"input_ids": batch_ids}, padding=True, padding_side="left",
+                                 return_tensors="pt").to(self.device)
         kwargs = dict(max_new_tokens=params.max_tokens, pad_token_id=self.pad_id, eos_token_id=sorted(self.eos_ids))
         if params.greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
@@ -113,7 +114,8 @@ class _StopStrings:
     def __call__(self, input_ids, scores, **kwargs):
         tail = input_ids[:, self.prompt_len :][:, -self.window :].tolist()
         texts = self.tokenizer.batch_decode(tail, skip_special_tokens=True)
-        return torch.tensor([any(s in t for s in self.stops) for t in texts], dtype=torch.bool, device=input_ids.device)
+        return torch.tensor([any(s in t for s in self.stops) for t in texts], dtype=torch.bool,
+                            device=input_ids.device)
 
 
 def _as_list(x) -> list[int]:

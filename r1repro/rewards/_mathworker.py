@@ -74,6 +74,8 @@ def main() -> None:
     out = start_worker()
     sys.setrecursionlimit(10_000)
 
+    # After start_worker: what the import prints goes to stderr, under the memory limit; and the other
+    # workers that share start_worker do not import math-verify.
     from latex2sympy2_extended import NormalizationConfig
     from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
 

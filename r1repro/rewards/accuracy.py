@@ -155,7 +155,7 @@ def _validate(timeout: float = 5.0, max_answer_chars: int = 2000, boxed_fallback
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if not isinstance(max_answer_chars, int) or max_answer_chars <= 0:
         raise ValueError(f"max_answer_chars must be a positive integer, got {max_answer_chars!r}")
-    try:
+    try:  # probed only: math-verify (and sympy, seconds to import) is used in the workers (mathpool)
         import latex2sympy2_extended  # noqa: F401
         import math_verify  # noqa: F401
     except ImportError as e:

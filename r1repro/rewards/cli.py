@@ -14,6 +14,8 @@ import argparse
 import os
 import sys
 
+import yaml
+
 from r1repro.jsonl import iter_jsonl, write_jsonl
 
 from . import REWARDS, STATS, resolve_reward
@@ -32,8 +34,6 @@ def cmd_list() -> int:
 
 
 def _parse_param(text: str) -> tuple[str, object]:
-    import yaml
-
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ValueError(f"--param {text!r}: expected key=value (value in YAML, e.g. timeout=2 or tasks=[code])")

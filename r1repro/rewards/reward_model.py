@@ -15,6 +15,7 @@ ranks scoring none) cannot hang the job. For a model too big to replicate, serve
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 
 from .registry import register
@@ -25,6 +26,8 @@ _LOCK = threading.Lock()
 
 
 def load(model: str, device: str | None = None):
+    # torch, transformers and accelerate are imported on use in this module: the reward registry (and
+    # with it `r1repro check`) imports it, and a recipe without a reward model never needs them.
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -46,7 +49,7 @@ def load(model: str, device: str | None = None):
 def without_zero3_init():
     """A context in which from_pretrained loads whole weights even when the running trainer uses
     DeepSpeed ZeRO-3 (accelerate's DeepSpeedPlugin.zero3_init_context_manager); a no-op otherwise."""
-    from accelerate.state import AcceleratorState
+    from accelerate.state import AcceleratorState  # on use, see load()
 
     if not AcceleratorState._shared_state:  # no accelerate state: not inside a trainer
         return contextlib.nullcontext()
@@ -80,7 +83,7 @@ def reward_model(
 ) -> list[float]:
     """The model's logit (label 0) for each completion. scope: "answer" (the part after the thinking,
     for helpfulness) or "response" (everything, for harmlessness). include_prompt: score prompt + text."""
-    import torch
+    import torch  # on use, see load()
 
     tokenizer, net, dev = load(model, device)
     texts = []
@@ -98,8 +101,6 @@ def reward_model(
 
 
 def _validate(model: str = "", scope: str = "answer", batch_size: int = 16, **_):
-    import os
-
     if scope not in ("answer", "response"):
         raise ValueError(f"scope must be 'answer' or 'response', got {scope!r}")
     if not isinstance(batch_size, int) or batch_size <= 0:

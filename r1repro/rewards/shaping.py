@@ -84,6 +84,7 @@ def cosine(
 def soft_overlong(completions, max_completion_len: int = 1024, soft_punish_cache: int = 256, completion_ids=None, **kwargs):
     """DAPO's soft overlong punishment (trl.rewards.get_soft_overlong_punishment): 0 up to
     max_completion_len - soft_punish_cache, then linearly down to -1 at max_completion_len, -1 beyond."""
+    # trl imports torch: on use, so that importing the reward registry (`r1repro check`) stays light.
     from trl.rewards import get_soft_overlong_punishment
 
     punish = get_soft_overlong_punishment(max_completion_len, soft_punish_cache)
@@ -94,7 +95,7 @@ def soft_overlong(completions, max_completion_len: int = 1024, soft_punish_cache
 def repetition(completions, ngram_size: int = 3, max_penalty: float = -1.0, unit: str = "words", completion_ids=None, **kwargs):
     """Repeated n-gram penalty (trl.rewards.get_repetition_penalty_reward): (1 - unique/total n-grams) *
     max_penalty, over words of the text (`unit: words`, works everywhere) or token ids (`unit: tokens`)."""
-    from trl.rewards import get_repetition_penalty_reward
+    from trl.rewards import get_repetition_penalty_reward  # on use, as in soft_overlong
 
     penalty = get_repetition_penalty_reward(ngram_size=ngram_size, max_penalty=max_penalty)
     if unit == "tokens":

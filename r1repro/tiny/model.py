@@ -1,6 +1,10 @@
 """Tiny models built locally and saved with save_pretrained, so every later stage loads them through
 the same `from_pretrained` path a real model takes.
 
+Sizes, measured (sum of p.numel() over the built model; the embedding is tied, counted once; 117-token
+vocabulary): `small`, the tiny policy, has 802,560 parameters (~0.8M); `micro` has 408,832 (~0.4M).
+Other files say "the tiny policy" and point here.
+
 The tokenizer is character-level: `<think>` and friends are plain character sequences, never special
 tokens (GRPOTrainer decodes with skip_special_tokens=True, which would erase special tags and make
 every format reward read 0).
@@ -34,13 +38,15 @@ def build_char_tokenizer(extra_chars: str = KOREAN):
 
 def tiny_llama_config(vocab_size: int, size: str = "small", **overrides):
     """Llama-shaped configs (Llama, not Qwen2: transformers 5 forces Qwen2Tokenizer on any qwen2 model
-    directory, which would replace our character tokenizer). `small` (~0.8M params) is the tiny recipe's
-    policy: on 2 CPU cores it learns 2-digit addition with a trace in ~600 steps (~2.5 min), while a
-    wider 3.2M model needs far longer per step to get there. `micro` (2 layers, ~0.4M) is the
-    distillation student and the unit tests' model."""
+    directory, which would replace our character tokenizer). `small` (4 layers) is the tiny recipe's
+    policy: small enough that CPU training learns 2-digit addition with a trace in a few hundred
+    steps (a wider model costs far more per step; docs/architecture.md, measured facts). `micro`
+    (2 layers) is the distillation student and the unit tests' model."""
     shapes = {
-        "small": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2),
-        "micro": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+        "small": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=4, num_attention_heads=4,
+                      num_key_value_heads=2),
+        "micro": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2),
     }
     if size not in shapes:
         raise ValueError(f"tiny model size {size!r}: expected one of {sorted(shapes)}")
