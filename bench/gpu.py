@@ -115,6 +115,7 @@ def bench_grpo(model, tokenizer, run: dict, device: str) -> dict:
     import datasets
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
+
     from r1repro.config import installed_field_name
 
     def length_reward(completions, **_):

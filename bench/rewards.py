@@ -26,6 +26,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+
 def latex_pair(problem: int, rng: random.Random) -> tuple[str, str]:
     """A problem's LaTeX gold and one sampled answer (equivalent in another form, or wrong), with random
     numbers so that no cache can stand in for parsing across problems."""

@@ -9,8 +9,7 @@ import pytest
 
 from r1repro.config import ConfigError, DataArgs
 from r1repro.prompts import builder_for
-from r1repro.stages.all_scenario_rl import (AllScenarioArgs, general_rows, mixed_rows, reward_model_pairs,
-                                            scored_pairs)
+from r1repro.stages.all_scenario_rl import AllScenarioArgs, general_rows, mixed_rows, reward_model_pairs, scored_pairs
 
 # HelpSteer2's shape: two responses per prompt, five 0-4 scores each.
 HS2 = [

@@ -7,7 +7,6 @@ Jobs are kept tiny (a few GRPO steps of 4 completions x 8 tokens) because the ma
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from r1repro.report import read_metrics
+
 from slurm_cluster import LocalSlurm, ensure_installed
 
 pytestmark = pytest.mark.slurm

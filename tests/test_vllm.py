@@ -10,15 +10,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from r1repro.generation import SamplingParams, get_engine
-from r1repro.tiny.tasks import task_rows
 from r1repro.templates import render_prompt
+from r1repro.tiny.tasks import task_rows
 
 pytestmark = pytest.mark.vllm
 
