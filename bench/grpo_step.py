@@ -92,7 +92,8 @@ def main() -> None:
             t = time.time()
             ours.append(run_ours(model_dir, work, args.steps, i))
             plain.append(run_plain(model_dir, work, args.steps, i))
-            print(f"repeat {i}: ours {ours[-1]:.3f} s/step, plain TRL {plain[-1]:.3f} s/step ({time.time() - t:.0f}s)", flush=True)
+            print(f"repeat {i}: ours {ours[-1]:.3f} s/step, plain TRL {plain[-1]:.3f} s/step ({time.time() - t:.0f}s)",
+                  flush=True)
     o, p = statistics.median(ours), statistics.median(plain)
     print("\n| runner | s/step (median) |\n|---|---|")
     print(f"| r1repro r1zero stage | {o:.3f} |\n| plain TRL GRPOTrainer | {p:.3f} |")

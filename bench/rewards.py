@@ -34,7 +34,8 @@ def latex_pair(problem: int, rng: random.Random) -> tuple[str, str]:
     a, b, c = p.randrange(1, 50), p.randrange(2, 50), p.randrange(2, 30)
     kind = p.randrange(5)
     if kind == 0:
-        return rf"\frac{{{a}}}{{{b}}}", rng.choice([rf"\dfrac{{{2 * a}}}{{{2 * b}}}", f"{a}/{b}", rf"\frac{{{a + 1}}}{{{b}}}"])
+        return rf"\frac{{{a}}}{{{b}}}", rng.choice([rf"\dfrac{{{2 * a}}}{{{2 * b}}}", f"{a}/{b}",
+                                                    rf"\frac{{{a + 1}}}{{{b}}}"])
     if kind == 1:
         return rf"{a}\sqrt{{{c}}}", rng.choice([rf"\sqrt{{{a * a * c}}}", rf"{a + 1}\sqrt{{{c}}}"])
     if kind == 2:
@@ -113,7 +114,8 @@ def plain_run(program: str, stdin: str, timeout: float) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(program)
     try:
-        return subprocess.run(["/usr/bin/python3", "-I", f.name], input=stdin, capture_output=True, text=True, timeout=timeout,
+        return subprocess.run(["/usr/bin/python3", "-I", f.name], input=stdin, capture_output=True, text=True,
+                              timeout=timeout,
                               start_new_session=True).stdout  # fmt: skip
     finally:
         os.unlink(f.name)

@@ -30,7 +30,8 @@ def hs2_file(tmp_path):
 
 
 def _args(path, **kw):
-    return AllScenarioArgs(general_dataset=path, general_problem_column="prompt", general_response_column="response", **kw)
+    return AllScenarioArgs(general_dataset=path, general_problem_column="prompt", general_response_column="response",
+                           **kw)
 
 
 def test_pairs_come_from_scores_of_responses_to_the_same_prompt(hs2_file):

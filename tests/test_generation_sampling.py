@@ -29,7 +29,8 @@ class Recording:
 
 
 def records(k):
-    return [{"id": f"p{i}", "prompt": f"User: Compute {i} + {i}. Assistant:", "solution": str(2 * i)} for i in range(k)]
+    return [{"id": f"p{i}", "prompt": f"User: Compute {i} + {i}. Assistant:",
+             "solution": str(2 * i)} for i in range(k)]
 
 
 def test_resume_after_a_partial_file(micro_model, tmp_path):
@@ -41,7 +42,8 @@ def test_resume_after_a_partial_file(micro_model, tmp_path):
     full = out.read_text().splitlines(keepends=True)
     assert len(full) == 12
     first = json.loads(full[0])
-    assert {"prompt_id", "sample_index", "text", "prompt_tokens", "completion_tokens", "finish_reason", "solution", "prompt"} <= set(first)
+    assert {"prompt_id", "sample_index", "text", "prompt_tokens", "completion_tokens", "finish_reason", "solution",
+            "prompt"} <= set(first)
 
     # A crash in the middle of prompt p2's second line: p0 and p1 are complete, p2 is not.
     out.write_text("".join(full[:5]) + full[5][: len(full[5]) // 2])
@@ -62,7 +64,8 @@ def test_resume_after_a_partial_file(micro_model, tmp_path):
 def test_read_complete_ignores_torn_and_foreign_lines(tmp_path):
     path = tmp_path / "x.jsonl"
     good = [json.dumps({"prompt_id": "a", "sample_index": j}) + "\n" for j in range(2)]
-    path.write_text("".join(good) + "not json\n" + json.dumps({"prompt_id": "b", "sample_index": 0}) + "\n" + '{"prompt_id": "b", "sam')
+    path.write_text("".join(good) + "not json\n" + json.dumps({"prompt_id": "b",
+                                                               "sample_index": 0}) + "\n" + '{"prompt_id": "b", "sam')
     lines, done = read_complete(path, 2)
     assert lines == good and done == {"a"}
 

@@ -206,7 +206,8 @@ def test_cleaning_helpers():
         once = clean_math_text(text)
         assert clean_math_text(once) == once
     assert is_prose("Answer is forty two.") and is_prose("New York")
-    assert not any(is_prose(t) for t in ["x = 7", r"\text{New York}", r"\sin x + \cos x", "(1, 2]", "ab + cd", "Monday"])
+    assert not any(is_prose(t) for t in ["x = 7", r"\text{New York}", r"\sin x + \cos x", "(1, 2]", "ab + cd",
+                                         "Monday"])
 
 
 @pytest.mark.parametrize(

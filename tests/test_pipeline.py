@@ -32,7 +32,8 @@ def test_pipeline_errors_are_one_line(tmp_path, text, message):
 
 
 def test_named_entries_run_a_stage_module(tmp_path):
-    path = write(tmp_path, "run_dir: r\nstages: [{name: student_base, stage: cpt, recipe: recipes/tiny/student_base.yaml}]\n")
+    path = write(tmp_path,
+                 "run_dir: r\nstages: [{name: student_base, stage: cpt, recipe: recipes/tiny/student_base.yaml}]\n")
     run_dir, stages = load_pipeline(path, str(tmp_path / "run"))
     output_dir, config = stage_state(stages[0], stage_argv(stages[0], run_dir, []))
     assert output_dir == f"{tmp_path}/run/student_base" and config["init_tiny_model"] == "micro"

@@ -62,8 +62,10 @@ def test_think_prefill_is_detected_from_the_generation_prompt_and_not_doubled():
     assert completion == "<think>\n2 plus 3 is 5 </think> <answer> 5 </answer>"
     # TRL tokenises prompt (with generation prompt) and prompt + completion: the first is a prefix.
     tok = builder.tokenizer
-    prompt_ids = tok.apply_chat_template(builder.train_prompt("1+2"), add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
-    full_ids = tok.apply_chat_template(builder.train_prompt("1+2") + [{"role": "assistant", "content": completion}], tokenize=True, return_dict=True)["input_ids"]
+    prompt_ids = tok.apply_chat_template(builder.train_prompt("1+2"), add_generation_prompt=True, tokenize=True,
+                                         return_dict=True)["input_ids"]
+    full_ids = tok.apply_chat_template(builder.train_prompt("1+2") + [{"role": "assistant", "content": completion}],
+                                       tokenize=True, return_dict=True)["input_ids"]
     assert full_ids[: len(prompt_ids)] == prompt_ids
     # What the model writes after the pre-filled prompt has no <think>: rewards and trace parsing know.
     sample = "2 plus 3 is 5 </think> <answer> 5 </answer>"
@@ -86,7 +88,8 @@ def test_r1_distill_template_falls_back_to_the_exact_rendered_strings():
 
 
 def test_chat_without_a_chat_template_is_one_clear_error():
-    with pytest.raises(ConfigError, match="prompt_template: chat needs a chat template, but the tokenizer of m has none"):
+    with pytest.raises(ConfigError,
+                       match="prompt_template: chat needs a chat template, but the tokenizer of m has none"):
         PromptBuilder("chat", tokenizer=build_char_tokenizer(), source="m")
     with pytest.raises(ConfigError, match="neither a known template"):
         PromptBuilder("nosuch")
@@ -126,8 +129,10 @@ def test_check_reports_a_local_model_without_chat_template(tmp_path, monkeypatch
     build_char_tokenizer().save_pretrained(plain)
     tokenizer_with(CHATML).save_pretrained(chat)
     (tmp_path / "train.jsonl").write_text(json.dumps({"problem": "1+2", "solution": "3"}) + "\n")
-    for model, expected in ((plain, [f"field 'prompt_template': chat needs a chat template, but model_name_or_path {plain} has none "
-                                     "(use a plain template such as r1zero, or a model with a chat template)"]), (chat, [])):
+    for model, expected in ((plain,
+                             [f"field 'prompt_template': chat needs a chat template, but model_name_or_path {plain} has none "
+                                     "(use a plain template such as r1zero, or a model with a chat template)"]),
+                            (chat, [])):
         recipe = tmp_path / "reasoning_rl.yaml"
         recipe.write_text(f"model_name_or_path: {model}\ndataset: {tmp_path / 'train.jsonl'}\nprompt_template: chat\n"
                           f"output_dir: {tmp_path / 'out'}\nrewards: [format]\nuse_cpu: true\nbf16: false\n")
@@ -152,10 +157,13 @@ def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_pat
     tokenizer.save_pretrained(model)
     builder = builder_for("chat", "Be brief.", str(model))
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"id": i, "problem": p, "solution": "0"}) + "\n" for i, p in enumerate(["1+2", "3+4"])))
+    prompts.write_text("".join(json.dumps({"id": i, "problem": p, "solution": "0"}) + "\n" for i,
+                               p in enumerate(["1+2", "3+4"])))
     out = tmp_path / "samples.jsonl"
-    assert sample_main(["--model", str(model), "--dataset", str(prompts), "--template", "chat", "--system-prompt", "Be brief.",
-                        "--n", "2", "--max-tokens", "4", "--backend", "hf", "--no-progress", "--output", str(out)]) == 0
+    assert sample_main(["--model", str(model), "--dataset", str(prompts), "--template", "chat", "--system-prompt",
+                        "Be brief.",
+                        "--n", "2", "--max-tokens", "4", "--backend", "hf", "--no-progress", "--output",
+                        str(out)]) == 0
     records = read_jsonl(out)
     assert len(records) == 4 and all(isinstance(r["text"], str) for r in records)
     assert {r["prompt"] for r in records} == {builder.sample_text("1+2"), builder.sample_text("3+4")}

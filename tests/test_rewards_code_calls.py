@@ -132,7 +132,8 @@ def test_call_based_apps_and_livecodebench():
 def test_mixed_batch_and_malformed_rows():
     reward = resolve_reward("code_tests")
     before = STATS["code_tests"]["errors"]
-    completions = [fenced("print(input()[::-1])"), fenced("def f(x):\n    return x * 2"), fenced("def f(x):\n    return x"), fenced("print(1)")]
+    completions = [fenced("print(input()[::-1])"), fenced("def f(x):\n    return x * 2"),
+                   fenced("def f(x):\n    return x"), fenced("print(1)")]
     scores = reward(
         completions,
         tests=[[{"input": "abc", "output": "cba"}], None, None, None],
@@ -151,7 +152,8 @@ class ScriptedEngine:
         self.answers = answers
 
     def generate(self, prompts, params):
-        return [[Sample(text=fenced(self.answers[p]), num_tokens=10, finish_reason="stop")] * params.n for p in prompts]
+        return [[Sample(text=fenced(self.answers[p]), num_tokens=10,
+                        finish_reason="stop")] * params.n for p in prompts]
 
 
 def test_evaluate_humaneval_pass_at_k(humaneval, tmp_path):

@@ -18,7 +18,8 @@ def test_builtins_registered():
 
 
 def test_build_rewards_weights_and_names():
-    funcs, weights = build_rewards(["format", {"name": "accuracy", "weight": 2.5}, {"name": "exact_match", "ignore_case": True}])
+    funcs, weights = build_rewards(["format", {"name": "accuracy", "weight": 2.5},
+                                    {"name": "exact_match", "ignore_case": True}])
     assert [f.__name__ for f in funcs] == ["format", "accuracy", "exact_match"]
     assert weights == [1.0, 2.5, 1.0]
     # bound parameters are really passed

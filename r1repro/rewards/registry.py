@@ -115,7 +115,8 @@ def _load_target(target: str, label: str) -> tuple[Callable, str]:
     func = getattr(module, func_name, None)
     if func is None or not callable(func):
         available = sorted(
-            n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_") and v.__module__ == module.__name__
+            n for n,
+                           v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_") and v.__module__ == module.__name__
         )
         raise ValueError(f"reward {label}: {where} has no function {func_name!r} (functions there: {', '.join(available) or 'none'})")
     return func, func_name
@@ -221,7 +222,8 @@ class Reward:
                 logger.warning("reward %s failed on a sample: %s: %s", self.__name__, type(e).__name__, e)
                 _bump(self.__name__, "errors", max(n, 1))
                 return [None] * n
-            logger.warning("reward %s failed on a batch (%s: %s); scoring sample by sample", self.__name__, type(e).__name__, e)
+            logger.warning("reward %s failed on a batch (%s: %s); scoring sample by sample", self.__name__,
+                           type(e).__name__, e)
         out = []
         for i in range(n):
             try:
@@ -252,7 +254,8 @@ class AsyncReward(Reward):
 
 
 def _take(kwargs: dict, keep: list[int], n: int) -> dict:
-    return {k: ([v[i] for i in keep] if isinstance(v, (list, tuple)) and len(v) == n else v) for k, v in kwargs.items()}
+    return {k: ([v[i] for i in keep] if isinstance(v, (list, tuple)) and len(v) == n else v) for k,
+            v in kwargs.items()}
 
 
 def _slice(kwargs: dict, i: int, n: int) -> dict:

@@ -125,7 +125,8 @@ class Sandbox:
     def _bwrap(self, code_dir: str) -> list[str]:
         cmd = [
             "bwrap",
-            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+               "--unshare-cgroup-try",
             # --as-pid-1: the program is the namespace's init, so when it exits the kernel kills everything
             # left inside; bwrap's own reaper init would instead be left as a zombie for the host's PID 1
             # to reap, and zombies count against the slot uid's process limit.

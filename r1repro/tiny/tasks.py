@@ -93,7 +93,8 @@ def general_answer(kind: str, number: str) -> str:
 
 def general_rows(split: str, n: int, seed: int = 0) -> list[dict]:
     """`n` rows cycling through the split's (kind, number) problems (270 in all, a quarter of them test)."""
-    problems = [(kind, str(x)) for kind in GENERAL_KINDS for x in range(10, 100) if _split_of(f"{kind}:{x}", 0.25) == split]
+    problems = [(kind, str(x)) for kind in GENERAL_KINDS for x in range(10, 100) if _split_of(f"{kind}:{x}",
+                                                                                              0.25) == split]
     random.Random(f"general-{split}-{seed}").shuffle(problems)
     rows = []
     for i in range(n):
