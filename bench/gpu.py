@@ -192,10 +192,10 @@ def main(argv=None) -> int:
     grpo_bound = decode_bound(model, grpo["batch"], run["prompt_len"] + grpo["mean_len"] / 2, bandwidth)
     wall = time.perf_counter() - started
     print(table([
-        ("device",
-         f"{name} ({'bf16' if dtype == torch.bfloat16 else 'fp32'})" + ("  [SMOKE: not a benchmark]" if args.smoke else "")),
-        ("model",
-         f"random Qwen2.5-1.5B-shaped, {params / 1e9:.2f}B params" if not args.smoke else f"smoke, {params / 1e6:.2f}M params"),
+        ("device", f"{name} ({'bf16' if dtype == torch.bfloat16 else 'fp32'})"
+                   + ("  [SMOKE: not a benchmark]" if args.smoke else "")),
+        ("model", f"random Qwen2.5-1.5B-shaped, {params / 1e9:.2f}B params" if not args.smoke
+                  else f"smoke, {params / 1e6:.2f}M params"),
         ("copy bandwidth", f"{bandwidth / 1e9:.0f} GB/s (measured)"),
         ("decode",
          f"batch {decode['batch']}: {decode['tokens_per_s']:.0f} tok/s, {decode['ms_per_step']:.1f} ms/step"),

@@ -2,7 +2,8 @@
 
 Both train the same freshly built tiny model (same seed, same GRPOConfig, same prompts) for the same
 number of steps; the plain script checks answers with math-verify in-process and the format with a regex, as a
-plain TRL script for string completions would (trl.rewards.accuracy_reward expects chat messages). Runs alternate (ours, plain, ours, plain, ...) so machine noise hits both alike.
+plain TRL script for string completions would (trl.rewards.accuracy_reward expects chat messages). Runs
+alternate (ours, plain, ours, plain, ...) so machine noise hits both alike.
 Prints seconds per step for each and the ratio ours / plain (goal <= 1.05).
 
     python bench/grpo_step.py [--steps 10] [--repeats 2]
@@ -51,7 +52,8 @@ rows = task_rows("addition", "train", 2000, 0)
 ds = Dataset.from_list([{"prompt": f"User: {r['problem']}. Assistant:", "solution": r["solution"]} for r in rows])
 tok = AutoTokenizer.from_pretrained(model_dir)
 model = AutoModelForCausalLM.from_pretrained(model_dir)
-trainer = GRPOTrainer(model=model, reward_funcs=[format_reward, accuracy_reward], args=args, train_dataset=ds, processing_class=tok)
+trainer = GRPOTrainer(model=model, reward_funcs=[format_reward, accuracy_reward], args=args, train_dataset=ds,
+                      processing_class=tok)
 start = time.time()
 out = trainer.train()
 print(json.dumps({"train_runtime": out.metrics["train_runtime"], "wall": time.time() - start}))

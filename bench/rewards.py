@@ -90,10 +90,13 @@ def bench_accuracy(n: int, repeat: int = 1) -> None:
         differ += sum(a != b for a, b in zip(ours_scores, theirs_scores))
         trl_none += sum(b is None for b in theirs_scores)
     total = n * repeat
-    print(f"accuracy: {n} completions (8 per problem) x {repeat} on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"accuracy: {n} completions (8 per problem) x {repeat} on {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"  trl.rewards.accuracy_reward   {theirs_total:7.2f} s  ({total / theirs_total:7.0f}/s)")
-    print(f"  r1repro accuracy (warm pool)  {mine_total:7.2f} s  ({total / mine_total:7.0f}/s); pool start-up {cold:.2f} s once")
-    print(f"  ratio ours/trl, median        {statistics.median(ratios):7.2f}x   (goal >= 1.8x; each: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"  r1repro accuracy (warm pool)  {mine_total:7.2f} s  ({total / mine_total:7.0f}/s); "
+          f"pool start-up {cold:.2f} s once")
+    print(f"  ratio ours/trl, median        {statistics.median(ratios):7.2f}x   "
+          f"(goal >= 1.8x; each: {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"  hangs (timeouts)              {STATS['accuracy']['timeouts']}")
     # trl parses a raw-LaTeX gold without `$` delimiters as unparseable (None) or misreads it; we wrap it.
     print(f"  disagreements with trl        {differ}/{total}  (trl found {trl_none} golds unparseable)")
@@ -115,8 +118,7 @@ def plain_run(program: str, stdin: str, timeout: float) -> str:
         f.write(program)
     try:
         return subprocess.run(["/usr/bin/python3", "-I", f.name], input=stdin, capture_output=True, text=True,
-                              timeout=timeout,
-                              start_new_session=True).stdout  # fmt: skip
+                              timeout=timeout, start_new_session=True).stdout  # fmt: skip
     finally:
         os.unlink(f.name)
 

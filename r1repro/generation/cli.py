@@ -109,7 +109,8 @@ def build_records(args) -> list[dict]:
         if args.prompt_column:
             prompt = row[args.prompt_column]
             if not isinstance(prompt, str):
-                raise ValueError(f"{args.dataset}: column {args.prompt_column!r} must hold strings, got {type(prompt).__name__} in row {row['id']}")
+                raise ValueError(f"{args.dataset}: column {args.prompt_column!r} must hold strings, "
+                                 f"got {type(prompt).__name__} in row {row['id']}")
         else:
             prompt = builder.sample_text(row["problem"])
         records.append({**row, "prompt": prompt})

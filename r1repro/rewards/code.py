@@ -142,8 +142,8 @@ def row_cases(program: str, tests=None, test=None, entry_point=None, fn_name=Non
     rows = parse_tests(stdin_shape(tests))
     if rows is None:
         return None
-    return [Case(program, str(t["input"]), lambda out,
-                 expected=t["output"]: outputs_match(out, expected)) for t in rows]
+    return [Case(program, str(t["input"]), lambda out, expected=t["output"]: outputs_match(out, expected))
+            for t in rows]
 
 
 @register("code_tests")
@@ -230,7 +230,8 @@ def _validate(sandbox: str = "bwrap", interpreter="/usr/bin/python3 -I", timeout
     global _WARNED_RLIMITS
     if sandbox not in ("bwrap", "rlimits"):
         raise ValueError(
-            f"sandbox must be 'bwrap' (isolated) or 'rlimits' (explicit opt-in to rlimits-only, no isolation), got {sandbox!r}"
+            f"sandbox must be 'bwrap' (isolated) or 'rlimits' (explicit opt-in to rlimits-only, no isolation), "
+            f"got {sandbox!r}"
         )
     for name, value in (("timeout", timeout), ("memory_mb", memory_mb), ("max_procs", max_procs),
                         ("parallel", parallel)):
@@ -240,10 +241,12 @@ def _validate(sandbox: str = "bwrap", interpreter="/usr/bin/python3 -I", timeout
         get_sandbox(sandbox, interpreter, timeout, memory_mb, max_procs, max_output_bytes, parallel,
                     tuple(ro_paths or ()))
     except SandboxUnavailable as e:
-        hint = " (or set sandbox: rlimits to accept running untrusted code without isolation)" if sandbox == "bwrap" else ""
+        hint = (" (or set sandbox: rlimits to accept running untrusted code without isolation)"
+                if sandbox == "bwrap" else "")
         raise ValueError(f"code sandbox unavailable: {e}{hint}") from e
     if sandbox == "rlimits" and not _WARNED_RLIMITS:
-        logger.warning("code_tests runs untrusted code with rlimits only: it can read world-readable files and use the network")
+        logger.warning("code_tests runs untrusted code with rlimits only: "
+                       "it can read world-readable files and use the network")
         _WARNED_RLIMITS = True
 
 
