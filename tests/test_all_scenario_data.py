@@ -68,7 +68,8 @@ def test_check_names_the_missing_general_column(hs2_file, tmp_path):
     from r1repro import check
 
     recipe = tmp_path / "all_scenario_rl.yaml"
-    base = (f"run_dir: {tmp_path}/run\noutput_dir: {tmp_path}/run/all_scenario_rl\nmodel_name_or_path: {tmp_path}/run/rs\n"
+    base = (f"run_dir: {tmp_path}/run\noutput_dir: {tmp_path}/run/all_scenario_rl\n"
+            f"model_name_or_path: {tmp_path}/run/rs\n"
             f"general_dataset: {hs2_file}\ngeneral_problem_column: prompt\nuse_cpu: true\nbf16: false\n"
             "num_generations: 2\nper_device_train_batch_size: 2\neval_num_problems: 0\n")
     recipe.write_text(base + "rm_score_column: helpfulness\n")

@@ -89,7 +89,8 @@ def test_waits_retries_and_bounds_concurrency(flaky_server, monkeypatch):
     assert out[0][0].num_tokens == 5 and out[0][0].prompt_tokens == 3
     assert all(count == 2 for count in state.attempts.values())  # each request: one 503, one retry
     assert 1 < state.max_in_flight <= 3
-    assert {b["n"] for b in state.bodies} == {1} and state.bodies[0]["stop"] == ["\n"] and state.bodies[0]["top_p"] == 0.95
+    assert {b["n"] for b in state.bodies} == {1}
+    assert state.bodies[0]["stop"] == ["\n"] and state.bodies[0]["top_p"] == 0.95
 
 
 def test_client_error_is_not_retried(flaky_server):

@@ -111,7 +111,8 @@ def test_check_counts_what_the_stages_will_drop(model_dir, tmp_path):
     [report] = check.check_file(str(grpo))
     assert not report.errors, report.errors
     # "User: {problem}. Assistant:" adds 19 characters; 512 - 400 = 112 tokens are left for the prompt.
-    assert "lengths: 2 of 4 training prompts over 112 tokens (context - max_completion_length) will be dropped at load" in report.summary
+    assert ("lengths: 2 of 4 training prompts over 112 tokens (context - max_completion_length) "
+            "will be dropped at load") in report.summary
 
     traces = tmp_path / "traces.jsonl"
     traces.write_text("".join(json.dumps({"problem": "1+1", "response": "x" * n}) + "\n" for n in (10, 60, 90)))

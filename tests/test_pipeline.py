@@ -49,7 +49,8 @@ def test_done_marker_tracks_config_and_upstream(tmp_path):
         assert is_done(out, config)
     assert not start_stage("x", downstream, down_config)  # a rerun does nothing
     assert not is_done(upstream, {**up_config, "learning_rate": 2e-3})  # a changed field redoes
-    assert is_done(upstream, {**up_config, "output_dir": "elsewhere", "logging_steps": 7})  # where/how it logs does not
+    # where/how it logs does not
+    assert is_done(upstream, {**up_config, "output_dir": "elsewhere", "logging_steps": 7})
     # Redoing the upstream stage with another config invalidates the downstream one
     new_up = {**up_config, "learning_rate": 2e-3}
     assert start_stage("x", upstream, new_up)

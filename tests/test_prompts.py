@@ -14,7 +14,8 @@ from r1repro.prompts import PromptBuilder, trace_row
 from r1repro.rewards import build_rewards
 from r1repro.tiny.model import build_char_tokenizer
 
-CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+CHATML = ("{% for m in messages %}"
+          "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 # DeepSeek-R1-Distill's shape: the generation prompt opens the think block, and past assistant turns
 # are rendered without their reasoning.
@@ -46,7 +47,8 @@ def test_chat_template_conversational_examples_and_exact_sampling_text():
     messages = [{"role": "system", "content": "Think first."}, {"role": "user", "content": "1+2"}]
     assert builder.train_prompt("1+2") == messages
     text = builder.sample_text("1+2")
-    assert text == "<|im_start|>system\nThink first.<|im_end|>\n<|im_start|>user\n1+2<|im_end|>\n<|im_start|>assistant\n"
+    assert text == ("<|im_start|>system\nThink first.<|im_end|>\n<|im_start|>user\n1+2<|im_end|>\n"
+                    "<|im_start|>assistant\n")
     example = builder.sft_example("1+2", RESPONSE)
     assert example == {"prompt": messages, "completion": [{"role": "assistant", "content": RESPONSE}]}
     pair = builder.preference_example("1+2", RESPONSE, "<answer> 4 </answer>")
@@ -84,7 +86,8 @@ def test_r1_distill_template_falls_back_to_the_exact_rendered_strings():
     example = builder.sft_example("1+2", RESPONSE)
     assert example["prompt"] == builder.sample_text("1+2") and example["prompt"].endswith("<|Assistant|><think>\n")
     assert example["completion"] == "2 plus 3 is 5 </think> <answer> 5 </answer>"
-    assert not example["prompt"].startswith(builder.tokenizer.bos_token) or builder.tokenizer("x")["input_ids"][0] != builder.tokenizer.bos_token_id
+    assert (not example["prompt"].startswith(builder.tokenizer.bos_token)
+            or builder.tokenizer("x")["input_ids"][0] != builder.tokenizer.bos_token_id)
 
 
 def test_chat_without_a_chat_template_is_one_clear_error():
@@ -129,8 +132,8 @@ def test_check_reports_a_local_model_without_chat_template(tmp_path, monkeypatch
     build_char_tokenizer().save_pretrained(plain)
     tokenizer_with(CHATML).save_pretrained(chat)
     (tmp_path / "train.jsonl").write_text(json.dumps({"problem": "1+2", "solution": "3"}) + "\n")
-    for model, expected in ((plain,
-                             [f"field 'prompt_template': chat needs a chat template, but model_name_or_path {plain} has none "
+    for model, expected in ((plain, [f"field 'prompt_template': chat needs a chat template, "
+                                     f"but model_name_or_path {plain} has none "
                                      "(use a plain template such as r1zero, or a model with a chat template)"]),
                             (chat, [])):
         recipe = tmp_path / "reasoning_rl.yaml"
@@ -157,13 +160,12 @@ def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_pat
     tokenizer.save_pretrained(model)
     builder = builder_for("chat", "Be brief.", str(model))
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"id": i, "problem": p, "solution": "0"}) + "\n" for i,
-                               p in enumerate(["1+2", "3+4"])))
+    prompts.write_text("".join(json.dumps({"id": i, "problem": p, "solution": "0"}) + "\n"
+                               for i, p in enumerate(["1+2", "3+4"])))
     out = tmp_path / "samples.jsonl"
-    assert sample_main(["--model", str(model), "--dataset", str(prompts), "--template", "chat", "--system-prompt",
-                        "Be brief.",
-                        "--n", "2", "--max-tokens", "4", "--backend", "hf", "--no-progress", "--output",
-                        str(out)]) == 0
+    assert sample_main(["--model", str(model), "--dataset", str(prompts), "--template", "chat",
+                        "--system-prompt", "Be brief.", "--n", "2", "--max-tokens", "4", "--backend", "hf",
+                        "--no-progress", "--output", str(out)]) == 0
     records = read_jsonl(out)
     assert len(records) == 4 and all(isinstance(r["text"], str) for r in records)
     assert {r["prompt"] for r in records} == {builder.sample_text("1+2"), builder.sample_text("3+4")}

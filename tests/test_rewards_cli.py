@@ -26,8 +26,8 @@ def test_score_keeps_fields_and_order(tmp_path):
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     done = subprocess.run(
-        [sys.executable, "-m", "r1repro.cli", "rewards", "score", "--reward", "accuracy", "--input", str(src),
-         "--output", str(dst)],
+        [sys.executable, "-m", "r1repro.cli", "rewards", "score", "--reward", "accuracy",
+         "--input", str(src), "--output", str(dst)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -41,11 +41,11 @@ def test_score_keeps_fields_and_order(tmp_path):
 def test_score_with_params_and_plugin(tmp_path, capsys):
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text(json.dumps({"completion": "<answer>APPLE</answer>", "solution": "apple"}) + "\n")
-    assert main(["score", "--reward", "exact_match", "--param", "ignore_case=true", "--input", str(src), "--output",
-                 str(dst)]) == 0
+    assert main(["score", "--reward", "exact_match", "--param", "ignore_case=true",
+                 "--input", str(src), "--output", str(dst)]) == 0
     assert json.loads(dst.read_text())["reward"] == 1.0
-    assert main(["score", "--reward", "rewards/regex_answer.py:regex_answer", "--input", str(src), "--output",
-                 str(dst)]) == 0
+    assert main(["score", "--reward", "rewards/regex_answer.py:regex_answer",
+                 "--input", str(src), "--output", str(dst)]) == 0
     assert json.loads(dst.read_text())["reward"] == 0.0  # case-sensitive by default
 
 

@@ -52,7 +52,8 @@ def test_humaneval_canonical_solutions_pass_and_broken_ones_fail(humaneval, rewa
     # a stub returning None, and a real-looking bug (the canonical body with its last line dropped)
     stubs = reward([fenced(r["prompt"] + "    return None\n") for r in raw], **columns)
     assert stubs == [0.0] * 164
-    truncated = [r["prompt"] + "\n".join(r["canonical_solution"].rstrip().split("\n")[:-1]) + "\n    pass\n" for r in raw]
+    truncated = [r["prompt"] + "\n".join(r["canonical_solution"].rstrip().split("\n")[:-1]) + "\n    pass\n"
+                 for r in raw]
     assert sum(reward([fenced(t) for t in truncated], **columns)) < 0.25 * 164
 
 
@@ -94,7 +95,8 @@ def test_reward_hacks_score_zero(reward):
 def test_mbpp_style_asserts_and_unfenced_code():
     reward = resolve_reward("code_tests")
     test = "assert first_repeated('abca') == 'a'\nassert first_repeated('abc') is None\n"
-    good = "def first_repeated(s):\n    seen = set()\n    for c in s:\n        if c in seen:\n            return c\n        seen.add(c)\n    return None\n"
+    good = ("def first_repeated(s):\n    seen = set()\n    for c in s:\n        if c in seen:\n            return c\n"
+            "        seen.add(c)\n    return None\n")
     scores = reward([fenced(good), good, "def first_repeated(s):\n    return s[0]\n", "I would loop over it."],
                     test=[test] * 4, entry_point=["first_repeated"] * 4)  # fmt: skip
     assert scores == [1.0, 1.0, 0.0, 0.0]
@@ -152,8 +154,8 @@ class ScriptedEngine:
         self.answers = answers
 
     def generate(self, prompts, params):
-        return [[Sample(text=fenced(self.answers[p]), num_tokens=10,
-                        finish_reason="stop")] * params.n for p in prompts]
+        return [[Sample(text=fenced(self.answers[p]), num_tokens=10, finish_reason="stop")] * params.n
+                for p in prompts]
 
 
 def test_evaluate_humaneval_pass_at_k(humaneval, tmp_path):

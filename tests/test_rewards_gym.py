@@ -52,8 +52,8 @@ def test_reward_uses_the_tasks_own_verifier():
     assert right == [1.0] * 6 and wrong == [0.0] * 6
     # no answer block, chat messages, rows that are not gym rows (mixed datasets)
     chat = [{"role": "assistant", "content": r1(rows[0]["solution"])}]
-    assert reward(["the answer is " + rows[0]["solution"], chat, r1("3")], gym=[refs[0], refs[0], None]) == [0.0, 1.0,
-                                                                                                             None]
+    assert reward(["the answer is " + rows[0]["solution"], chat, r1("3")], gym=[refs[0], refs[0], None]) == \
+        [0.0, 1.0, None]
     lenient = resolve_reward({"name": "reasoning_gym", "answer_fallback": True})
     assert lenient([f"<think> x </think> {rows[0]['solution']}"], gym=[refs[0]]) == [1.0]
 
@@ -82,7 +82,8 @@ def test_the_tiny_gym_recipe_checks(tmp_path, monkeypatch):
     bad = tmp_path / "reasoning_rl_gym.yaml"
     bad.write_text(text.replace("gym:basic_arithmetic?", "gym:basic_arithmtic?"))
     errors = [e for r in check.check_file(str(bad), None) for e in r.errors]
-    assert len(errors) == 1 and errors[0].startswith("field 'dataset': dataset gym:basic_arithmtic: unknown reasoning-gym task")
+    assert len(errors) == 1
+    assert errors[0].startswith("field 'dataset': dataset gym:basic_arithmtic: unknown reasoning-gym task")
 
 
 @pytest.mark.slow
@@ -93,11 +94,9 @@ def test_the_tiny_gym_recipe_trains(tmp_path):
 
     model = build_tiny_model(tmp_path / "micro", size="micro", seed=0)
     args = ["--config", "recipes/tiny/reasoning_rl_gym.yaml", "--run_dir", str(tmp_path / "run"),
-            "--model_name_or_path", str(model),
-            "--max_steps", "2", "--num_train_samples", "16", "--per_device_train_batch_size", "8", "--num_generations",
-            "4",
-            "--max_completion_length", "16", "--logging_steps", "1", "--save_steps", "1000", "--eval_num_problems",
-            "0"]  # fmt: skip
+            "--model_name_or_path", str(model), "--max_steps", "2", "--num_train_samples", "16",
+            "--per_device_train_batch_size", "8", "--num_generations", "4", "--max_completion_length", "16",
+            "--logging_steps", "1", "--save_steps", "1000", "--eval_num_problems", "0"]  # fmt: skip
     out = subprocess.run([sys.executable, "-m", "r1repro.cli", "reasoning_rl", *args], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     logged = [m for m in read_metrics(tmp_path / "run" / "reasoning_rl_gym") if "rewards/reasoning_gym/mean" in m]
