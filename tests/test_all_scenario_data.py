@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from r1repro import check
 from r1repro.config import ConfigError, DataArgs
 from r1repro.prompts import builder_for
 from r1repro.stages.all_scenario_rl import AllScenarioArgs, general_rows, mixed_rows, reward_model_pairs, scored_pairs
@@ -65,8 +66,6 @@ def test_grpo_prompts_take_each_general_prompt_once(hs2_file):
 
 
 def test_check_names_the_missing_general_column(hs2_file, tmp_path):
-    from r1repro import check
-
     recipe = tmp_path / "all_scenario_rl.yaml"
     base = (f"run_dir: {tmp_path}/run\noutput_dir: {tmp_path}/run/all_scenario_rl\n"
             f"model_name_or_path: {tmp_path}/run/rs\n"

@@ -1,9 +1,12 @@
 """Length limits at load (issue 12): over-long GRPO prompts and SFT examples are dropped and counted.
 The token counts are checked against what TRL's SFTTrainer itself builds from the same examples."""
 
+import json
+
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from r1repro import check
 from r1repro.lengths import (
     drop_long_prompts,
     drop_long_sft_examples,
@@ -98,10 +101,6 @@ def test_grpo_stage_drops_prompts_that_leave_no_room(model_dir):
 
 
 def test_check_counts_what_the_stages_will_drop(model_dir, tmp_path):
-    import json
-
-    from r1repro import check
-
     data = tmp_path / "problems.jsonl"
     data.write_text("".join(json.dumps({"problem": "1" * n, "solution": "1"}) + "\n" for n in (10, 50, 100, 300)))
     grpo = tmp_path / "r1zero.yaml"

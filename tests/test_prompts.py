@@ -8,10 +8,13 @@ import json
 
 import pytest
 
+from r1repro import check
 from r1repro.config import ConfigError
+from r1repro.engines.sft import read_trace_rows
 from r1repro.engines.traces import canonical_response
 from r1repro.prompts import PromptBuilder, trace_row
 from r1repro.rewards import build_rewards
+from r1repro.rewards.reward_model import scored_text
 from r1repro.tiny.model import build_char_tokenizer
 
 CHATML = ("{% for m in messages %}"
@@ -112,8 +115,6 @@ def test_messages_rows_become_traces_and_bad_rows_are_named():
 
 
 def test_source_dataset_of_messages_rows_reads_with_file_and_line(tmp_path):
-    from r1repro.engines.sft import read_trace_rows
-
     path = tmp_path / "distill.jsonl"
     good = {"messages": [{"role": "user", "content": "1+2?"}, {"role": "assistant", "content": "<think>3</think> 3"}]}
     path.write_text(json.dumps(good) + "\n" + json.dumps({"messages": [{"role": "user", "content": "x"}]}) + "\n")
@@ -125,8 +126,6 @@ def test_source_dataset_of_messages_rows_reads_with_file_and_line(tmp_path):
 
 def test_check_reports_a_local_model_without_chat_template(tmp_path, monkeypatch):
     """`r1repro check` reads the model's tokenizer files (nothing downloaded) for prompt_template: chat."""
-    from r1repro import check
-
     monkeypatch.chdir(tmp_path)
     plain, chat = tmp_path / "plain_model", tmp_path / "chat_model"
     build_char_tokenizer().save_pretrained(plain)
@@ -175,8 +174,6 @@ def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_pat
 def test_reward_model_scores_the_text_form_it_was_trained_on():
     """RM pairs train in TRL's conversational form (chat template, response as the assistant turn); the
     reward_model reward renders a conversational prompt the same way when it scores."""
-    from r1repro.rewards.reward_model import scored_text
-
     tokenizer = tokenizer_with(CHATML)
     builder = PromptBuilder("chat", "Be brief.", tokenizer)
     example = builder.preference_example("1+2", RESPONSE, " <think> </think> <answer> 4 </answer>")

@@ -15,6 +15,8 @@ from r1repro.evaluation.benchmarks import load_benchmark
 from r1repro.evaluation.core import EvalSettings, EvalTask, evaluate_model
 from r1repro.generation import Sample
 from r1repro.rewards import STATS, resolve_reward
+from r1repro.rewards.code import extract_program
+from r1repro.templates import render_prompt
 
 pytestmark = pytest.mark.sandbox
 
@@ -100,8 +102,6 @@ def test_mbpp_style_asserts_and_unfenced_code():
     scores = reward([fenced(good), good, "def first_repeated(s):\n    return s[0]\n", "I would loop over it."],
                     test=[test] * 4, entry_point=["first_repeated"] * 4)  # fmt: skip
     assert scores == [1.0, 1.0, 0.0, 0.0]
-    from r1repro.rewards.code import extract_program
-
     assert extract_program(good) == good.strip() and extract_program("<answer> 42 </answer>") is None
     assert extract_program("<think> x </think> first_repeated") is None  # a bare word is an answer, not code
 
@@ -162,8 +162,6 @@ def test_evaluate_humaneval_pass_at_k(humaneval, tmp_path):
     task, _, raw = humaneval
     rows = task.rows[:6]
     settings = EvalSettings(template="r1zero", num_samples=2, pass_k=(1, 2))
-    from r1repro.templates import render_prompt
-
     def engine_for(code_of):
         return ScriptedEngine({render_prompt("r1zero", r["problem"]): code_of(r, raw[i]) for i, r in enumerate(rows)})
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from r1repro import check
 from r1repro.data import load_rows
 from r1repro.gym import parse_spec, spec_error
 from r1repro.rewards import STATS, resolve_reward
@@ -73,10 +75,6 @@ def test_partial_credit_and_malformed_references():
 def test_the_tiny_gym_recipe_checks(tmp_path, monkeypatch):
     """recipes/tiny/reasoning_rl_gym.yaml passes `r1repro check` (tests/test_check.py runs every recipe);
     the same recipe with a misspelt task fails with one line naming the field."""
-    from pathlib import Path
-
-    from r1repro import check
-
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     text = Path("recipes/tiny/reasoning_rl_gym.yaml").read_text()
     bad = tmp_path / "reasoning_rl_gym.yaml"

@@ -5,7 +5,9 @@ Needs bubblewrap: installed with apt-get when missing (the CI runs as root)."""
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -114,8 +116,6 @@ def test_correct_wrong_partial():
 
 
 def test_tests_column_as_json_string_and_chat_messages():
-    import json
-
     reward = resolve_reward("code_tests")
     completion = [{"role": "assistant", "content": fenced("print(int(input()) * 2)")}]
     assert reward([completion], tests=[json.dumps([{"input": "21", "output": "42"}])]) == [1.0]
@@ -343,8 +343,6 @@ print(json.dumps({
 
 
 def test_warm_slot_leaves_no_state_for_the_next_run(one_slot):
-    import json
-
     marker = f"9{uuid.uuid4().int % 10**8}"
     first = one_slot.run(LEAVE_STATE.replace("MARKER", repr(marker)))
     assert first.returncode == 0 and first.stdout.strip().endswith("done"), first.stderr
@@ -360,8 +358,6 @@ def test_warm_slot_leaves_no_state_for_the_next_run(one_slot):
 
 
 def test_warm_runs_keep_the_limits_and_survive_hostile_runs(one_slot):
-    import resource
-
     r = one_slot.run("import resource as r\n"
                      "print([r.getrlimit(x) for x in (r.RLIMIT_AS, r.RLIMIT_NPROC, r.RLIMIT_CPU, r.RLIMIT_CORE)])")
     assert r.stdout.strip() == str([(512 << 20,) * 2, (16, 16), (2, 3), (0, 0)])
