@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Tests (and the Slurm jobs they submit) call `r1repro`: put the venv's scripts first, as `activate` would.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo test test-fast test-slurm test-vllm test-cluster test-real smollm2 vllm-venv cluster-venv system-deps bench clean
+.PHONY: install demo lint test test-fast test-slurm test-vllm test-cluster test-real smollm2 vllm-venv cluster-venv system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +25,14 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/r1repro pipeline --config recipes/tiny/pipeline.yaml --run-dir $(RUN)
 
-# Everything CI runs: unit tests, slow training tests, real Slurm and real vLLM tests; then the unit
-# tests (with `r1repro check` on every recipe) again under the versions a cluster install resolves to.
-test: install vllm-venv cluster-venv system-deps smollm2
+# Lint only (config in pyproject.toml); no `ruff format`, the code keeps its hand layout.
+lint: install
+	$(BIN)/ruff check .
+
+# Everything CI runs: ruff first (seconds, fails fast), then unit tests, slow training tests, real Slurm and
+# real vLLM tests; then the unit tests (with `r1repro check` on every recipe) again under the versions a
+# cluster install resolves to.
+test: lint vllm-venv cluster-venv system-deps smollm2
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(CLUSTER_PYTEST) $(PYTEST_ARGS)
 

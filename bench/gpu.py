@@ -115,6 +115,7 @@ def bench_grpo(model, tokenizer, run: dict, device: str) -> dict:
     import datasets
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
+
     from r1repro.config import installed_field_name
 
     def length_reward(completions, **_):
@@ -191,14 +192,18 @@ def main(argv=None) -> int:
     grpo_bound = decode_bound(model, grpo["batch"], run["prompt_len"] + grpo["mean_len"] / 2, bandwidth)
     wall = time.perf_counter() - started
     print(table([
-        ("device", f"{name} ({'bf16' if dtype == torch.bfloat16 else 'fp32'})" + ("  [SMOKE: not a benchmark]" if args.smoke else "")),
-        ("model", f"random Qwen2.5-1.5B-shaped, {params / 1e9:.2f}B params" if not args.smoke else f"smoke, {params / 1e6:.2f}M params"),
+        ("device", f"{name} ({'bf16' if dtype == torch.bfloat16 else 'fp32'})"
+                   + ("  [SMOKE: not a benchmark]" if args.smoke else "")),
+        ("model", f"random Qwen2.5-1.5B-shaped, {params / 1e9:.2f}B params" if not args.smoke
+                  else f"smoke, {params / 1e6:.2f}M params"),
         ("copy bandwidth", f"{bandwidth / 1e9:.0f} GB/s (measured)"),
-        ("decode", f"batch {decode['batch']}: {decode['tokens_per_s']:.0f} tok/s, {decode['ms_per_step']:.1f} ms/step"),
+        ("decode",
+         f"batch {decode['batch']}: {decode['tokens_per_s']:.0f} tok/s, {decode['ms_per_step']:.1f} ms/step"),
         ("decode bound", f"{bound:.0f} tok/s -> {decode['tokens_per_s'] / bound:.0%} of the bandwidth bound"),
         ("GRPO step", f"{grpo['step_s']:.2f} s ({grpo['batch']} completions x {grpo['mean_len']:.0f} tokens, "
                       f"{grpo['steps'] - 1} timed steps)"),
-        ("GRPO generated", f"{grpo['tokens_per_s']:.0f} tok/s -> {grpo['tokens_per_s'] / grpo_bound:.0%} of the decode bound"),
+        ("GRPO generated",
+         f"{grpo['tokens_per_s']:.0f} tok/s -> {grpo['tokens_per_s'] / grpo_bound:.0%} of the decode bound"),
         ("wall", f"{wall:.0f} s"),
     ]))
     return 0 if math.isfinite(grpo["step_s"]) else 1

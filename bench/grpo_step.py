@@ -2,7 +2,8 @@
 
 Both train the same freshly built tiny model (same seed, same GRPOConfig, same prompts) for the same
 number of steps; the plain script checks answers with math-verify in-process and the format with a regex, as a
-plain TRL script for string completions would (trl.rewards.accuracy_reward expects chat messages). Runs alternate (ours, plain, ours, plain, ...) so machine noise hits both alike.
+plain TRL script for string completions would (trl.rewards.accuracy_reward expects chat messages). Runs
+alternate (ours, plain, ours, plain, ...) so machine noise hits both alike.
 Prints seconds per step for each and the ratio ours / plain (goal <= 1.05).
 
     python bench/grpo_step.py [--steps 10] [--repeats 2]
@@ -51,7 +52,8 @@ rows = task_rows("addition", "train", 2000, 0)
 ds = Dataset.from_list([{"prompt": f"User: {r['problem']}. Assistant:", "solution": r["solution"]} for r in rows])
 tok = AutoTokenizer.from_pretrained(model_dir)
 model = AutoModelForCausalLM.from_pretrained(model_dir)
-trainer = GRPOTrainer(model=model, reward_funcs=[format_reward, accuracy_reward], args=args, train_dataset=ds, processing_class=tok)
+trainer = GRPOTrainer(model=model, reward_funcs=[format_reward, accuracy_reward], args=args, train_dataset=ds,
+                      processing_class=tok)
 start = time.time()
 out = trainer.train()
 print(json.dumps({"train_runtime": out.metrics["train_runtime"], "wall": time.time() - start}))
@@ -92,7 +94,8 @@ def main() -> None:
             t = time.time()
             ours.append(run_ours(model_dir, work, args.steps, i))
             plain.append(run_plain(model_dir, work, args.steps, i))
-            print(f"repeat {i}: ours {ours[-1]:.3f} s/step, plain TRL {plain[-1]:.3f} s/step ({time.time() - t:.0f}s)", flush=True)
+            print(f"repeat {i}: ours {ours[-1]:.3f} s/step, plain TRL {plain[-1]:.3f} s/step ({time.time() - t:.0f}s)",
+                  flush=True)
     o, p = statistics.median(ours), statistics.median(plain)
     print("\n| runner | s/step (median) |\n|---|---|")
     print(f"| r1repro r1zero stage | {o:.3f} |\n| plain TRL GRPOTrainer | {p:.3f} |")

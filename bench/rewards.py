@@ -26,6 +26,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+
 def latex_pair(problem: int, rng: random.Random) -> tuple[str, str]:
     """A problem's LaTeX gold and one sampled answer (equivalent in another form, or wrong), with random
     numbers so that no cache can stand in for parsing across problems."""
@@ -33,7 +34,8 @@ def latex_pair(problem: int, rng: random.Random) -> tuple[str, str]:
     a, b, c = p.randrange(1, 50), p.randrange(2, 50), p.randrange(2, 30)
     kind = p.randrange(5)
     if kind == 0:
-        return rf"\frac{{{a}}}{{{b}}}", rng.choice([rf"\dfrac{{{2 * a}}}{{{2 * b}}}", f"{a}/{b}", rf"\frac{{{a + 1}}}{{{b}}}"])
+        return rf"\frac{{{a}}}{{{b}}}", rng.choice([rf"\dfrac{{{2 * a}}}{{{2 * b}}}", f"{a}/{b}",
+                                                    rf"\frac{{{a + 1}}}{{{b}}}"])
     if kind == 1:
         return rf"{a}\sqrt{{{c}}}", rng.choice([rf"\sqrt{{{a * a * c}}}", rf"{a + 1}\sqrt{{{c}}}"])
     if kind == 2:
@@ -88,10 +90,13 @@ def bench_accuracy(n: int, repeat: int = 1) -> None:
         differ += sum(a != b for a, b in zip(ours_scores, theirs_scores))
         trl_none += sum(b is None for b in theirs_scores)
     total = n * repeat
-    print(f"accuracy: {n} completions (8 per problem) x {repeat} on {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(f"accuracy: {n} completions (8 per problem) x {repeat} on {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"  trl.rewards.accuracy_reward   {theirs_total:7.2f} s  ({total / theirs_total:7.0f}/s)")
-    print(f"  r1repro accuracy (warm pool)  {mine_total:7.2f} s  ({total / mine_total:7.0f}/s); pool start-up {cold:.2f} s once")
-    print(f"  ratio ours/trl, median        {statistics.median(ratios):7.2f}x   (goal >= 1.8x; each: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"  r1repro accuracy (warm pool)  {mine_total:7.2f} s  ({total / mine_total:7.0f}/s); "
+          f"pool start-up {cold:.2f} s once")
+    print(f"  ratio ours/trl, median        {statistics.median(ratios):7.2f}x   "
+          f"(goal >= 1.8x; each: {', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"  hangs (timeouts)              {STATS['accuracy']['timeouts']}")
     # trl parses a raw-LaTeX gold without `$` delimiters as unparseable (None) or misreads it; we wrap it.
     print(f"  disagreements with trl        {differ}/{total}  (trl found {trl_none} golds unparseable)")
@@ -112,8 +117,8 @@ def plain_run(program: str, stdin: str, timeout: float) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(program)
     try:
-        return subprocess.run(["/usr/bin/python3", "-I", f.name], input=stdin, capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True).stdout  # fmt: skip
+        return subprocess.run(["/usr/bin/python3", "-I", f.name], input=stdin, capture_output=True, text=True,
+                              timeout=timeout, start_new_session=True).stdout  # fmt: skip
     finally:
         os.unlink(f.name)
 

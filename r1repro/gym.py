@@ -92,7 +92,8 @@ def gym_rows(spec: str, split: str, n: int, seed: int) -> list[dict]:
 def entry_of(ref: str | dict) -> tuple[object, dict]:
     """(the dataset, the entry) a row's `gym` column points to."""
     ref = json.loads(ref) if isinstance(ref, str) else ref
-    dataset = _dataset(ref["task"], json.dumps(ref.get("config") or {}, sort_keys=True), int(ref["seed"]), int(ref["size"]))
+    dataset = _dataset(ref["task"], json.dumps(ref.get("config") or {}, sort_keys=True), int(ref["seed"]),
+                       int(ref["size"]))
     return dataset, dataset[int(ref["index"])]
 
 

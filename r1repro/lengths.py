@@ -40,7 +40,8 @@ def prompt_token_limit(context: int | None, max_completion_length: int | None,
 def prompt_tokens(prompt, tokenizer) -> int:
     """Tokens of a prompt as the policy sees it: a string, or messages through the chat template."""
     if isinstance(prompt, list):
-        return len(tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
+        return len(tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True,
+                                                 return_dict=True)["input_ids"])
     return len(tokenizer(prompt)["input_ids"])
 
 

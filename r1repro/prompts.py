@@ -64,8 +64,8 @@ class PromptBuilder:
             if self.tokenizer is None:
                 raise ConfigError("prompt_template: chat needs the model's tokenizer")
             if not getattr(self.tokenizer, "chat_template", None):
-                raise ConfigError(f"prompt_template: chat needs a chat template, but the tokenizer of {source} has none "
-                                  "(use a plain template such as r1zero, or a model with a chat template)")
+                raise ConfigError(f"prompt_template: chat needs a chat template, but the tokenizer of {source} "
+                                  "has none (use a plain template such as r1zero, or a model with a chat template)")
         probe = self.sample_text(_PROBE_PROBLEM)
         # The text the prompt leaves open for the completion: "<think>\n" for R1-Distill-style templates.
         self.think_prefill = probe[probe.rfind(THINK_OPEN):] if probe.rstrip().endswith(THINK_OPEN) else ""
@@ -123,18 +123,20 @@ class PromptBuilder:
         return {"prompt": self._prompt_field(problem), "completion": self.completion(response)}
 
     def preference_example(self, problem: str, chosen: str, rejected: str) -> dict:
-        return {"prompt": self._prompt_field(problem), "chosen": self.completion(chosen), "rejected": self.completion(rejected)}
+        return {"prompt": self._prompt_field(problem), "chosen": self.completion(chosen),
+                "rejected": self.completion(rejected)}
 
     def _assistant_turn_roundtrips(self) -> bool:
         """Does the template render prompt + assistant turn as the generation prompt followed by the
         assistant content? (Not for templates that rewrite past assistant turns.)"""
         content = self.think_prefill + f"{_PROBE_REASONING} </think> <answer> 5 </answer>"
         try:
-            full = self.tokenizer.apply_chat_template(self.messages(_PROBE_PROBLEM) + [{"role": "assistant", "content": content}],
-                                                      tokenize=False)
+            full = self.tokenizer.apply_chat_template(
+                self.messages(_PROBE_PROBLEM) + [{"role": "assistant", "content": content}], tokenize=False)
         except Exception:  # a template that refuses a trailing assistant turn
             return False
-        generation = self.tokenizer.apply_chat_template(self.messages(_PROBE_PROBLEM), tokenize=False, add_generation_prompt=True)
+        generation = self.tokenizer.apply_chat_template(self.messages(_PROBE_PROBLEM), tokenize=False,
+                                                        add_generation_prompt=True)
         return full.startswith(generation) and content in full
 
     # ---------------------------------------------------------------- rewards
@@ -169,9 +171,10 @@ def trace_row(row: dict, where: str) -> dict:
     `where` names the row in errors (file:line)."""
     if "response" not in row and "messages" in row:
         messages = row["messages"]
-        if not isinstance(messages, list) or not all(isinstance(m, dict) and isinstance(m.get("content"), str) and "role" in m
-                                                      for m in messages):
-            raise ConfigError(f"{where}: column 'messages' must be a list of {{role, content}} objects with string content")
+        if not isinstance(messages, list) or not all(
+                isinstance(m, dict) and isinstance(m.get("content"), str) and "role" in m for m in messages):
+            raise ConfigError(
+                f"{where}: column 'messages' must be a list of {{role, content}} objects with string content")
         roles = [m["role"] for m in messages]
         if "assistant" not in roles:
             raise ConfigError(f"{where}: 'messages' has no assistant turn (the response to train on)")

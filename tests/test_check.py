@@ -2,6 +2,8 @@
 tests/broken_recipes/ fails with exactly the one line its `# expect:` header names. In-process (TRL is
 imported once): the whole file runs in well under a minute."""
 
+import builtins
+import importlib.util
 import os
 import re
 import subprocess
@@ -117,8 +119,6 @@ def test_stage_from_the_file_name():
 
 
 def test_a_stage_without_a_module_is_one_clear_line(monkeypatch):
-    import builtins
-
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kwargs):
@@ -143,8 +143,6 @@ def test_schedule_descriptions():
 # ---------------------------------------------------------------- bench/gpu.py (GPU readiness)
 
 def _gpu_bench():
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "bench" / "gpu.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -29,7 +29,8 @@ class Recording:
 
 
 def records(k):
-    return [{"id": f"p{i}", "prompt": f"User: Compute {i} + {i}. Assistant:", "solution": str(2 * i)} for i in range(k)]
+    return [{"id": f"p{i}", "prompt": f"User: Compute {i} + {i}. Assistant:", "solution": str(2 * i)}
+            for i in range(k)]
 
 
 def test_resume_after_a_partial_file(micro_model, tmp_path):
@@ -41,7 +42,8 @@ def test_resume_after_a_partial_file(micro_model, tmp_path):
     full = out.read_text().splitlines(keepends=True)
     assert len(full) == 12
     first = json.loads(full[0])
-    assert {"prompt_id", "sample_index", "text", "prompt_tokens", "completion_tokens", "finish_reason", "solution", "prompt"} <= set(first)
+    assert {"prompt_id", "sample_index", "text", "prompt_tokens", "completion_tokens", "finish_reason", "solution",
+            "prompt"} <= set(first)
 
     # A crash in the middle of prompt p2's second line: p0 and p1 are complete, p2 is not.
     out.write_text("".join(full[:5]) + full[5][: len(full[5]) // 2])
@@ -51,7 +53,7 @@ def test_resume_after_a_partial_file(micro_model, tmp_path):
     assert spy.prompts == [r["prompt"] for r in records(6)[2:]]
     lines = out.read_text().splitlines(keepends=True)
     assert lines[:4] == full[:4]  # finished prompts are kept byte for byte
-    keys = sorted((json.loads(l)["prompt_id"], json.loads(l)["sample_index"]) for l in lines)
+    keys = sorted((json.loads(line)["prompt_id"], json.loads(line)["sample_index"]) for line in lines)
     assert keys == sorted((f"p{i}", j) for i in range(6) for j in range(2))
 
     # Nothing left to do: no generation at all.
@@ -62,7 +64,8 @@ def test_resume_after_a_partial_file(micro_model, tmp_path):
 def test_read_complete_ignores_torn_and_foreign_lines(tmp_path):
     path = tmp_path / "x.jsonl"
     good = [json.dumps({"prompt_id": "a", "sample_index": j}) + "\n" for j in range(2)]
-    path.write_text("".join(good) + "not json\n" + json.dumps({"prompt_id": "b", "sample_index": 0}) + "\n" + '{"prompt_id": "b", "sam')
+    path.write_text("".join(good) + "not json\n" + json.dumps({"prompt_id": "b", "sample_index": 0}) + "\n"
+                    + '{"prompt_id": "b", "sam')
     lines, done = read_complete(path, 2)
     assert lines == good and done == {"a"}
 
@@ -103,8 +106,8 @@ def test_cli_samples_resumes_and_shards(micro_model, tmp_path, capsys):
     stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     shard = tmp_path / "cli.shard-00001-of-00002.jsonl"
     assert stats["output"] == str(shard) and stats["generated"] == 2  # rows 1 and 3 of 5
-    lines = [json.loads(l) for l in shard.read_text().splitlines()]
-    assert [l["prompt_id"] for l in lines] == ["addition-train-1"] * 2 + ["addition-train-3"] * 2
+    lines = [json.loads(line) for line in shard.read_text().splitlines()]
+    assert [line["prompt_id"] for line in lines] == ["addition-train-1"] * 2 + ["addition-train-3"] * 2
     assert lines[0]["prompt"].startswith("User: ") and "+" in lines[0]["prompt"] and lines[0]["task"] == "reasoning"
     assert sample_main(argv) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["skipped"] == 2
@@ -119,4 +122,5 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     data.write_text(json.dumps({"question": "1+1"}) + "\n")
     assert sample_main(["--model", "m", "--dataset", str(data), "--output", str(tmp_path / "o.jsonl")]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]  # (datasets may print its progress bar before)
-    assert last.startswith("r1repro sample: dataset ") and last.endswith("missing column 'problem'; columns are ['question']")
+    assert last.startswith("r1repro sample: dataset ")
+    assert last.endswith("missing column 'problem'; columns are ['question']")

@@ -80,7 +80,8 @@ def test_waits_retries_and_bounds_concurrency(flaky_server, monkeypatch):
     real_sleep = time.sleep
     monkeypatch.setattr(server_module.time, "sleep", lambda s: real_sleep(min(s, 0.01)))  # keep the backoff short
     base_url, state = flaky_server
-    engine = get_engine("server", "tiny", base_url=base_url + "/v1", concurrency=3, max_retries=2, wait_timeout=30, progress=False)
+    engine = get_engine("server", "tiny", base_url=base_url + "/v1", concurrency=3, max_retries=2, wait_timeout=30,
+                        progress=False)
     prompts = ["abc", "hello", "xyz", "q"]
     out = engine.generate(prompts, SamplingParams(n=2, max_tokens=5, seed=10, temperature=0.7, stop=["\n"]))
     assert [[s.text for s in row] for row in out] == [[f"{p[::-1]}#{10 + j}"[:5] for j in range(2)] for p in prompts]
@@ -88,7 +89,8 @@ def test_waits_retries_and_bounds_concurrency(flaky_server, monkeypatch):
     assert out[0][0].num_tokens == 5 and out[0][0].prompt_tokens == 3
     assert all(count == 2 for count in state.attempts.values())  # each request: one 503, one retry
     assert 1 < state.max_in_flight <= 3
-    assert {b["n"] for b in state.bodies} == {1} and state.bodies[0]["stop"] == ["\n"] and state.bodies[0]["top_p"] == 0.95
+    assert {b["n"] for b in state.bodies} == {1}
+    assert state.bodies[0]["stop"] == ["\n"] and state.bodies[0]["top_p"] == 0.95
 
 
 def test_client_error_is_not_retried(flaky_server):

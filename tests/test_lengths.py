@@ -1,9 +1,12 @@
 """Length limits at load (issue 12): over-long GRPO prompts and SFT examples are dropped and counted.
 The token counts are checked against what TRL's SFTTrainer itself builds from the same examples."""
 
+import json
+
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from r1repro import check
 from r1repro.lengths import (
     drop_long_prompts,
     drop_long_sft_examples,
@@ -98,10 +101,6 @@ def test_grpo_stage_drops_prompts_that_leave_no_room(model_dir):
 
 
 def test_check_counts_what_the_stages_will_drop(model_dir, tmp_path):
-    import json
-
-    from r1repro import check
-
     data = tmp_path / "problems.jsonl"
     data.write_text("".join(json.dumps({"problem": "1" * n, "solution": "1"}) + "\n" for n in (10, 50, 100, 300)))
     grpo = tmp_path / "r1zero.yaml"
@@ -111,7 +110,8 @@ def test_check_counts_what_the_stages_will_drop(model_dir, tmp_path):
     [report] = check.check_file(str(grpo))
     assert not report.errors, report.errors
     # "User: {problem}. Assistant:" adds 19 characters; 512 - 400 = 112 tokens are left for the prompt.
-    assert "lengths: 2 of 4 training prompts over 112 tokens (context - max_completion_length) will be dropped at load" in report.summary
+    assert ("lengths: 2 of 4 training prompts over 112 tokens (context - max_completion_length) "
+            "will be dropped at load") in report.summary
 
     traces = tmp_path / "traces.jsonl"
     traces.write_text("".join(json.dumps({"problem": "1+1", "response": "x" * n}) + "\n" for n in (10, 60, 90)))

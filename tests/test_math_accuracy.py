@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from r1repro.rewards import STATS, resolve_reward
+from r1repro.rewards import STATS, mathpool, resolve_reward
 from r1repro.rewards.accuracy import score_answers
 from r1repro.rewards.mathpool import MathPool
 from r1repro.rewards.mathtext import brace_arguments, clean_math_text, is_prose
@@ -206,7 +206,8 @@ def test_cleaning_helpers():
         once = clean_math_text(text)
         assert clean_math_text(once) == once
     assert is_prose("Answer is forty two.") and is_prose("New York")
-    assert not any(is_prose(t) for t in ["x = 7", r"\text{New York}", r"\sin x + \cos x", "(1, 2]", "ab + cd", "Monday"])
+    assert not any(is_prose(t) for t in ["x = 7", r"\text{New York}", r"\sin x + \cos x", "(1, 2]", "ab + cd",
+                                         "Monday"])
 
 
 @pytest.mark.parametrize(
@@ -322,8 +323,6 @@ def test_works_off_the_main_thread():
 def test_plain_integer_batches_never_reach_the_math_pool(monkeypatch):
     """The overhead guarantee, checked structurally (a timing bound would fail on a loaded machine):
     integer golds against integer answers are compared in-process; math-verify's pool is not used."""
-    from r1repro.rewards import mathpool
-
     rng = random.Random(1)
     golds = [str(rng.randrange(100, 2000)) for _ in range(64)]
     completions = [r1(g if rng.random() < 0.5 else str(int(g) + 1)) for g in golds]

@@ -32,7 +32,8 @@ def test_pipeline_errors_are_one_line(tmp_path, text, message):
 
 
 def test_named_entries_run_a_stage_module(tmp_path):
-    path = write(tmp_path, "run_dir: r\nstages: [{name: student_base, stage: cpt, recipe: recipes/tiny/student_base.yaml}]\n")
+    path = write(tmp_path,
+                 "run_dir: r\nstages: [{name: student_base, stage: cpt, recipe: recipes/tiny/student_base.yaml}]\n")
     run_dir, stages = load_pipeline(path, str(tmp_path / "run"))
     output_dir, config = stage_state(stages[0], stage_argv(stages[0], run_dir, []))
     assert output_dir == f"{tmp_path}/run/student_base" and config["init_tiny_model"] == "micro"
@@ -48,7 +49,8 @@ def test_done_marker_tracks_config_and_upstream(tmp_path):
         assert is_done(out, config)
     assert not start_stage("x", downstream, down_config)  # a rerun does nothing
     assert not is_done(upstream, {**up_config, "learning_rate": 2e-3})  # a changed field redoes
-    assert is_done(upstream, {**up_config, "output_dir": "elsewhere", "logging_steps": 7})  # where/how it logs does not
+    # where/how it logs does not
+    assert is_done(upstream, {**up_config, "output_dir": "elsewhere", "logging_steps": 7})
     # Redoing the upstream stage with another config invalidates the downstream one
     new_up = {**up_config, "learning_rate": 2e-3}
     assert start_stage("x", upstream, new_up)

@@ -8,13 +8,17 @@ import json
 
 import pytest
 
+from r1repro import check
 from r1repro.config import ConfigError
+from r1repro.engines.sft import read_trace_rows
 from r1repro.engines.traces import canonical_response
 from r1repro.prompts import PromptBuilder, trace_row
 from r1repro.rewards import build_rewards
+from r1repro.rewards.reward_model import scored_text
 from r1repro.tiny.model import build_char_tokenizer
 
-CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+CHATML = ("{% for m in messages %}"
+          "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 # DeepSeek-R1-Distill's shape: the generation prompt opens the think block, and past assistant turns
 # are rendered without their reasoning.
@@ -46,7 +50,8 @@ def test_chat_template_conversational_examples_and_exact_sampling_text():
     messages = [{"role": "system", "content": "Think first."}, {"role": "user", "content": "1+2"}]
     assert builder.train_prompt("1+2") == messages
     text = builder.sample_text("1+2")
-    assert text == "<|im_start|>system\nThink first.<|im_end|>\n<|im_start|>user\n1+2<|im_end|>\n<|im_start|>assistant\n"
+    assert text == ("<|im_start|>system\nThink first.<|im_end|>\n<|im_start|>user\n1+2<|im_end|>\n"
+                    "<|im_start|>assistant\n")
     example = builder.sft_example("1+2", RESPONSE)
     assert example == {"prompt": messages, "completion": [{"role": "assistant", "content": RESPONSE}]}
     pair = builder.preference_example("1+2", RESPONSE, "<answer> 4 </answer>")
@@ -62,8 +67,10 @@ def test_think_prefill_is_detected_from_the_generation_prompt_and_not_doubled():
     assert completion == "<think>\n2 plus 3 is 5 </think> <answer> 5 </answer>"
     # TRL tokenises prompt (with generation prompt) and prompt + completion: the first is a prefix.
     tok = builder.tokenizer
-    prompt_ids = tok.apply_chat_template(builder.train_prompt("1+2"), add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
-    full_ids = tok.apply_chat_template(builder.train_prompt("1+2") + [{"role": "assistant", "content": completion}], tokenize=True, return_dict=True)["input_ids"]
+    prompt_ids = tok.apply_chat_template(builder.train_prompt("1+2"), add_generation_prompt=True, tokenize=True,
+                                         return_dict=True)["input_ids"]
+    full_ids = tok.apply_chat_template(builder.train_prompt("1+2") + [{"role": "assistant", "content": completion}],
+                                       tokenize=True, return_dict=True)["input_ids"]
     assert full_ids[: len(prompt_ids)] == prompt_ids
     # What the model writes after the pre-filled prompt has no <think>: rewards and trace parsing know.
     sample = "2 plus 3 is 5 </think> <answer> 5 </answer>"
@@ -82,11 +89,13 @@ def test_r1_distill_template_falls_back_to_the_exact_rendered_strings():
     example = builder.sft_example("1+2", RESPONSE)
     assert example["prompt"] == builder.sample_text("1+2") and example["prompt"].endswith("<|Assistant|><think>\n")
     assert example["completion"] == "2 plus 3 is 5 </think> <answer> 5 </answer>"
-    assert not example["prompt"].startswith(builder.tokenizer.bos_token) or builder.tokenizer("x")["input_ids"][0] != builder.tokenizer.bos_token_id
+    assert (not example["prompt"].startswith(builder.tokenizer.bos_token)
+            or builder.tokenizer("x")["input_ids"][0] != builder.tokenizer.bos_token_id)
 
 
 def test_chat_without_a_chat_template_is_one_clear_error():
-    with pytest.raises(ConfigError, match="prompt_template: chat needs a chat template, but the tokenizer of m has none"):
+    with pytest.raises(ConfigError,
+                       match="prompt_template: chat needs a chat template, but the tokenizer of m has none"):
         PromptBuilder("chat", tokenizer=build_char_tokenizer(), source="m")
     with pytest.raises(ConfigError, match="neither a known template"):
         PromptBuilder("nosuch")
@@ -106,8 +115,6 @@ def test_messages_rows_become_traces_and_bad_rows_are_named():
 
 
 def test_source_dataset_of_messages_rows_reads_with_file_and_line(tmp_path):
-    from r1repro.engines.sft import read_trace_rows
-
     path = tmp_path / "distill.jsonl"
     good = {"messages": [{"role": "user", "content": "1+2?"}, {"role": "assistant", "content": "<think>3</think> 3"}]}
     path.write_text(json.dumps(good) + "\n" + json.dumps({"messages": [{"role": "user", "content": "x"}]}) + "\n")
@@ -119,15 +126,15 @@ def test_source_dataset_of_messages_rows_reads_with_file_and_line(tmp_path):
 
 def test_check_reports_a_local_model_without_chat_template(tmp_path, monkeypatch):
     """`r1repro check` reads the model's tokenizer files (nothing downloaded) for prompt_template: chat."""
-    from r1repro import check
-
     monkeypatch.chdir(tmp_path)
     plain, chat = tmp_path / "plain_model", tmp_path / "chat_model"
     build_char_tokenizer().save_pretrained(plain)
     tokenizer_with(CHATML).save_pretrained(chat)
     (tmp_path / "train.jsonl").write_text(json.dumps({"problem": "1+2", "solution": "3"}) + "\n")
-    for model, expected in ((plain, [f"field 'prompt_template': chat needs a chat template, but model_name_or_path {plain} has none "
-                                     "(use a plain template such as r1zero, or a model with a chat template)"]), (chat, [])):
+    for model, expected in ((plain, [f"field 'prompt_template': chat needs a chat template, "
+                                     f"but model_name_or_path {plain} has none "
+                                     "(use a plain template such as r1zero, or a model with a chat template)"]),
+                            (chat, [])):
         recipe = tmp_path / "reasoning_rl.yaml"
         recipe.write_text(f"model_name_or_path: {model}\ndataset: {tmp_path / 'train.jsonl'}\nprompt_template: chat\n"
                           f"output_dir: {tmp_path / 'out'}\nrewards: [format]\nuse_cpu: true\nbf16: false\n")
@@ -152,10 +159,12 @@ def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_pat
     tokenizer.save_pretrained(model)
     builder = builder_for("chat", "Be brief.", str(model))
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"id": i, "problem": p, "solution": "0"}) + "\n" for i, p in enumerate(["1+2", "3+4"])))
+    prompts.write_text("".join(json.dumps({"id": i, "problem": p, "solution": "0"}) + "\n"
+                               for i, p in enumerate(["1+2", "3+4"])))
     out = tmp_path / "samples.jsonl"
-    assert sample_main(["--model", str(model), "--dataset", str(prompts), "--template", "chat", "--system-prompt", "Be brief.",
-                        "--n", "2", "--max-tokens", "4", "--backend", "hf", "--no-progress", "--output", str(out)]) == 0
+    assert sample_main(["--model", str(model), "--dataset", str(prompts), "--template", "chat",
+                        "--system-prompt", "Be brief.", "--n", "2", "--max-tokens", "4", "--backend", "hf",
+                        "--no-progress", "--output", str(out)]) == 0
     records = read_jsonl(out)
     assert len(records) == 4 and all(isinstance(r["text"], str) for r in records)
     assert {r["prompt"] for r in records} == {builder.sample_text("1+2"), builder.sample_text("3+4")}
@@ -165,8 +174,6 @@ def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_pat
 def test_reward_model_scores_the_text_form_it_was_trained_on():
     """RM pairs train in TRL's conversational form (chat template, response as the assistant turn); the
     reward_model reward renders a conversational prompt the same way when it scores."""
-    from r1repro.rewards.reward_model import scored_text
-
     tokenizer = tokenizer_with(CHATML)
     builder = PromptBuilder("chat", "Be brief.", tokenizer)
     example = builder.preference_example("1+2", RESPONSE, " <think> </think> <answer> 4 </answer>")

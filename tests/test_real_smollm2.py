@@ -25,10 +25,11 @@ DATA = RECIPES / "data"
 VLLM_PYTHON = Path(os.environ.get("R1REPRO_VLLM_VENV", ROOT / ".venv-vllm")) / "bin" / "python"
 # Short everything: these are smoke runs of the real path, not training runs.
 FAST = ["--eval_num_problems", "0", "--disable_tqdm", "true", "--save_strategy", "no", "--logging_steps", "1"]
-GRPO_FAST = ["--max_steps", "1", "--num_generations", "2", "--per_device_train_batch_size", "2", "--max_completion_length", "16",
-             "--num_train_samples", "4", "--dataset", str(DATA / "train.jsonl")]
+GRPO_FAST = ["--max_steps", "1", "--num_generations", "2", "--per_device_train_batch_size", "2",
+             "--max_completion_length", "16", "--num_train_samples", "4", "--dataset", str(DATA / "train.jsonl")]
 SFT_FAST = ["--max_steps", "1", "--per_device_train_batch_size", "2", "--dataset", str(DATA / "train.jsonl")]
-SAMPLE_FAST = ["--num_prompts", "3", "--samples_per_prompt", "2", "--sample_max_new_tokens", "48", "--sample_temperature", "0.7",
+SAMPLE_FAST = ["--num_prompts", "3", "--samples_per_prompt", "2", "--sample_max_new_tokens", "48",
+               "--sample_temperature", "0.7",
                # A 135M model after 8 SFT steps is right ~1 time in 4: verifying the format (not the number)
                # keeps the number of surviving traces from depending on luck; the filters all still run.
                "--answer_reward", "format"]
@@ -62,8 +63,9 @@ def metrics(run_dir: Path, stage: str) -> list[dict]:
 def formatted(base, run_dir):
     """cold_start from open-r1-style `messages` rows (conversational SFT in ChatML, system prompt):
     8 steps teach SmolLM2 the <think>/<answer> format, which later stages sample."""
-    run_stage("cold_start", run_dir, "--model_name_or_path", base, "--source_dataset", str(DATA / "distill_messages.jsonl"),
-              "--max_steps", "8", "--learning_rate", "3e-4", "--dataset", str(DATA / "train.jsonl"))
+    run_stage("cold_start", run_dir, "--model_name_or_path", base,
+              "--source_dataset", str(DATA / "distill_messages.jsonl"), "--max_steps", "8", "--learning_rate", "3e-4",
+              "--dataset", str(DATA / "train.jsonl"))
     return str(run_dir / "cold_start")
 
 
@@ -103,7 +105,8 @@ def test_reasoning_rl_chat_template_with_system_prompt(formatted, run_dir):
 
 def test_rejection_sft_mixes_general_rows(base, formatted, run_dir):
     done = run_stage("rejection_sft", run_dir, "--model_name_or_path", base, "--source_model", formatted,
-                     "--general_dataset", str(DATA / "general.jsonl"), "--general_fraction", "1.0", *SAMPLE_FAST, *SFT_FAST)
+                     "--general_dataset", str(DATA / "general.jsonl"), "--general_fraction", "1.0",
+                     *SAMPLE_FAST, *SFT_FAST)
     assert done["traces"]["samples"] == 6 and done["traces"]["general"] == done["traces"]["kept"] >= 1
     assert (run_dir / "rejection_sft" / "dpo_pairs.jsonl").is_file()
 
@@ -133,8 +136,9 @@ def test_distill_into_a_smaller_chat_format_student(base, run_dir, tmp_path):
     from r1repro.smollm2 import build_student
 
     student = build_student(base, tmp_path / "student")
-    done = run_stage("distill", run_dir, "--model_name_or_path", str(student), "--source_dataset", str(DATA / "distill_messages.jsonl"),
-                     "--max_steps", "2", "--per_device_train_batch_size", "2", "--dataset", str(DATA / "train.jsonl"))
+    done = run_stage("distill", run_dir, "--model_name_or_path", str(student),
+                     "--source_dataset", str(DATA / "distill_messages.jsonl"), "--max_steps", "2",
+                     "--per_device_train_batch_size", "2", "--dataset", str(DATA / "train.jsonl"))
     assert done["traces"]["kept"] == 64
     config = json.loads((run_dir / "distill" / "config.json").read_text())
     assert config["num_hidden_layers"] == 4 and config["hidden_size"] == 128
@@ -145,14 +149,15 @@ def run_eval(python: str, formatted: str, out: Path, backend: str, *extra: str) 
     import yaml
 
     system_prompt = yaml.safe_load((RECIPES / "reasoning_rl.yaml").read_text())["system_prompt"]
-    config = {"checkpoints": {"cold_start": formatted}, "output_dir": str(out), "limit": 2, "num_samples": 1, "max_new_tokens": 32,
-              "backend": backend, "template": "chat", "system_prompt": system_prompt,
+    config = {"checkpoints": {"cold_start": formatted}, "output_dir": str(out), "limit": 2, "num_samples": 1,
+              "max_new_tokens": 32, "backend": backend, "template": "chat", "system_prompt": system_prompt,
               "benchmarks": [{"name": "gsm8k_shaped", "path": str(DATA / "test.jsonl"), "problem_column": "question",
                               "solution_column": "answer", "label": "reasoning"}]}
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.yaml").write_text(yaml.safe_dump(config))
     cmd = [python, "-m", "r1repro.cli", "eval", "--config", str(out / "eval.yaml"), *extra]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+           "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((out / "results.json").read_text())
@@ -173,7 +178,8 @@ def test_eval_with_hf(hf_eval):
     metrics_ = results["evals"]["cold_start"]["reasoning"]
     assert metrics_["n"] == 2 and metrics_["format_rate"] is not None
     prompt = eval_prompts(out, "cold_start")[0]
-    assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.") and prompt.endswith("<|im_start|>assistant\n")
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.")
+    assert prompt.endswith("<|im_start|>assistant\n")
 
 
 @pytest.mark.vllm
@@ -181,6 +187,7 @@ def test_eval_with_vllm_sees_the_same_prompts(formatted, hf_eval, tmp_path):
     if not VLLM_PYTHON.exists():
         pytest.skip(f"{VLLM_PYTHON} is absent: create it with `bash .ci/setup-vllm-venv.sh`")
     results = run_eval(str(VLLM_PYTHON), formatted, tmp_path / "vllm", "vllm",
-                       "--engine-option", "dtype=float32", "--engine-option", "max_model_len=1024", "--engine-option", "enforce_eager=true")
+                       "--engine-option", "dtype=float32", "--engine-option", "max_model_len=1024",
+                       "--engine-option", "enforce_eager=true")
     assert results["evals"]["cold_start"]["reasoning"]["n"] == 2
     assert eval_prompts(tmp_path / "vllm", "cold_start") == eval_prompts(hf_eval[1], "cold_start")

@@ -26,7 +26,8 @@ def test_language_consistency_en_ko_zh():
     assert en(["<answer>only answer</answer>"]) == [None]
     # the answer is not part of the chain of thought
     assert en([r1("carry", answer="따라서")]) == [1.0]
-    assert resolve_reward({"name": "language_consistency", "think_opened": True})([" 올림 </think> <answer>1</answer>"]) == [0.0]
+    assert resolve_reward({"name": "language_consistency", "think_opened": True})(
+        [" 올림 </think> <answer>1</answer>"]) == [0.0]
 
 
 def test_language_from_column():

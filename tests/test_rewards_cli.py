@@ -18,14 +18,16 @@ def test_list(capsys):
 
 def test_score_keeps_fields_and_order(tmp_path):
     rows = [
-        {"id": "a", "completion": " <think> x </think> <answer> 636 </answer>", "solution": "636", "task": "reasoning"},
+        {"id": "a", "completion": " <think> x </think> <answer> 636 </answer>", "solution": "636",
+         "task": "reasoning"},
         {"id": "b", "completion": [{"role": "assistant", "content": "<answer>1/2</answer>"}], "solution": "0.5"},
         {"id": "c", "completion": "no answer", "solution": ""},
     ]
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     done = subprocess.run(
-        [sys.executable, "-m", "r1repro.cli", "rewards", "score", "--reward", "accuracy", "--input", str(src), "--output", str(dst)],
+        [sys.executable, "-m", "r1repro.cli", "rewards", "score", "--reward", "accuracy",
+         "--input", str(src), "--output", str(dst)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -39,9 +41,11 @@ def test_score_keeps_fields_and_order(tmp_path):
 def test_score_with_params_and_plugin(tmp_path, capsys):
     src, dst = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     src.write_text(json.dumps({"completion": "<answer>APPLE</answer>", "solution": "apple"}) + "\n")
-    assert main(["score", "--reward", "exact_match", "--param", "ignore_case=true", "--input", str(src), "--output", str(dst)]) == 0
+    assert main(["score", "--reward", "exact_match", "--param", "ignore_case=true",
+                 "--input", str(src), "--output", str(dst)]) == 0
     assert json.loads(dst.read_text())["reward"] == 1.0
-    assert main(["score", "--reward", "rewards/regex_answer.py:regex_answer", "--input", str(src), "--output", str(dst)]) == 0
+    assert main(["score", "--reward", "rewards/regex_answer.py:regex_answer",
+                 "--input", str(src), "--output", str(dst)]) == 0
     assert json.loads(dst.read_text())["reward"] == 0.0  # case-sensitive by default
 
 

@@ -15,6 +15,8 @@ from r1repro.evaluation.benchmarks import load_benchmark
 from r1repro.evaluation.core import EvalSettings, EvalTask, evaluate_model
 from r1repro.generation import Sample
 from r1repro.rewards import STATS, resolve_reward
+from r1repro.rewards.code import extract_program
+from r1repro.templates import render_prompt
 
 pytestmark = pytest.mark.sandbox
 
@@ -52,7 +54,8 @@ def test_humaneval_canonical_solutions_pass_and_broken_ones_fail(humaneval, rewa
     # a stub returning None, and a real-looking bug (the canonical body with its last line dropped)
     stubs = reward([fenced(r["prompt"] + "    return None\n") for r in raw], **columns)
     assert stubs == [0.0] * 164
-    truncated = [r["prompt"] + "\n".join(r["canonical_solution"].rstrip().split("\n")[:-1]) + "\n    pass\n" for r in raw]
+    truncated = [r["prompt"] + "\n".join(r["canonical_solution"].rstrip().split("\n")[:-1]) + "\n    pass\n"
+                 for r in raw]
     assert sum(reward([fenced(t) for t in truncated], **columns)) < 0.25 * 164
 
 
@@ -94,12 +97,11 @@ def test_reward_hacks_score_zero(reward):
 def test_mbpp_style_asserts_and_unfenced_code():
     reward = resolve_reward("code_tests")
     test = "assert first_repeated('abca') == 'a'\nassert first_repeated('abc') is None\n"
-    good = "def first_repeated(s):\n    seen = set()\n    for c in s:\n        if c in seen:\n            return c\n        seen.add(c)\n    return None\n"
+    good = ("def first_repeated(s):\n    seen = set()\n    for c in s:\n        if c in seen:\n            return c\n"
+            "        seen.add(c)\n    return None\n")
     scores = reward([fenced(good), good, "def first_repeated(s):\n    return s[0]\n", "I would loop over it."],
                     test=[test] * 4, entry_point=["first_repeated"] * 4)  # fmt: skip
     assert scores == [1.0, 1.0, 0.0, 0.0]
-    from r1repro.rewards.code import extract_program
-
     assert extract_program(good) == good.strip() and extract_program("<answer> 42 </answer>") is None
     assert extract_program("<think> x </think> first_repeated") is None  # a bare word is an answer, not code
 
@@ -132,7 +134,8 @@ def test_call_based_apps_and_livecodebench():
 def test_mixed_batch_and_malformed_rows():
     reward = resolve_reward("code_tests")
     before = STATS["code_tests"]["errors"]
-    completions = [fenced("print(input()[::-1])"), fenced("def f(x):\n    return x * 2"), fenced("def f(x):\n    return x"), fenced("print(1)")]
+    completions = [fenced("print(input()[::-1])"), fenced("def f(x):\n    return x * 2"),
+                   fenced("def f(x):\n    return x"), fenced("print(1)")]
     scores = reward(
         completions,
         tests=[[{"input": "abc", "output": "cba"}], None, None, None],
@@ -151,15 +154,14 @@ class ScriptedEngine:
         self.answers = answers
 
     def generate(self, prompts, params):
-        return [[Sample(text=fenced(self.answers[p]), num_tokens=10, finish_reason="stop")] * params.n for p in prompts]
+        return [[Sample(text=fenced(self.answers[p]), num_tokens=10, finish_reason="stop")] * params.n
+                for p in prompts]
 
 
 def test_evaluate_humaneval_pass_at_k(humaneval, tmp_path):
     task, _, raw = humaneval
     rows = task.rows[:6]
     settings = EvalSettings(template="r1zero", num_samples=2, pass_k=(1, 2))
-    from r1repro.templates import render_prompt
-
     def engine_for(code_of):
         return ScriptedEngine({render_prompt("r1zero", r["problem"]): code_of(r, raw[i]) for i, r in enumerate(rows)})
 

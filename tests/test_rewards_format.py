@@ -52,7 +52,8 @@ def test_format_is_linear_on_hostile_input():
 
 def test_tag_count():
     tc = resolve_reward("tag_count")
-    assert tc(["<think>a</think><answer>b</answer>", "<think>a</think>", "<think><think></think>", "x"]) == [1.0, 0.5, 0.25, 0.0]
+    assert tc(["<think>a</think><answer>b</answer>", "<think>a</think>", "<think><think></think>", "x"]) == \
+        [1.0, 0.5, 0.25, 0.0]
     assert resolve_reward({"name": "tag_count", "think_opened": True})(["a</think><answer>b</answer>"]) == [1.0]
 
 

@@ -16,8 +16,10 @@ def plugin(name: str) -> str:
 
 
 def test_regex_answer():
-    reward = resolve_reward({"path": plugin("regex_answer.py") + ":regex_answer", "pattern": r"(?i)final answer:\s*(\S+)"})
-    out = reward(["... Final answer: B", "final answer: A then final answer: C", "no idea", "x"], solution=["B", "B", "B", None])
+    reward = resolve_reward({"path": plugin("regex_answer.py") + ":regex_answer",
+                             "pattern": r"(?i)final answer:\s*(\S+)"})
+    out = reward(["... Final answer: B", "final answer: A then final answer: C", "no idea", "x"],
+                 solution=["B", "B", "B", None])
     assert out == [1.0, 0.0, 0.0, None]
     with pytest.raises(ValueError, match="not a valid regular expression"):
         resolve_reward({"path": plugin("regex_answer.py") + ":regex_answer", "pattern": "(unclosed"})
@@ -49,7 +51,8 @@ def test_code_tests_plugin_options():
     assert reward(completions, tests=[tests] * 4) == [1.0, 1.0, pytest.approx(1 / 3), -0.5]
     # HumanEval-style rows (test + entry_point) reach the same sandbox through the plug-in
     check = "def check(candidate):\n    assert candidate(3) == 9\n"
-    square = ["<answer>\n```python\ndef sq(n):\n    return n * n\n```\n</answer>", "<answer>\n```python\ndef sq(n):\n    return n\n```\n</answer>",
+    square = ["<answer>\n```python\ndef sq(n):\n    return n * n\n```\n</answer>",
+              "<answer>\n```python\ndef sq(n):\n    return n\n```\n</answer>",
               "<answer>just prose</answer>"]  # fmt: skip
     assert reward(square, test=[check] * 3, entry_point=["sq"] * 3) == [1.0, 0.0, -0.5]
     assert reward(square[:1], tests=[None]) == [None]  # no tests of any kind: does not apply

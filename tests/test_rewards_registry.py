@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import textwrap
 
 import pytest
 
-from r1repro.rewards import REWARDS, STATS, build_rewards, register, resolve_reward
+from r1repro.rewards import REWARDS, STATS, RewardStatsCallback, build_rewards, register, resolve_reward
 
 GOOD = " <think> 7+5=12 carry 1 </think> <answer> 636 </answer>"
 
@@ -18,7 +19,8 @@ def test_builtins_registered():
 
 
 def test_build_rewards_weights_and_names():
-    funcs, weights = build_rewards(["format", {"name": "accuracy", "weight": 2.5}, {"name": "exact_match", "ignore_case": True}])
+    funcs, weights = build_rewards(["format", {"name": "accuracy", "weight": 2.5},
+                                    {"name": "exact_match", "ignore_case": True}])
     assert [f.__name__ for f in funcs] == ["format", "accuracy", "exact_match"]
     assert weights == [1.0, 2.5, 1.0]
     # bound parameters are really passed
@@ -118,8 +120,6 @@ def test_wrong_length_and_bad_values(tmp_path):
 
 
 def test_async_reward(tmp_path):
-    import asyncio
-
     path = _write_plugin(
         tmp_path,
         """
@@ -157,8 +157,6 @@ def test_register_and_module_spec():
 
 
 def test_stats_callback_adds_counters():
-    from r1repro.rewards import RewardStatsCallback
-
     build_rewards(["format"])
     logs = {"loss": 1.0}
     RewardStatsCallback().on_log(None, None, None, logs=logs)

@@ -5,7 +5,9 @@ Needs bubblewrap: installed with apt-get when missing (the CI runs as root)."""
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -28,7 +30,8 @@ UID_BASE = 62000  # this module's sandboxes use their own uid range, so leftover
 def bubblewrap():
     if shutil.which("bwrap") is None:
         if os.geteuid() != 0:
-            pytest.fail("bubblewrap (bwrap) is missing and we are not root to install it: apt-get install -y bubblewrap")
+            pytest.fail(
+                "bubblewrap (bwrap) is missing and we are not root to install it: apt-get install -y bubblewrap")
         subprocess.run(["apt-get", "update"], check=False, capture_output=True, timeout=300)
         done = subprocess.run(["apt-get", "install", "-y", "bubblewrap"], capture_output=True, text=True, timeout=300)
         if shutil.which("bwrap") is None:
@@ -93,7 +96,8 @@ def pids_with_marker(marker: str) -> list[int]:
     return found
 
 
-REVERSE_TESTS = [{"input": "abc\n", "output": "cba\n"}, {"input": "hello\n", "output": "olleh"}, {"input": "x\n", "output": "x"}]
+REVERSE_TESTS = [{"input": "abc\n", "output": "cba\n"}, {"input": "hello\n", "output": "olleh"},
+                 {"input": "x\n", "output": "x"}]
 
 
 def test_correct_wrong_partial():
@@ -112,8 +116,6 @@ def test_correct_wrong_partial():
 
 
 def test_tests_column_as_json_string_and_chat_messages():
-    import json
-
     reward = resolve_reward("code_tests")
     completion = [{"role": "assistant", "content": fenced("print(int(input()) * 2)")}]
     assert reward([completion], tests=[json.dumps([{"input": "21", "output": "42"}])]) == [1.0]
@@ -160,7 +162,8 @@ def test_attacks_are_contained_and_scoring_goes_on(exposed_dir):
         "read env": f"""
             import os
             out = str(dict(os.environ))
-            for p in ['/proc/1/environ', '/proc/self/environ', '/proc/{os.getpid()}/environ', '/proc/{os.getppid()}/environ']:
+            for p in ['/proc/1/environ', '/proc/self/environ',
+                      '/proc/{os.getpid()}/environ', '/proc/{os.getppid()}/environ']:
                 try: out += open(p, 'rb').read().decode(errors='replace')
                 except OSError: pass
             print(out)""",
@@ -242,7 +245,8 @@ def test_direct_checks_from_outside(box, exposed_dir):
     # the disk filler hits the tmpfs cap (16 MiB here), the file-size limit caps each file
     r = box.run(
         "n=0\ntry:\n    for i in range(10**5):\n        f=open(f'/tmp/f{i}','wb')\n"
-        "        for _ in range(16): f.write(b'0'*(1<<16)); n+=1<<16\n        f.close()\nexcept OSError: pass\nprint(n)"
+        "        for _ in range(16): f.write(b'0'*(1<<16)); n+=1<<16\n        f.close()\n"
+        "except OSError: pass\nprint(n)"
     )
     assert 0 < int(r.stdout.strip()) <= 16 << 20
     # a fork bomb leaves no process of the sandbox uids behind
@@ -300,11 +304,13 @@ libc = ctypes.CDLL(None, use_errno=True)
 open('/tmp/left.txt', 'w').write('x')
 open('/tmp/.hidden', 'w').write('x')
 os.makedirs('/tmp/d/e'); open('/tmp/d/e/f', 'w').write('x'); os.chmod('/tmp/d', 0)
-print('msg', libc.msgget(4242, 0o1000 | 0o666), 'shm', libc.shmget(4243, 4096, 0o1000 | 0o666), 'sem', libc.semget(4244, 1, 0o1000 | 0o666))
+print('msg', libc.msgget(4242, 0o1000 | 0o666), 'shm', libc.shmget(4243, 4096, 0o1000 | 0o666),
+      'sem', libc.semget(4244, 1, 0o1000 | 0o666))
 json.LEFT = builtins.LEFT = 'module state'
 if os.fork() == 0:
     os.setsid()
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', 4245)); s.listen(1)
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(('127.0.0.1', 4245)); s.listen(1)
     s.set_inheritable(True)  # the daemon keeps listening after exec
     os.execv('/usr/bin/sleep', ['sleep', MARKER])
 import time
@@ -337,8 +343,6 @@ print(json.dumps({
 
 
 def test_warm_slot_leaves_no_state_for_the_next_run(one_slot):
-    import json
-
     marker = f"9{uuid.uuid4().int % 10**8}"
     first = one_slot.run(LEAVE_STATE.replace("MARKER", repr(marker)))
     assert first.returncode == 0 and first.stdout.strip().endswith("done"), first.stderr
@@ -354,9 +358,8 @@ def test_warm_slot_leaves_no_state_for_the_next_run(one_slot):
 
 
 def test_warm_runs_keep_the_limits_and_survive_hostile_runs(one_slot):
-    import resource
-
-    r = one_slot.run("import resource as r\nprint([r.getrlimit(x) for x in (r.RLIMIT_AS, r.RLIMIT_NPROC, r.RLIMIT_CPU, r.RLIMIT_CORE)])")
+    r = one_slot.run("import resource as r\n"
+                     "print([r.getrlimit(x) for x in (r.RLIMIT_AS, r.RLIMIT_NPROC, r.RLIMIT_CPU, r.RLIMIT_CORE)])")
     assert r.stdout.strip() == str([(512 << 20,) * 2, (16, 16), (2, 3), (0, 0)])
     assert resource.getrlimit(resource.RLIMIT_AS)[0] != 512 << 20  # set in the run, not inherited from here
     # a run that closes its output and keeps going is still timed out; a fork bomb is cleaned up
@@ -387,7 +390,8 @@ def test_cold_sandbox_still_available():
 def test_warm_runs_behave_like_a_fresh_interpreter(one_slot):
     """Runs of the default interpreter are forked from the zygote without exec: they must still look
     like `python3 -I main.py` (main module, exit codes, tracebacks, atexit, flushing, fresh RNG)."""
-    r = one_slot.run("import sys, atexit\natexit.register(lambda: print('bye'))\nif __name__ == '__main__':\n    print('main', sys.argv[0], end='')\n")
+    r = one_slot.run("import sys, atexit\natexit.register(lambda: print('bye'))\n"
+                     "if __name__ == '__main__':\n    print('main', sys.argv[0], end='')\n")
     assert (r.returncode, r.stdout) == (0, "main /code/main.py" + "bye\n")
     assert one_slot.run("import sys\nsys.exit(3)").returncode == 3
     r = one_slot.run("def f():\n    raise ValueError('boom')\nf()")
@@ -395,10 +399,12 @@ def test_warm_runs_behave_like_a_fresh_interpreter(one_slot):
     assert one_slot.run("import sys\nsys.exit('bad')").returncode == 1
     draws = {one_slot.run("import random\nprint(random.random())").stdout for _ in range(3)}
     assert len(draws) == 3  # not the zygote's generator state, copied into every run
-    r = one_slot.run("import sys\nprint(sys.flags.isolated, sys.flags.no_user_site, 'site' in sys.modules, sys.path[0] != '/code')")
+    r = one_slot.run("import sys\nprint(sys.flags.isolated, sys.flags.no_user_site, "
+                     "'site' in sys.modules, sys.path[0] != '/code')")
     assert r.stdout.split() == ["1", "1", "True", "True"]
     # another interpreter (here: the same binary with other flags) is exec'ed in the slot as it is
-    other = Sandbox(limits=Limits(timeout_s=2.0), slots=1, uid_base=UID_BASE + 40, interpreter=("/usr/bin/python3", "-I", "-S"))
+    other = Sandbox(limits=Limits(timeout_s=2.0), slots=1, uid_base=UID_BASE + 40,
+                    interpreter=("/usr/bin/python3", "-I", "-S"))
     try:
         assert other.run("import sys\nprint('site' in sys.modules)").stdout == "False\n"
     finally:

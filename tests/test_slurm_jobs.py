@@ -7,7 +7,6 @@ Jobs are kept tiny (a few GRPO steps of 4 completions x 8 tokens) because the ma
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from r1repro.report import read_metrics
+
 from slurm_cluster import LocalSlurm, ensure_installed
 
 pytestmark = pytest.mark.slurm
@@ -294,7 +294,8 @@ def _dry_exec_job(cluster, tmp_path, nodes, *args):
     r = cluster.run(["sbatch", "--parsable", f"--nodes={nodes}", f"--output={tmp_path}/%x-%j.out",
                      "slurm/stage2_grpo.sh", "--config", "recipes/tiny/reasoning_rl.yaml",
                      "--run_dir", str(tmp_path / "run"), *args],
-                    cwd=REPO, env={"R1REPRO_DRY_EXEC": "1", "R1REPRO_GPUS_PER_NODE": "8", "R1REPRO_MAIN_PORT": "29555"})
+                    cwd=REPO,
+                    env={"R1REPRO_DRY_EXEC": "1", "R1REPRO_GPUS_PER_NODE": "8", "R1REPRO_MAIN_PORT": "29555"})
     job = r.stdout.strip()
     info = wait_ended(cluster, job, 120)
     log = log_of(cluster, job)

@@ -77,8 +77,8 @@ def test_r1zero_grpo_raises_the_format_reward(run_dir):
     last-5 mean: 0.33 -> 0.95, 0.31 -> 0.97, 0.23 -> 0.93;
     the worst gain is 0.62, so the margin is half of it."""
     control = run_dir / "r1zero_lr0"
-    result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(control), "--learning_rate", "0",
-                     "--max_steps", "5", "--eval_num_problems", "0")
+    result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(control),
+                     "--learning_rate", "0", "--max_steps", "5", "--eval_num_problems", "0")
     assert result.returncode == 0, result.stderr[-3000:]
     result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -155,8 +155,8 @@ def test_lora_on_a_stage_saves_a_merged_model(run_dir):
 
     out = run_dir / "lora"
     result = r1repro("r1zero", *R1ZERO, "--run_dir", str(run_dir), "--output_dir", str(out), "--max_steps", "3",
-                     "--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16", "--lora_target_modules", "q_proj", "v_proj",
-                     "--eval_num_problems", "0")
+                     "--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16",
+                     "--lora_target_modules", "q_proj", "v_proj", "--eval_num_problems", "0")
     assert result.returncode == 0, result.stderr[-2000:]
     assert not (out / "adapter_config.json").exists()  # merged: the next stage loads a plain model
     merged = AutoModelForCausalLM.from_pretrained(out)
@@ -170,7 +170,8 @@ def test_on_policy_distillation_moves_the_student_towards_the_teacher(run_dir, t
     """Control: the same run at learning rate 0 (the untrained student's divergence on its own samples;
     stationary, so 4 steps estimate it). Measured over seeds 0-2 (2 cores, loaded), lr 0 -> trained last-4
     mean: 3.31 -> 2.38 (x0.72), 2.58 -> 2.23 (x0.86), 3.86 -> 2.65 (x0.69); the
-    control's own step-to-step noise is <= 1%, so trained < 0.95 x control leaves a margin of about nine times that noise.
+    control's own step-to-step noise is <= 1%, so trained < 0.95 x control leaves a margin of about nine
+    times that noise.
     The divergence itself differs per CPU (an AMD EPYC gave 2.69 -> 2.45 within a run where another
     machine gave 3.87 -> 2.72), so only the ratio to the same machine's control is asserted."""
     from r1repro.tiny.model import build_tiny_model

@@ -18,7 +18,8 @@ def test_chat_template_renders_the_training_prompt(template, tmp_path):
     tokenizer.save_pretrained(tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path)  # what a server or the next stage loads
     for problem in PROBLEMS:
-        messages = [{"role": "system", "content": "ignored, as in render_prompt"}, {"role": "user", "content": problem}]
+        messages = [{"role": "system", "content": "ignored, as in render_prompt"},
+                    {"role": "user", "content": problem}]
         rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         assert rendered == render_prompt(template, problem)
         full = tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": " <think> t </think>"}],
@@ -31,5 +32,6 @@ def test_template_file_with_jinja_characters(tmp_path):
     path.write_text("{% raw %} {{x}} Q: {problem}\nA:")
     tokenizer = build_char_tokenizer()
     tokenizer.chat_template = plain_chat_template(get_template(str(path)))
-    got = tokenizer.apply_chat_template([{"role": "user", "content": "1+1"}], tokenize=False, add_generation_prompt=True)
+    got = tokenizer.apply_chat_template([{"role": "user", "content": "1+1"}], tokenize=False,
+                                        add_generation_prompt=True)
     assert got == render_prompt(str(path), "1+1")

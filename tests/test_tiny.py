@@ -15,7 +15,8 @@ def test_r1zero_template_is_the_papers():
     assert prompt.startswith("A conversation between User and Assistant.")
     assert "<think> reasoning process here </think> <answer> answer here </answer>" in prompt
     assert prompt.endswith("User: Compute 2 + 3. Assistant:")
-    assert render_prompt("chat", "hi", system_prompt="s") == [{"role": "system", "content": "s"}, {"role": "user", "content": "hi"}]
+    assert render_prompt("chat", "hi", system_prompt="s") == [{"role": "system", "content": "s"},
+                                                              {"role": "user", "content": "hi"}]
 
 
 def test_template_from_file_and_errors(tmp_path):

@@ -30,7 +30,8 @@ def r1repro(*args, env=None):
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    return str(build_tiny_model(root / "source", size="micro", seed=1)), str(build_tiny_model(root / "base", size="micro"))
+    return (str(build_tiny_model(root / "source", size="micro", seed=1)),
+            str(build_tiny_model(root / "base", size="micro")))
 
 
 def _stage_args(tmp_path, models, *extra):

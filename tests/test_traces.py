@@ -23,10 +23,13 @@ OTHER = {"id": "b", "problem": "Compute 50 + 50", "solution": "100", "task": "re
 def test_canonical_response_rewrites_into_the_readable_pattern():
     assert canonical_response("<think>2+4=6.\n 1+3=4.  so 46</think>\n\n<answer>46</answer>") == \
         " <think> 2+4=6. 1+3=4. so 46 </think> <answer> 46 </answer>"
-    assert canonical_response("2+4=6 </think> <answer> 46 </answer>", think_opened=True) is not None  # template opened <think>
-    assert canonical_response("2+4=6 </think> <answer> 46 </answer>") is None  # as the format reward: <think> is required
+    # the template opened <think>
+    assert canonical_response("2+4=6 </think> <answer> 46 </answer>", think_opened=True) is not None
+    # as the format reward: <think> is required
+    assert canonical_response("2+4=6 </think> <answer> 46 </answer>") is None
     for bad in ("The answer is 46.", "<think> x </think> 46", "<answer> 46 </answer>",
-                "<think> a </think> <answer> 1 </answer> <answer> 2 </answer>", "<think> a </think> <answer> 1 </answer> more"):
+                "<think> a </think> <answer> 1 </answer> <answer> 2 </answer>",
+                "<think> a </think> <answer> 1 </answer> more"):
         assert canonical_response(bad) is None, bad
 
 
@@ -55,7 +58,8 @@ def test_select_traces_keeps_correct_readable_single_language_at_most_m_per_prom
         (OTHER, [" <think> 0+0=0. 5+5=10 carry 1. so 100 </think> <answer> 100 </answer>"]),
     ])
     kept, counts = select_traces(records, TraceArgs(keep_per_prompt=1, min_language_consistency=1.0))
-    assert [k["response"] for k in kept] == [good, " <think> 0+0=0. 5+5=10 carry 1. so 100 </think> <answer> 100 </answer>"]
+    assert [k["response"] for k in kept] == \
+        [good, " <think> 0+0=0. 5+5=10 carry 1. so 100 </think> <answer> 100 </answer>"]
     assert kept[0]["solution"] == "46" and kept[0]["id"] == "a"
     assert counts == {"kept": 2, "duplicate": 1, "mixed_language": 1, "incorrect": 2, "over_quota": 1}
     kept2, _ = select_traces(records, TraceArgs(keep_per_prompt=2, min_language_consistency=0.5))
@@ -65,7 +69,8 @@ def test_select_traces_keeps_correct_readable_single_language_at_most_m_per_prom
 def test_length_and_repetition_filters():
     long_trace = " <think> " + " ".join(f"w{i}" for i in range(200)) + " so 46 </think> <answer> 46 </answer>"
     looping = " <think>" + " 2+4=6" * 12 + " so 46 </think> <answer> 46 </answer>"
-    kept, counts = select_traces(scored([(ROW, [long_trace, looping])]), TraceArgs(max_response_chars=300, max_repetition=0.3))
+    kept, counts = select_traces(scored([(ROW, [long_trace, looping])]),
+                                 TraceArgs(max_response_chars=300, max_repetition=0.3))
     assert kept == [] and counts == {"too_long": 1, "repetition": 1}
 
 
@@ -109,7 +114,8 @@ def test_reward_model_pairs_reject_a_wrong_answer():
 def test_rewards_route_by_task_column():
     from r1repro.rewards import build_rewards
 
-    funcs, weights = build_rewards([{"name": "accuracy", "tasks": ["reasoning"]}, {"name": "exact_match", "tasks": ["general"], "weight": 0.5}])
+    funcs, weights = build_rewards([{"name": "accuracy", "tasks": ["reasoning"]},
+                                    {"name": "exact_match", "tasks": ["general"], "weight": 0.5}])
     completions = [" <think> x </think> <answer> 46 </answer>", " <think> </think> <answer> APPLE </answer>"]
     columns = {"solution": ["46", "APPLE"], "task": ["reasoning", "general"]}
     assert funcs[0](completions=completions, **columns) == [1.0, None]

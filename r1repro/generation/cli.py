@@ -23,7 +23,8 @@ from r1repro.prompts import builder_for
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="r1repro sample", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="r1repro sample", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML file with any of the options below")
     p.add_argument("--model", help="model path or hub id (server: the served model name)")
     p.add_argument("--dataset", help="tiny:<task>, a .jsonl/.json/.parquet file, or a HF dataset id")
@@ -97,16 +98,19 @@ def engine_options(args) -> dict:
 
 def build_records(args) -> list[dict]:
     required = (args.prompt_column,) if args.prompt_column else ("problem",)
-    rows = load_rows(args.dataset, args.split, args.limit, args.seed, problem_column=args.problem_column, required=required)
+    rows = load_rows(args.dataset, args.split, args.limit, args.seed, problem_column=args.problem_column,
+                     required=required)
     if args.limit is not None:
         rows = rows[: args.limit]
-    builder = None if args.prompt_column else builder_for(args.template, args.system_prompt, args.tokenizer or args.model)
+    builder = None if args.prompt_column else builder_for(args.template, args.system_prompt,
+                                                          args.tokenizer or args.model)
     records = []
     for row in rows:
         if args.prompt_column:
             prompt = row[args.prompt_column]
             if not isinstance(prompt, str):
-                raise ValueError(f"{args.dataset}: column {args.prompt_column!r} must hold strings, got {type(prompt).__name__} in row {row['id']}")
+                raise ValueError(f"{args.dataset}: column {args.prompt_column!r} must hold strings, "
+                                 f"got {type(prompt).__name__} in row {row['id']}")
         else:
             prompt = builder.sample_text(row["problem"])
         records.append({**row, "prompt": prompt})
@@ -132,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         stats = {"prompts": len(records), "skipped": len(records), "generated": 0, "output": str(output)}
     else:
         engine = get_engine(args.backend, args.model, **options)
-        stats = sample_to_jsonl(engine, records, params, output, chunk_size=args.chunk_size, progress=not args.no_progress)
+        stats = sample_to_jsonl(engine, records, params, output, chunk_size=args.chunk_size,
+                                progress=not args.no_progress)
     print(json.dumps({**stats, "shard": shard_index, "num_shards": num_shards}))
     return 0
 

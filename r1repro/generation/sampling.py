@@ -97,21 +97,24 @@ def sample_to_jsonl(engine, records: list[dict], params: SamplingParams, output:
             if sum(1 for _ in open(output, "rb")) != len(lines):
                 _rewrite(output, lines)  # drop partial prompts before appending after them
         todo = [r for r in records if str(r["id"]) not in done]
-        bar = tqdm(total=len(records), initial=len(records) - len(todo), unit="prompt", desc=f"sampling {output.name}", disable=not progress)
+        bar = tqdm(total=len(records), initial=len(records) - len(todo), unit="prompt", desc=f"sampling {output.name}",
+                   disable=not progress)
         with open(output, "a", encoding="utf-8") as f:
             for start in range(0, len(todo), chunk_size):
                 chunk = todo[start : start + chunk_size]
                 outputs = engine.generate([r["prompt"] for r in chunk], params)
                 for record, samples in zip(chunk, outputs):
                     for j, s in enumerate(samples):
-                        line = {**record, "prompt_id": record["id"], "sample_index": j, "text": s.text, "prompt_tokens": s.prompt_tokens,
+                        line = {**record, "prompt_id": record["id"], "sample_index": j, "text": s.text,
+                                "prompt_tokens": s.prompt_tokens,
                                 "completion_tokens": s.num_tokens, "finish_reason": s.finish_reason}
                         f.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
                 bar.update(len(chunk))
         bar.close()
-        return {"prompts": len(records), "skipped": len(records) - len(todo), "generated": len(todo), "output": str(output)}
+        return {"prompts": len(records), "skipped": len(records) - len(todo), "generated": len(todo),
+                "output": str(output)}
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()

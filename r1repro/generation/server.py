@@ -55,7 +55,8 @@ class ServerEngine:
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Sample]]:
         jobs = [(i, j) for i in range(len(prompts)) for j in range(params.n)]
         results: list[list[Sample | None]] = [[None] * params.n for _ in prompts]
-        bar = tqdm(total=len(jobs), unit="seq", desc="server generate", disable=not self.progress or len(jobs) < 64, leave=False)
+        bar = tqdm(total=len(jobs), unit="seq", desc="server generate", disable=not self.progress or len(jobs) < 64,
+                   leave=False)
 
         def run(job):
             i, j = job

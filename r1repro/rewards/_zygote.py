@@ -12,8 +12,9 @@ session, takes the rlimits, gets a scrubbed environment and execs a fresh interp
 For the default interpreter (`/usr/bin/python3 -I`) the child does not even exec: it runs the program
 in its forked copy of this interpreter (started with the same flags, site initialised, nothing of a
 previous run in it: every run forks from the unchanged zygote; one difference: runs of a slot share
-the zygote's string-hash seed, so set iteration order repeats between them). It is not dumpable, so the runs (same uid) cannot ptrace it or read its memory or file descriptors,
-and as PID 1 it ignores every signal they can send. It exits when the host closes the socket.
+the zygote's string-hash seed, so set iteration order repeats between them). It is not dumpable, so the
+runs (same uid) cannot ptrace it or read its memory or file descriptors, and as PID 1 it ignores every
+signal they can send. It exits when the host closes the socket.
 """
 
 import atexit

@@ -85,11 +85,13 @@ def cmd_score(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="r1repro rewards", description="list rewards, or score a JSONL file with one")
+    parser = argparse.ArgumentParser(prog="r1repro rewards",
+                                     description="list rewards, or score a JSONL file with one")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the registered rewards")
     score = sub.add_parser("score", help="score each line of a JSONL file")
-    score.add_argument("--reward", required=True, help="a registered name, path/to/file.py:function or module:function")
+    score.add_argument("--reward", required=True,
+                       help="a registered name, path/to/file.py:function or module:function")
     score.add_argument("--input", required=True, help="JSONL with 'completion' and the dataset columns")
     score.add_argument("--output", required=True, help="JSONL: the input fields plus 'reward'")
     score.add_argument("--param", action="append", metavar="KEY=VALUE", help="a reward parameter (repeatable)")

@@ -53,7 +53,8 @@ def get_sandbox(
             box = Sandbox(
                 backend=sandbox,
                 interpreter=argv,
-                limits=Limits(timeout_s=float(timeout), memory_mb=memory_mb, max_procs=max_procs, max_output_bytes=max_output_bytes),
+                limits=Limits(timeout_s=float(timeout), memory_mb=memory_mb, max_procs=max_procs,
+                              max_output_bytes=max_output_bytes),
                 slots=parallel,
                 ro_paths=tuple(ro_paths),
             )
@@ -128,7 +129,8 @@ def _column(value, i: int):
     return value[i] if isinstance(value, (list, tuple)) else value
 
 
-def row_cases(program: str, tests=None, test=None, entry_point=None, fn_name=None, code_prompt=None) -> list[Case] | None:
+def row_cases(program: str, tests=None, test=None, entry_point=None, fn_name=None,
+              code_prompt=None) -> list[Case] | None:
     """The runs that judge `program` on one row; None when the row has no tests. Malformed -> ValueError."""
     if isinstance(test, str) and test.strip():
         if not entry_point:
@@ -140,7 +142,8 @@ def row_cases(program: str, tests=None, test=None, entry_point=None, fn_name=Non
     rows = parse_tests(stdin_shape(tests))
     if rows is None:
         return None
-    return [Case(program, str(t["input"]), lambda out, expected=t["output"]: outputs_match(out, expected)) for t in rows]
+    return [Case(program, str(t["input"]), lambda out, expected=t["output"]: outputs_match(out, expected))
+            for t in rows]
 
 
 @register("code_tests")
@@ -174,7 +177,8 @@ def code_tests(
     once, across tests and samples. binary: 1.0 only if all pass (stops at the first failure).
     max_tests: use only the first N tests of a row.
     """
-    box = get_sandbox(sandbox, interpreter, timeout, memory_mb, max_procs, max_output_bytes, parallel, tuple(ro_paths or ()))
+    box = get_sandbox(sandbox, interpreter, timeout, memory_mb, max_procs, max_output_bytes, parallel,
+                      tuple(ro_paths or ()))
     n = len(completions)
     programs = [extract_program(c) for c in completions]
     cases: list[list[Case] | None] = []
@@ -226,18 +230,23 @@ def _validate(sandbox: str = "bwrap", interpreter="/usr/bin/python3 -I", timeout
     global _WARNED_RLIMITS
     if sandbox not in ("bwrap", "rlimits"):
         raise ValueError(
-            f"sandbox must be 'bwrap' (isolated) or 'rlimits' (explicit opt-in to rlimits-only, no isolation), got {sandbox!r}"
+            f"sandbox must be 'bwrap' (isolated) or 'rlimits' (explicit opt-in to rlimits-only, no isolation), "
+            f"got {sandbox!r}"
         )
-    for name, value in (("timeout", timeout), ("memory_mb", memory_mb), ("max_procs", max_procs), ("parallel", parallel)):
+    for name, value in (("timeout", timeout), ("memory_mb", memory_mb), ("max_procs", max_procs),
+                        ("parallel", parallel)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise ValueError(f"{name} must be a positive number, got {value!r}")
     try:
-        get_sandbox(sandbox, interpreter, timeout, memory_mb, max_procs, max_output_bytes, parallel, tuple(ro_paths or ()))
+        get_sandbox(sandbox, interpreter, timeout, memory_mb, max_procs, max_output_bytes, parallel,
+                    tuple(ro_paths or ()))
     except SandboxUnavailable as e:
-        hint = " (or set sandbox: rlimits to accept running untrusted code without isolation)" if sandbox == "bwrap" else ""
+        hint = (" (or set sandbox: rlimits to accept running untrusted code without isolation)"
+                if sandbox == "bwrap" else "")
         raise ValueError(f"code sandbox unavailable: {e}{hint}") from e
     if sandbox == "rlimits" and not _WARNED_RLIMITS:
-        logger.warning("code_tests runs untrusted code with rlimits only: it can read world-readable files and use the network")
+        logger.warning("code_tests runs untrusted code with rlimits only: "
+                       "it can read world-readable files and use the network")
         _WARNED_RLIMITS = True
 
 

@@ -26,7 +26,8 @@ def get_gym_pool() -> MathPool:
 
 
 @register("reasoning_gym")
-def reasoning_gym(completions, gym=None, timeout: float = 5.0, answer_fallback: bool = False, **kwargs) -> list[float | None]:
+def reasoning_gym(completions, gym=None, timeout: float = 5.0, answer_fallback: bool = False,
+                  **kwargs) -> list[float | None]:
     """The reasoning-gym task's own score for each answer; None for rows that are not gym rows.
 
     timeout: hard limit in seconds per sample (scores 0, counted as a timeout).

@@ -65,7 +65,8 @@ def language_consistency(
 
 def _validate(language: str | None = "en", think_opened: bool = False, **_):
     if language is not None and language not in LANGUAGES:
-        raise ValueError(f"language must be one of {', '.join(sorted(LANGUAGES))} (or null to use the lang column), got {language!r}")
+        raise ValueError(f"language must be one of {', '.join(sorted(LANGUAGES))} (or null to use the lang column), "
+                         f"got {language!r}")
 
 
 language_consistency.validate = _validate

@@ -35,7 +35,8 @@ _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{([-+]?\s*[
 _NUMBER_WORDS_RE = re.compile(r"([-+]?\d[\d,]*(?:\.\d+)?)\s+([A-Za-z][A-Za-z .]*)")
 # Words that mean something in math; a number followed by them is not a number with a unit.
 _MATH_WORDS = {"pi", "e", "i", "inf", "infty", "infinity", "sqrt", "sin", "cos", "tan", "cot", "sec", "csc",
-               "log", "ln", "exp", "mod", "and", "or", "x", "y", "z", "n", "k", "degrees", "degree", "percent"}  # fmt: skip
+               "log", "ln", "exp", "mod", "and", "or", "x", "y", "z", "n", "k",
+               "degrees", "degree", "percent"}  # fmt: skip
 # Prose: two words of >= 2 letters next to each other, outside \text{} and not control words.
 _TEXT_GROUP_RE = re.compile(r"\\(?:text\w*|math\w+|mbox|operatorname)\s*\{[^{}]*\}|\\[A-Za-z]+")
 _PROSE_RE = re.compile(r"(?<![A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}(?![A-Za-z])")
@@ -45,7 +46,8 @@ def brace_arguments(text: str) -> str:
     """`\\frac34` -> `\\frac{3}{4}`, `\\tfrac12` -> `\\frac{1}{2}`, `\\frac\\pi4` -> `\\frac{\\pi}{4}`,
     `\\sqrt3` / `\\sqrt 2` -> `\\sqrt{3}` / `\\sqrt{2}` (TeX's one-token rule for unbraced arguments)."""
     if "frac" in text:
-        text = _FRAC_RE.sub(lambda m: r"\frac" + "".join(a if a.startswith("{") else "{" + a + "}" for a in m.groups()), text)
+        text = _FRAC_RE.sub(
+            lambda m: r"\frac" + "".join(a if a.startswith("{") else "{" + a + "}" for a in m.groups()), text)
     if "sqrt" in text:
         text = _SQRT_RE.sub(lambda m: r"\sqrt" + (m.group(1) or "") + "{" + m.group(2) + "}", text)
     return text

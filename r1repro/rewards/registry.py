@@ -45,7 +45,8 @@ def register(name: str):
     def decorator(func: Callable) -> Callable:
         existing = REWARDS.get(name)
         if existing is not None and existing is not func:
-            raise ValueError(f"reward {name!r} is already registered (by {existing.__module__}.{existing.__qualname__})")
+            raise ValueError(
+                f"reward {name!r} is already registered (by {existing.__module__}.{existing.__qualname__})")
         REWARDS[name] = func
         return func
 
@@ -115,9 +116,11 @@ def _load_target(target: str, label: str) -> tuple[Callable, str]:
     func = getattr(module, func_name, None)
     if func is None or not callable(func):
         available = sorted(
-            n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_") and v.__module__ == module.__name__
+            n for n, v in vars(module).items()
+            if inspect.isfunction(v) and not n.startswith("_") and v.__module__ == module.__name__
         )
-        raise ValueError(f"reward {label}: {where} has no function {func_name!r} (functions there: {', '.join(available) or 'none'})")
+        raise ValueError(f"reward {label}: {where} has no function {func_name!r} "
+                         f"(functions there: {', '.join(available) or 'none'})")
     return func, func_name
 
 
@@ -151,11 +154,13 @@ def _parse_spec(spec) -> tuple[str, dict, float, str]:
             raise ValueError("reward '': expected a reward name or 'path/to/file.py:function'")
         return spec.strip(), {}, 1.0, repr(spec)
     if not isinstance(spec, dict):
-        raise ValueError(f"reward {spec!r}: expected a string or a mapping with 'name' or 'path', got {type(spec).__name__}")
+        raise ValueError(
+            f"reward {spec!r}: expected a string or a mapping with 'name' or 'path', got {type(spec).__name__}")
     label = repr(spec.get("name") or spec.get("path") or spec)
     has_name, has_path = "name" in spec, "path" in spec
     if has_name == has_path:
-        raise ValueError(f"reward {spec!r}: give exactly one of 'name' (a registered reward) or 'path' (file.py:function)")
+        raise ValueError(
+            f"reward {spec!r}: give exactly one of 'name' (a registered reward) or 'path' (file.py:function)")
     target = spec["name"] if has_name else spec["path"]
     if not isinstance(target, str) or not target.strip():
         raise ValueError(f"reward {spec!r}: '{'name' if has_name else 'path'}' must be a non-empty string")
@@ -206,7 +211,8 @@ class Reward:
         column = kwargs.get("task")
         if not isinstance(column, (list, tuple)) or len(column) != n:
             if not getattr(self, "_warned_no_task", False):
-                logger.warning("reward %s is limited to tasks %s but the batch has no 'task' column: applying it to every row", self.__name__, self.tasks)
+                logger.warning("reward %s is limited to tasks %s but the batch has no 'task' column: "
+                               "applying it to every row", self.__name__, self.tasks)
                 self._warned_no_task = True
             return None
         return [i for i, task in enumerate(column) if task in self.tasks]
@@ -221,7 +227,8 @@ class Reward:
                 logger.warning("reward %s failed on a sample: %s: %s", self.__name__, type(e).__name__, e)
                 _bump(self.__name__, "errors", max(n, 1))
                 return [None] * n
-            logger.warning("reward %s failed on a batch (%s: %s); scoring sample by sample", self.__name__, type(e).__name__, e)
+            logger.warning("reward %s failed on a batch (%s: %s); scoring sample by sample", self.__name__,
+                           type(e).__name__, e)
         out = []
         for i in range(n):
             try:
@@ -252,7 +259,8 @@ class AsyncReward(Reward):
 
 
 def _take(kwargs: dict, keep: list[int], n: int) -> dict:
-    return {k: ([v[i] for i in keep] if isinstance(v, (list, tuple)) and len(v) == n else v) for k, v in kwargs.items()}
+    return {k: ([v[i] for i in keep] if isinstance(v, (list, tuple)) and len(v) == n else v)
+            for k, v in kwargs.items()}
 
 
 def _slice(kwargs: dict, i: int, n: int) -> dict:
@@ -287,7 +295,8 @@ def resolve_reward(spec) -> Reward:
         if isinstance(tasks, str):
             tasks = [tasks]
         if not isinstance(tasks, (list, tuple)) or not tasks or not all(isinstance(t, str) for t in tasks):
-            raise ValueError(f"reward {label}: tasks must be a task name or a non-empty list of task names, got {tasks!r}")
+            raise ValueError(
+                f"reward {label}: tasks must be a task name or a non-empty list of task names, got {tasks!r}")
         tasks = list(tasks)
     unknown = sorted(set(params) - set(accepted))
     if unknown:

@@ -93,7 +93,8 @@ def reward_model(
         texts.append(scored_text(tokenizer, prompts[i] if include_prompt and prompts is not None else None, part))
     scores: list[float] = []
     for start in range(0, len(texts), batch_size):
-        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+        batch = tokenizer(texts[start : start + batch_size], return_tensors="pt", padding=True, truncation=True,
+                          max_length=max_length)
         with torch.inference_mode():
             logits = net(**{k: v.to(dev) for k, v in batch.items()}).logits
         scores += logits[:, 0].float().cpu().tolist()

@@ -125,7 +125,8 @@ class Sandbox:
     def _bwrap(self, code_dir: str) -> list[str]:
         cmd = [
             "bwrap",
-            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try",
             # --as-pid-1: the program is the namespace's init, so when it exits the kernel kills everything
             # left inside; bwrap's own reaper init would instead be left as a zombie for the host's PID 1
             # to reap, and zombies count against the slot uid's process limit.
@@ -164,7 +165,8 @@ class Sandbox:
             result = self.run("print('ok')", "")
             if result.stdout.strip() != "ok":
                 raise SandboxUnavailable(
-                    f"bubblewrap cannot create a sandbox here (exit {result.returncode}): {result.stderr.strip()[-300:]}"
+                    f"bubblewrap cannot create a sandbox here (exit {result.returncode}): "
+                    f"{result.stderr.strip()[-300:]}"
                 )
 
     def run(self, program: str, stdin: str = "") -> RunResult:
@@ -224,7 +226,8 @@ class Sandbox:
             start = time.monotonic()
             try:
                 slot.start_run([*self.interpreter, f"/code/{self.filename}"], dict(SANDBOX_ENV), self._rlimits(),
-                               stdin_file.fileno(), out_w, err_w, in_process=self.interpreter == WARM_PYTHON)  # fmt: skip
+                               stdin_file.fileno(), out_w, err_w,
+                               in_process=self.interpreter == WARM_PYTHON)  # fmt: skip
             except SlotDied as e:
                 os.close(out_r)
                 os.close(err_r)

@@ -31,7 +31,8 @@ def _correctness(completions, solution, timeout: float) -> list[float | None]:
 
 
 @register("length")
-def length(completions, solution, completion_ids=None, prompts=None, timeout: float = 5.0, **kwargs) -> list[float | None]:
+def length(completions, solution, completion_ids=None, prompts=None, timeout: float = 5.0,
+           **kwargs) -> list[float | None]:
     """Kimi k1.5's length reward: within the completions of one prompt, lambda = 0.5 - (len - min) / (max - min);
     a correct completion gets lambda, a wrong one min(0, lambda). Rewards short correct answers without
     pushing wrong ones to be shorter still. Rows with an unparseable gold score None."""
@@ -81,7 +82,8 @@ def cosine(
 
 
 @register("soft_overlong")
-def soft_overlong(completions, max_completion_len: int = 1024, soft_punish_cache: int = 256, completion_ids=None, **kwargs):
+def soft_overlong(completions, max_completion_len: int = 1024, soft_punish_cache: int = 256, completion_ids=None,
+                  **kwargs):
     """DAPO's soft overlong punishment (trl.rewards.get_soft_overlong_punishment): 0 up to
     max_completion_len - soft_punish_cache, then linearly down to -1 at max_completion_len, -1 beyond."""
     # trl imports torch: on use, so that importing the reward registry (`r1repro check`) stays light.
@@ -92,7 +94,8 @@ def soft_overlong(completions, max_completion_len: int = 1024, soft_punish_cache
 
 
 @register("repetition")
-def repetition(completions, ngram_size: int = 3, max_penalty: float = -1.0, unit: str = "words", completion_ids=None, **kwargs):
+def repetition(completions, ngram_size: int = 3, max_penalty: float = -1.0, unit: str = "words", completion_ids=None,
+               **kwargs):
     """Repeated n-gram penalty (trl.rewards.get_repetition_penalty_reward): (1 - unique/total n-grams) *
     max_penalty, over words of the text (`unit: words`, works everywhere) or token ids (`unit: tokens`)."""
     from trl.rewards import get_repetition_penalty_reward  # on use, as in soft_overlong

@@ -84,7 +84,8 @@ class WarmSlot:
 
     def start_run(self, argv: list[str], env: dict, rlimits: dict, stdin_fd: int, stdout_w: int, stderr_w: int,
                   in_process: bool = False) -> None:  # fmt: skip
-        message = json.dumps({"op": "run", "argv": argv, "env": env, "rlimits": rlimits, "in_process": in_process}).encode()
+        message = json.dumps({"op": "run", "argv": argv, "env": env, "rlimits": rlimits,
+                              "in_process": in_process}).encode()
         try:
             socket.send_fds(self.control, [message], [stdin_fd, stdout_w, stderr_w])
         except OSError as e:

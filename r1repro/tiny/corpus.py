@@ -49,7 +49,8 @@ def build_corpus(
     mix = format_mix or DEFAULT_FORMAT_MIX
     unknown = set(mix) - set(DEFAULT_FORMAT_MIX)
     if unknown:
-        raise ValueError(f"corpus_format_mix: unknown formats {sorted(unknown)}; expected {sorted(DEFAULT_FORMAT_MIX)}")
+        raise ValueError(
+            f"corpus_format_mix: unknown formats {sorted(unknown)}; expected {sorted(DEFAULT_FORMAT_MIX)}")
     formats, weights = zip(*mix.items())
     rng = random.Random(f"corpus-{seed}")
     general = general_rows("train", 10_000, seed)

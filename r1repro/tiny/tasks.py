@@ -1,7 +1,8 @@
 """Synthetic tasks for the tiny recipe, generated deterministically from a seed.
 
-- `addition` (task `reasoning`): add two 2-digit numbers (fixed width keeps the digit positions learnable for a tiny model). A digit-by-digit trace with carries makes
-  the answer reliable for a tiny model; answering directly is much less so.
+- `addition` (task `reasoning`): add two 2-digit numbers (fixed width keeps the digit positions learnable
+  for a tiny model). A digit-by-digit trace with carries makes the answer reliable for a tiny model;
+  answering directly is much less so.
 - `general` (task `general`): say, repeat or reverse a 2-digit number ("Reverse 47" -> "74"), answered
   directly, without thinking or tags: the tiny world's everyday requests. The base learns them in
   pre-training; used to measure forgetting, as stage 3's non-reasoning data and for stage 4's reward
@@ -93,7 +94,8 @@ def general_answer(kind: str, number: str) -> str:
 
 def general_rows(split: str, n: int, seed: int = 0) -> list[dict]:
     """`n` rows cycling through the split's (kind, number) problems (270 in all, a quarter of them test)."""
-    problems = [(kind, str(x)) for kind in GENERAL_KINDS for x in range(10, 100) if _split_of(f"{kind}:{x}", 0.25) == split]
+    problems = [(kind, str(x)) for kind in GENERAL_KINDS for x in range(10, 100)
+                if _split_of(f"{kind}:{x}", 0.25) == split]
     random.Random(f"general-{split}-{seed}").shuffle(problems)
     rows = []
     for i in range(n):
