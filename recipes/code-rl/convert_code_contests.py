@@ -23,7 +23,8 @@ def rows(split: str, max_tests: int):
         for kind in ("public_tests", "private_tests", "generated_tests"):
             tests += [{"input": i, "output": o} for i, o in zip(ex[kind]["input"], ex[kind]["output"])]
         if tests:  # a problem without tests cannot be rewarded
-            yield {"id": f"{split}-{ex['name']}", "problem": ex["description"], "tests": tests[:max_tests], "task": "code"}
+            yield {"id": f"{split}-{ex['name']}", "problem": ex["description"], "tests": tests[:max_tests],
+                   "task": "code"}
 
 
 def main() -> None:

@@ -32,7 +32,8 @@ def problem(rng: random.Random) -> tuple[str, list[str], int]:
         return (f"{name} sold {a} {item} in April, and then sold half as many {item} in May. "
                 f"How many {item} did {name} sell altogether in April and May?",
                 [f"{name} sold {a}/2 = <<{a}/2={a // 2}>>{a // 2} {item} in May.",
-                 f"{name} sold {a} + {a // 2} = <<{a}+{a // 2}={a + a // 2}>>{a + a // 2} {item} altogether."], a + a // 2)
+                 f"{name} sold {a} + {a // 2} = <<{a}+{a // 2}={a + a // 2}>>{a + a // 2} {item} altogether."],
+                a + a // 2)
     if kind == 2:
         a, b = rng.randint(2, 12), rng.randint(2, 9)
         return (f"A box holds {a} {item}. How many {item} are in {b} boxes?",
@@ -47,7 +48,8 @@ def rows(n: int, seed: int) -> list[dict]:
     out = []
     for i in range(n):
         question, steps, answer = problem(rng)
-        out.append({"id": f"gsm8k-shaped-{seed}-{i}", "question": question, "answer": "\n".join(steps) + f"\n#### {answer}"})
+        out.append({"id": f"gsm8k-shaped-{seed}-{i}", "question": question,
+                    "answer": "\n".join(steps) + f"\n#### {answer}"})
     return out
 
 
@@ -55,7 +57,8 @@ def messages_row(row: dict) -> dict:
     steps, final = row["answer"].rsplit("####", 1)
     thinking = re.sub(r"<<[^>]*>>", "", steps).strip()
     return {"messages": [{"role": "user", "content": row["question"]},
-                         {"role": "assistant", "content": f"<think>\n{thinking}\n</think>\n<answer> {final.strip()} </answer>"}]}
+                         {"role": "assistant",
+                          "content": f"<think>\n{thinking}\n</think>\n<answer> {final.strip()} </answer>"}]}
 
 
 def write(path: Path, data: list[dict]) -> None:
@@ -69,14 +72,16 @@ def main(out_dir: str) -> None:
     write(out / "test.jsonl", rows(50, seed=2))
     write(out / "distill_messages.jsonl", [messages_row(r) for r in rows(64, seed=3)])
     # General (non-reasoning) rows for rejection_sft / all_scenario_rl: a question and a short answer.
-    general = [{"id": f"general-{i}", "problem": f"Repeat the word {w}.", "solution": w, "response": f" <think> </think> <answer> {w} </answer>"}
+    general = [{"id": f"general-{i}", "problem": f"Repeat the word {w}.", "solution": w,
+                "response": f" <think> </think> <answer> {w} </answer>"}
                for i, w in enumerate(["apple", "river", "cloud", "stone", "maple", "tiger", "piano", "lemon"] * 4)]
     write(out / "general.jsonl", general)
     # Reward-model preferences for all_scenario_rl: each general answer beats the same answer naming
     # another word (a known right vs a known wrong answer; a real run uses human scores, e.g. HelpSteer2).
     words = sorted({row["solution"] for row in general})
     pairs = [{"problem": row["problem"], "chosen": row["response"],
-              "rejected": row["response"].replace(row["solution"], words[(words.index(row["solution"]) + 1) % len(words)])}
+              "rejected": row["response"].replace(row["solution"],
+                                                  words[(words.index(row["solution"]) + 1) % len(words)])}
              for row in general]
     write(out / "rm_pairs.jsonl", pairs)
 
