@@ -77,10 +77,10 @@ def test_tasks_are_deterministic_and_splits_disjoint():
         assert all(set(r) >= {"id", "problem", "solution", "task", "response"} for r in train)
     assert task_rows("addition", "test", 3)[0]["task"] == "reasoning"
     general = {r["problem"]: r for r in task_rows("general", "train", 500)}
-    for problem, answer in (("Say 47", "47"), ("Repeat 47", "47 47"), ("Reverse 47", "74")):
+    for problem, answer in (("Say 47", "47"), ("Repeat 47", "47 47"), ("Say 52", "52"), ("Repeat 52", "52 52")):
         if problem in general:  # each (kind, number) is in one split only
             assert general[problem]["solution"] == answer and general[problem]["response"] == f" {answer}"
-    assert len({r["problem"] for r in task_rows("general", "test", 500)}) > 50  # enough distinct test problems
+    assert len({r["problem"] for r in task_rows("general", "test", 500)}) > 30  # enough distinct test problems
     with pytest.raises(ValueError, match="unknown tiny task 'adition'"):
         task_rows("adition", "train", 1)
 

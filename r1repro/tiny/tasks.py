@@ -3,13 +3,14 @@
 - `addition` (task `reasoning`): add two 2-digit numbers (fixed width keeps the digit positions learnable
   for a tiny model). A digit-by-digit trace with carries makes the answer reliable for a tiny model;
   answering directly is much less so.
-- `general` (task `general`): say, repeat or reverse a 2-digit number ("Reverse 47" -> "74"), answered
+- `general` (task `general`): say or repeat a 2-digit number ("Repeat 47" -> "47 47"), answered
   directly, without thinking or tags: the tiny world's everyday requests. The base learns them in
   pre-training; used to measure forgetting, as stage 3's non-reasoning data and for stage 4's reward
   model. Graded by `exact_match` with `tags_required: false` (the visible answer, tagged or not).
 
 Every row has the columns the rest of the project expects: `id`, `problem`, `solution`, `task`,
-`lang`, plus `response`, a well-formed R1-style completion (the "reference" an SFT stage can use).
+`lang`, plus `response`, the reference completion an SFT stage can use (R1-style think-then-answer for
+addition, the direct answer for general).
 Train and test are disjoint: a problem's split is a function of the problem itself, not of the seed.
 """
 
@@ -18,11 +19,13 @@ from __future__ import annotations
 import random
 import zlib
 
-# Why digits and no tags: the tiny base copies digits it has seen in addition problems, and only over
-# a short distance. Measured (700 CPT steps, 15% general docs, greedy): words (uppercase / reverse /
-# repeat) 0.00 and random letter strings 0.00 whether tagged or not; tagged digit answers 0.04; untagged
-# digit answers repeat 0.70, reverse 0.26.
-GENERAL_KINDS = ("say", "repeat", "reverse")
+# Why these two, digits and no tags: the tiny base copies digits it has seen in addition problems, and
+# only over a short distance. Measured (CPT, 15-20% general docs, greedy on held-out problems): words
+# (uppercase / reverse / repeat) 0.00 and random letter strings 0.00, tagged or not; tagged digit
+# answers 0.04; untagged say / repeat 0.98-1.00. Reversing a number ("Reverse 47" -> "74") was learned
+# (0.26) but fought the skill R1-Zero needs, reading the sum off a units-first trace: greedy accuracy
+# after r1zero 0.11 with it in the corpus, 0.54 without.
+GENERAL_KINDS = ("say", "repeat")
 
 # Words of the addition trace, in English and Korean. The tiny corpus mixes them, as R1-Zero's
 # outputs mixed languages; the language-consistency reward (stage 2) is meant to remove the mixing.
@@ -89,11 +92,11 @@ def addition_rows(split: str, n: int, seed: int = 0) -> list[dict]:
 
 
 def general_answer(kind: str, number: str) -> str:
-    return {"say": number, "repeat": f"{number} {number}", "reverse": number[::-1]}[kind]
+    return {"say": number, "repeat": f"{number} {number}"}[kind]
 
 
 def general_rows(split: str, n: int, seed: int = 0) -> list[dict]:
-    """`n` rows cycling through the split's (kind, number) problems (270 in all, a quarter of them test)."""
+    """`n` rows cycling through the split's (kind, number) problems (180 in all, a quarter of them test)."""
     problems = [(kind, str(x)) for kind in GENERAL_KINDS for x in range(10, 100)
                 if _split_of(f"{kind}:{x}", 0.25) == split]
     random.Random(f"general-{split}-{seed}").shuffle(problems)
