@@ -22,9 +22,11 @@ import zlib
 # Why these two, digits and no tags: the tiny base copies digits it has seen in addition problems, and
 # only over a short distance. Measured (CPT, 15-20% general docs, greedy on held-out problems): words
 # (uppercase / reverse / repeat) 0.00 and random letter strings 0.00, tagged or not; tagged digit
-# answers 0.04; untagged say / repeat 0.98-1.00. Reversing a number ("Reverse 47" -> "74") was learned
-# (0.26) but fought the skill R1-Zero needs, reading the sum off a units-first trace: greedy accuracy
-# after r1zero 0.11 with it in the corpus, 0.54 without.
+# answers 0.04; untagged say / repeat 0.92-1.00. Reversing a number ("Reverse 47" -> "74") was learned
+# less well (0.26) and is left out: it asks for the digit-order skill R1-Zero uses to read the sum off
+# the units-first trace. Whether it hurt R1-Zero is not settled: greedy accuracy after r1zero was 0.11
+# and 0.15 in two runs with it, 0.54 and 0.16 in two runs without (1 vs 2 threads; r1zero's outcome
+# varies that much between runs of the same recipe).
 GENERAL_KINDS = ("say", "repeat")
 
 # Words of the addition trace, in English and Korean. The tiny corpus mixes them, as R1-Zero's
