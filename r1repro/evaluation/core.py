@@ -133,6 +133,13 @@ def _columns(rows: list[dict], repeat: int, prompts: list[str], settings: EvalSe
     return columns
 
 
+def _answer_reader(answer_reward: str | dict):
+    """How a completion's answer is read for cons@k votes and the sample records: as the task's answer
+    reward reads it (a task graded with `tags_required: false` by its visible answer, tagged or not)."""
+    untagged = isinstance(answer_reward, dict) and answer_reward.get("tags_required") is False
+    return answer_part if untagged else answer_target
+
+
 def _score(reward, completions: list, columns: dict) -> list[float | None]:
     if reward is None:
         return [None] * len(completions)
@@ -154,10 +161,8 @@ def _score_task(task, settings, prompts, greedy_out, sampled_out, builder):
     fmt = _score(format_reward, sampled_texts, sampled_cols)
     lang = _score(language_reward, sampled_texts, sampled_cols)
     correct = [a is not None and a >= CORRECT_THRESHOLD for a in acc]
-    # The answers cons@k votes over, parsed as the answer reward reads them (a task answered without
-    # tags votes with its visible answer).
-    untagged = isinstance(task.answer_reward, dict) and task.answer_reward.get("tags_required") is False
-    answers = [(answer_part if untagged else answer_target)(s.text) for s in sampled_flat]
+    parse_answer = _answer_reader(task.answer_reward)
+    answers = [parse_answer(s.text) for s in sampled_flat]
 
     pass_ks = [p for p in settings.pass_k if 1 <= p <= k]
     per_k = {p: [] for p in pass_ks}
@@ -189,7 +194,7 @@ def _score_task(task, settings, prompts, greedy_out, sampled_out, builder):
                 "solution": row.get("solution")}
         g = greedy_out[i]
         records.append({**base, "mode": "greedy", "sample_index": 0, "text": g.text, "num_tokens": g.num_tokens,
-                        "finish_reason": g.finish_reason, "answer": answer_target(g.text), "reward": greedy_acc[i]})
+                        "finish_reason": g.finish_reason, "answer": parse_answer(g.text), "reward": greedy_acc[i]})
         for j in range(k):
             n = i * k + j
             s = sampled_flat[n]

@@ -1,5 +1,5 @@
 """`exact_match`: string equality of the final answer with the gold, for non-math tasks (GPQA's
-letter; the tiny recipe's `general` task: say / repeat / reverse a number)."""
+letter; the tiny recipe's `general` task: say / repeat a number)."""
 
 from __future__ import annotations
 
