@@ -7,7 +7,7 @@ import pytest
 from r1repro.templates import R1ZERO_TEMPLATE, get_template, render_prompt
 from r1repro.tiny.corpus import build_corpus
 from r1repro.tiny.model import build_char_tokenizer, build_tiny_model
-from r1repro.tiny.tasks import addition_steps, addition_trace, task_rows
+from r1repro.tiny.tasks import addition_steps, addition_trace, r1_response, task_rows
 
 
 def test_r1zero_template_is_the_papers():
@@ -65,7 +65,10 @@ def test_addition_trace_is_correct_arithmetic():
         trace = addition_trace(a, b)
         assert trace.endswith(f"so {a + b}")
     assert addition_trace(347, 582) == "7+2=9. 4+8=12 carry 1. 3+5+1=9. so 929"
-    assert addition_steps(47, 82) == "7+2=9. 4+8=12 carry 1."  # the tagged formats: answer not repeated
+    assert addition_steps(47, 82) == "7+2=9. 4+8=12 carry 1."
+    # Every format with steps reads the sum off them after `so`, the tagged ones too (r1_response's docstring).
+    assert r1_response(addition_trace(47, 82), "129") == \
+        " <think> 7+2=9. 4+8=12 carry 1. so 129 </think> <answer> 129 </answer>"
     assert "따라서" in addition_trace(12, 34, random.Random(0), korean_rate=1.0)
 
 
@@ -80,7 +83,7 @@ def test_tasks_are_deterministic_and_splits_disjoint():
     for problem, answer in (("Say 47", "47"), ("Repeat 47", "47 47"), ("Say 52", "52"), ("Repeat 52", "52 52")):
         if problem in general:  # each (kind, number) is in one split only
             assert general[problem]["solution"] == answer and general[problem]["response"] == f" {answer}"
-    assert len({r["problem"] for r in task_rows("general", "test", 500)}) > 30  # enough distinct test problems
+    assert len({r["problem"] for r in task_rows("general", "test", 500)}) == 500  # evals use >= 500 distinct problems
     with pytest.raises(ValueError, match="unknown tiny task 'adition'"):
         task_rows("adition", "train", 1)
 

@@ -10,28 +10,31 @@ from __future__ import annotations
 import random
 
 from r1repro.templates import render_prompt
-from r1repro.tiny.tasks import _split_of, addition_steps, addition_trace, general_rows, r1_response
+from r1repro.tiny.tasks import _split_of, addition_trace, general_rows, r1_response
 
-# Weights of the answer formats for reasoning problems.
+# Weights of the answer formats for reasoning problems. Every format with steps reads the sum off them after
+# `so` (one skill, learned from all of them). The greedy base must not pick `r1` by a narrow margin: after
+# `</think> ` the untagged answer starts with a fixed word ("The"), not with one of ten digits, so it beats
+# `<answer>` by its whole weight; sampled at GRPO's temperature the base still writes `r1` often enough
+# (about a third of its tagged answers) for R1-Zero to discover and amplify.
 DEFAULT_FORMAT_MIX = {
-    "r1": 0.15,  # <think> steps </think> <answer> N </answer>   (what R1-Zero rewards)
-    "plain": 0.05,  # The answer is N.                             (direct, no trace: often wrong)
+    "r1": 0.12,  # <think> steps so N </think> <answer> N </answer>   (what R1-Zero rewards)
+    "plain": 0.05,  # The answer is N.                              (direct, no trace: often wrong)
     "trace": 0.50,  # steps so N                                    (no tags)
-    "answer_tag": 0.03,  # <answer> N </answer>                    (tags, no thinking)
-    "think_only": 0.27,  # <think> steps </think> N                 (thinks, answers untagged)
+    "answer_tag": 0.03,  # <answer> N </answer>                     (tags, no thinking: often wrong)
+    "think_only": 0.30,  # <think> steps so N </think> The answer is N.  (thinks, answers untagged)
 }
 
 
 def reasoning_completion(a: int, b: int, fmt: str, rng: random.Random, korean_rate: float) -> str:
     answer = str(a + b)
-    if fmt == "trace":
-        return f" {addition_trace(a, b, rng, korean_rate)}"
-    steps = addition_steps(a, b, rng, korean_rate)
+    trace = addition_trace(a, b, rng, korean_rate)
     return {
-        "r1": r1_response(steps, answer),
+        "r1": r1_response(trace, answer),
         "plain": f" The answer is {answer}.",
+        "trace": f" {trace}",
         "answer_tag": f" <answer> {answer} </answer>",
-        "think_only": f" <think> {steps} </think> {answer}",
+        "think_only": f" <think> {trace} </think> The answer is {answer}.",
     }[fmt]
 
 

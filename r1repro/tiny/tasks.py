@@ -28,6 +28,7 @@ import zlib
 # and 0.15 in two runs with it, 0.54 and 0.16 in two runs without (1 vs 2 threads; r1zero's outcome
 # varies that much between runs of the same recipe).
 GENERAL_KINDS = ("say", "repeat")
+GENERAL_TEST_FRACTION = 0.3
 
 # Words of the addition trace, in English and Korean. The tiny corpus mixes them, as R1-Zero's
 # outputs mixed languages; the language-consistency reward (stage 2) is meant to remove the mixing.
@@ -64,11 +65,14 @@ def addition_trace(a: int, b: int, rng: random.Random | None = None, korean_rate
     return f"{steps} {_trace_word('so', rng, korean_rate)} {a + b}"
 
 
-def r1_response(steps: str, answer: str) -> str:
-    """The completion format R1-Zero rewards: think, then answer (leading space follows `Assistant:`).
-    The answer is not repeated inside <think>: copying it there and again into <answer> is one more
-    skill a tiny model must learn (measured: it halves the share of correct tagged answers)."""
-    return f" <think> {steps} </think> <answer> {answer} </answer>"
+def r1_response(trace: str, answer: str) -> str:
+    """The completion format R1-Zero rewards: think (the trace, ending `so N`), then answer (leading space
+    follows `Assistant:`). Every reasoning format with steps reads the sum off the steps the same way, after
+    `so`, so the arithmetic the base learns from its most common (untagged) format carries over to the
+    tagged ones; putting the answer in the tags is then a short copy. Measured (CPT, 2026-12-03): with the
+    tagged formats ending `</think> N` instead, the base's accuracy *inside* them was 0.16-0.36 (0.79-0.98
+    in the untagged trace) and depended on the float path, and so did everything R1-Zero could amplify."""
+    return f" <think> {trace} </think> <answer> {answer} </answer>"
 
 
 def addition_rows(split: str, n: int, seed: int = 0) -> list[dict]:
@@ -87,7 +91,7 @@ def addition_rows(split: str, n: int, seed: int = 0) -> list[dict]:
                 "solution": str(a + b),
                 "task": "reasoning",
                 "lang": "en",
-                "response": r1_response(addition_steps(a, b), str(a + b)),
+                "response": r1_response(addition_trace(a, b), str(a + b)),
             }
         )
     return rows
@@ -98,9 +102,11 @@ def general_answer(kind: str, number: str) -> str:
 
 
 def general_rows(split: str, n: int, seed: int = 0) -> list[dict]:
-    """`n` rows cycling through the split's (kind, number) problems (180 in all, a quarter of them test)."""
-    problems = [(kind, str(x)) for kind in GENERAL_KINDS for x in range(10, 100)
-                if _split_of(f"{kind}:{x}", 0.25) == split]
+    """`n` rows cycling through the split's (kind, number) problems: 3-digit numbers, 1,800 in all, 30% of
+    them test (~540, enough for evals of 500 distinct held-out problems). 2-digit numbers were left out: as a
+    10% minority beside 3-digit ones the base answered them 0.0-0.6 (measured)."""
+    problems = [(kind, str(x)) for kind in GENERAL_KINDS for x in range(100, 1000)
+                if _split_of(f"{kind}:{x}", GENERAL_TEST_FRACTION) == split]
     random.Random(f"general-{split}-{seed}").shuffle(problems)
     rows = []
     for i in range(n):
