@@ -209,6 +209,11 @@ def test_math_thousands_in_a_boxed_completion():
     completions = [r"So the count is \boxed{32,\! 349}.", r"Total: \boxed{11,\! 111,\! 111,\! 100}",
                    r"So the count is \boxed{32,\! 348}."]
     assert accuracy(completions, solution=["32349", "11111111100", "32349"]) == [1.0, 1.0, 0.0]
+    # the gold as a MATH solution writes it; `32, 349` without `\\!` is a pair, not a number (as math-verify's
+    # own suite has it)
+    golds = [r"is $\boxed{11,\! 111,\! 111,\! 100}$", r"is $\boxed{32,\! 349}$", r"is $\boxed{32, 349}$"]
+    answers = [r"\[ \boxed{11111111100} \]", r"\[ \boxed{32349} \]", r"\[ \boxed{32349} \]"]
+    assert accuracy(answers, solution=golds) == [1.0, 1.0, 0.0]
 
 
 def test_cleaning_helpers():
