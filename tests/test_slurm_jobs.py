@@ -132,6 +132,24 @@ def test_bad_recipe_fails_the_job_with_one_line(cluster, tmp_path):
     assert "training:" not in log
 
 
+def test_stage_error_is_the_last_word_of_the_job_log(cluster, tmp_path, base_model):
+    """A bad input found by the stage itself (not by the planner): the node wrapper passes the stage's
+    exit code through and adds no traceback (accelerate's CalledProcessError used to follow the error)."""
+    job = sbatch(cluster, f"--output={tmp_path}/%x-%j.out", "slurm/stage2_grpo.sh",
+                 "--config", "recipes/tiny/reasoning_rl.yaml", "--run_dir", str(tmp_path / "run"),
+                 "--model_name_or_path", base_model, "--rewards", f"{{path: '{tmp_path}/nope.py:f'}}",
+                 *COMMON_ARGS, *GRPO_ARGS)
+    info = wait_ended(cluster, job, 300)
+    log = log_of(cluster, job)
+    assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", log[-3000:]
+    assert "Traceback" not in log and "CalledProcessError" not in log, log[-3000:]
+    # The stage's one line, then only srun's own notes (the task's exit code, the step's end), then the exit line.
+    tail = [line for line in log.splitlines() if line.strip() and not line.startswith("srun: ")][-2:]
+    assert tail[0] == (f"r1repro reasoning_rl: error: rewards: reward '{tmp_path}/nope.py:f': file {tmp_path}/nope.py"
+                       f" not found (relative paths are read from {REPO})"), log[-3000:]
+    assert tail[1].endswith("stage reasoning_rl finished with exit code 2"), log[-3000:]
+
+
 PLUGIN_REWARD = "def length_bonus(completions, **kwargs):\n    return [min(len(c), 8) / 8 for c in completions]\n"
 
 

@@ -11,6 +11,8 @@
     limit: 100                   # problems per benchmark unless the benchmark says otherwise
     template: tiny               # any EvalSettings field: num_samples, temperature, top_p, max_new_tokens,
                                  # backend, ...
+    protocol: deepseek-r1        # optional: a published protocol's settings (r1repro/evaluation/protocols.py);
+                                 # fields set here or on the command line override it and are recorded
 
 Writes <output_dir>/results.json ({"evals": {checkpoint: {task: metrics}}, "settings": ...}),
 results.md (markdown table), pass_at_k.png, and samples/<checkpoint>.jsonl. A checkpoint already
@@ -29,11 +31,12 @@ import yaml
 
 from r1repro.evaluation.benchmarks import BENCHMARKS, load_benchmark
 from r1repro.evaluation.core import EvalSettings, evaluate_model
+from r1repro.evaluation.protocols import PROTOCOLS, ProtocolRun
 from r1repro.evaluation.report import markdown_table, plot_pass_at_k
 from r1repro.files import write_json_atomic, write_text_atomic
 
 SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(EvalSettings)}
-TOP_KEYS = {"checkpoints", "benchmarks", "output_dir", "limit", "overwrite"}
+TOP_KEYS = {"checkpoints", "benchmarks", "output_dir", "limit", "overwrite", "protocol"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--list-benchmarks", action="store_true")
+    p.add_argument("--protocol", default=None, help=f"a published protocol's settings: {', '.join(PROTOCOLS)}")
     for name, f in SETTINGS_FIELDS.items():
         if name in ("engine_options", "pass_k"):
             continue
@@ -95,6 +99,9 @@ def load_config(args) -> dict:
             raise ValueError(f"--engine-option {item!r}: expected KEY=VALUE")
         options[key] = yaml.safe_load(value)
     settings["engine_options"] = options
+    protocol = None
+    if args.protocol or config.get("protocol"):
+        protocol, settings = ProtocolRun.start(args.protocol or config["protocol"], settings)
     return {
         "checkpoints": checkpoints,
         "benchmarks": benchmarks,
@@ -102,17 +109,24 @@ def load_config(args) -> dict:
         "limit": args.limit if args.limit is not None else config.get("limit"),
         "overwrite": args.overwrite or bool(config.get("overwrite")),
         "settings": EvalSettings(**settings),
+        "protocol": protocol,
     }
 
 
 def run(config: dict) -> dict:
     settings, out = config["settings"], Path(config["output_dir"])
     tasks = [load_benchmark(b, limit=config["limit"], seed=settings.seed) for b in config["benchmarks"]]
+    protocol = config.get("protocol")
+    if protocol is not None:
+        tasks = protocol.prepare(config["benchmarks"], tasks, settings)
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         shared = next(n for n in names if names.count(n) > 1)
         raise ValueError(f"r1repro eval: two benchmarks share the name {shared!r}; give one a `label`")
     fingerprint = {"settings": dataclasses.asdict(settings), "tasks": {t.name: len(t.rows) for t in tasks}}
+    if protocol is not None:
+        fingerprint["protocol"] = protocol.block(settings)
+    evaluate = protocol.evaluate if protocol is not None else evaluate_model
     evals = {}
     for checkpoint, model in config["checkpoints"].items():
         cached = out / "evals" / f"{checkpoint}.json"
@@ -124,7 +138,7 @@ def run(config: dict) -> dict:
                 evals[checkpoint] = previous["results"]
                 continue
         print(f"[eval] {checkpoint}: {model} on {', '.join(names)}", file=sys.stderr)
-        results = evaluate_model(model, tasks, settings, samples_path=str(out / "samples" / f"{checkpoint}.jsonl"))
+        results = evaluate(model, tasks, settings, samples_path=str(out / "samples" / f"{checkpoint}.jsonl"))
         write_json_atomic(cached, {"model": model, "fingerprint": fingerprint, "results": results})
         evals[checkpoint] = results
     write_json_atomic(out / "results.json", {"evals": evals, "checkpoints": config["checkpoints"], **fingerprint})

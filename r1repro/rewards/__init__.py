@@ -14,6 +14,7 @@ from __future__ import annotations
 
 # Builtins register themselves on import.
 from . import accuracy as _accuracy  # noqa: E402,F401
+from . import choice as _choice  # noqa: E402,F401
 from . import code as _code  # noqa: E402,F401
 from . import countdown as _countdown  # noqa: E402,F401
 from . import format as _format  # noqa: E402,F401

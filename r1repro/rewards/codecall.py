@@ -17,8 +17,11 @@ string literals. What the harness guards against (reward hacks that real policie
   comes in on stdin (never in the file), which is then replaced by /dev/null;
 - results that claim equality with anything (`__eq__` always True): a return value must be built from
   plain builtin types only (exact types, so no subclass of int either);
-- shadowing what the tests use (`abs = lambda x: 0`): the tests run in their own namespace, built from
-  the trusted `code_prompt`, with only the function under test taken from the completion.
+- shadowing what the tests use (`abs = lambda x: 0`, a `check` of its own): the tests run, as in
+  HumanEval's harness, in the program's namespace (its helpers such as `poly` are there), but in a copy
+  without the program's `check` and without names that shadow builtins; the trusted `code_prompt` is
+  run again on top, so its helpers win over the completion's. Without a `code_prompt` the program's own
+  helpers are trusted, as HumanEval's harness trusts them.
 Not guarded: code that walks the interpreter's frames to find the marker. The sandbox bounds what it can
 harm, not what it can claim; that needs a verdict computed outside the process (as call-based tests do).
 """
@@ -61,7 +64,8 @@ def _guard(fn):
         return result
     return candidate
 def _run():
-    mark = sys.stdin.readline().strip()  # a local, not a global of __main__ the code could import
+    import builtins as real_builtins  # locals (this, the marker), not globals of __main__ the code could swap
+    mark = sys.stdin.readline().strip()
     calls = sys.stdin.read()
     null = os.open(os.devnull, os.O_RDONLY); os.dup2(null, 0); os.close(null)  # no second read of stdin
     ns = {"__name__": "solution"}
@@ -75,7 +79,12 @@ def _run():
         if not callable(fn):
             raise NameError("the code defines no function %r" % ENTRY)
         if MODE == "check":
-            tests = {"__name__": "tests"}
+            # HumanEval's harness runs the test in the program's namespace: `check` may call helpers the
+            # program defines (poly, encode_cyclic). A copy of it, without the program's `check` and
+            # without names that shadow builtins; the trusted code_prompt's helpers go back on top.
+            tests = {k: v for k, v in ns.items() if k.startswith("__") or not hasattr(real_builtins, k)}
+            tests.pop("check", None)
+            tests.update(__name__="tests", __builtins__=real_builtins)
             if CODE_PROMPT:
                 exec(compile(CODE_PROMPT, "prompt.py", "exec"), tests)
             tests[ENTRY] = _guard(fn)

@@ -27,8 +27,10 @@ _CURRENCY_RE = re.compile(r"\\(?:text|mathrm|textrm|mbox)\s*\{\s*\\\$\s*\}|\\tex
 _UNESCAPED_DOLLAR_RE = re.compile(r"(?<!\\)\$")
 # `$18` / `-$5` / `$ 1,200` written as plain text (an odd number of `$`: not a math delimiter pair).
 _TEXT_MONEY_RE = re.compile(r"(^|[\s(+-])\$\s*(?=[\d.])")
-# Pure spacing commands: thin, negative thin, medium, thick space, `\ ` and `~`.
-_SPACING_RE = re.compile(r"(?<!\\)\\[,!;: ]|~")  # not the `\\` row break of a matrix
+# Pure spacing commands: thin, negative thin, medium, thick space, `\ ` and `~`, with the blanks after
+# them: TeX ignores blanks in math mode, and MATH writes thousands as `32,\! 349` (blank kept, the
+# number read as the pair "32, 349").
+_SPACING_RE = re.compile(r"(?<!\\)(?:\\[,!;: ]|~)\s*")  # not the `\\` row break of a matrix
 # A whole answer wrapped in \text{...} (or \mathrm, \textbf, \mbox) whose content starts like a number.
 _TEXT_WRAP_RE = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\s*\{([-+]?\s*[\d.$\\][^{}]*)\}\s*\.?")
 # "18 dollars", "5 cm", "12.5 square feet": a number followed only by unit words.

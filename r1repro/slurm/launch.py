@@ -4,8 +4,9 @@ Preemption path: Slurm signals the batch shell (`--signal=B:USR1@...`); the shel
 srun forwards the signal to this process on every node, and this process forwards SIGUSR1 to the
 trainer. Launchers in between (accelerate, torchrun) would die on SIGUSR1 (the default action), so
 they are started with SIGUSR1 ignored; the trainer installs its own handler, checkpoints and exits.
-accelerate turns the trainer's exit code 99 into 1, so "preempted" is decided here: a signal was
-forwarded and the stage did not write DONE.json.
+The trainer's exit code comes back unchanged (accelerate's launcher runs through accelerate_exec.py,
+which drops accelerate's traceback); "preempted" is still decided here too: a signal was forwarded and
+the stage did not write DONE.json.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def run_train(plan: Plan, machine_rank: int) -> int:
     preempt = {"at": None}
     # Children inherit "ignore SIGUSR1": launchers survive it; the trainer sets its own handler.
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    child = subprocess.Popen(cmd)
+    # The same `accelerate launch` arguments, through the wrapper that keeps the trainer's exit code and
+    # prints no traceback after the stage's own one-line error.
+    child = subprocess.Popen([sys.executable, "-m", "r1repro.slurm.accelerate_exec", *cmd[2:]])
 
     def forward(signum, _frame):
         print(f"[r1repro node-exec] got signal {signum}: asking the trainer to checkpoint and stop", flush=True)
