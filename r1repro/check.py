@@ -40,7 +40,7 @@ from r1repro.check_inputs import ERROR, INPUT_CHECKS, NOTE, SUMMARY, Finding, no
 from r1repro.check_lengths import check_lengths
 from r1repro.check_summary import describe_schedule, summarise, trl_batch  # noqa: F401  (re-exported)
 from r1repro.config import ConfigError, load_recipe, parse_config, validate_recipe
-from r1repro.pipeline import load_pipeline
+from r1repro.pipeline import load_pipeline, stage_args
 from r1repro.slurm.plan import PlanError, Shape, make_plan, parse_overrides, read_recipe
 from r1repro.stages import STAGES
 
@@ -160,7 +160,7 @@ def check_pipeline(path: str, shape, overrides: list[str], num_samples) -> list[
         return [report]
     reports = []
     for entry in stages:
-        args = ["--run_dir", run_dir, *map(str, entry.get("args", [])), *overrides]
+        args = stage_args(entry, run_dir, overrides)
         sub = check_stage(entry["recipe"], entry.get("stage", entry["name"]), shape, args, num_samples)
         reports.append(sub)
         if sub.errors:
@@ -219,7 +219,7 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
                      f"({module_name.replace('.', '/')}.py is missing)")
         return report
     try:
-        raw = read_recipe(path, parse_overrides(overrides))
+        raw = read_recipe(path, parse_overrides(overrides), stage)
     except PlanError as err:
         _config_error(report, err)
         return report
@@ -237,7 +237,7 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
         _config_error(report, err, prefix)
     # TRL's own checks (GRPOConfig's generation batch among them) at the plan's process count; without a
     # plan that count is unknown and the cluster line above says why.
-    instances = _parse(report, types, path, raw, overrides, plan.num_processes, gpus) if plan else None
+    instances = _parse(report, stage, types, path, raw, overrides, plan.num_processes, gpus) if plan else None
     config = _defaults(types) | raw
     bad = report.bad_fields()
     for check in CHECKS:
@@ -267,13 +267,14 @@ def at_world_size(types, num_processes: int) -> tuple:
                  if issubclass(dc, TrainingArguments) else dc for dc in types)
 
 
-def _parse(report: Report, types, path: str, raw: dict, overrides: list[str], num_processes: int, gpus: int):
+def _parse(report: Report, stage: str, types, path: str, raw: dict, overrides: list[str], num_processes: int,
+           gpus: int):
     """Parse as the stage will, but at the plan's process count and without this machine's lack of GPUs."""
     argv = ["--config", path, *overrides]
     if gpus:
         argv += [a for flag in HARDWARE_FLAGS if raw.get(flag) for a in (f"--{flag}", "false")]
     try:
-        instances, _ = parse_config(at_world_size(types, num_processes), argv)
+        instances, _ = parse_config(at_world_size(types, num_processes), argv, stage=stage)
         return instances
     except ConfigError as err:
         report.add(_field_finding(err, raw, path))

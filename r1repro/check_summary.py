@@ -1,5 +1,6 @@
 """The summary of `r1repro check` for a stage recipe that parsed: the cluster layout, the batch (as TRL
-derived it at the cluster's process count), the run length and the learning-rate schedule in words."""
+derived it at the cluster's process count), the run length, the learning-rate schedule in words and the
+folder the stage writes."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def trl_batch(stage: str, instances, num_processes: int) -> dict:
 
 
 def summarise(stage: str, instances, plan: Plan, num_samples: int | None, config: dict) -> list[Finding]:
-    """The summary lines of a stage that parsed: cluster, batch, generation, run length, learning rate."""
+    """The summary lines of a stage that parsed: cluster, batch, generation, run length, learning rate, where
+    it writes."""
     out: list[Finding] = []
     cfg = resolved_config(*instances)
     b = trl_batch(stage, instances, plan.num_processes)
@@ -70,6 +72,7 @@ def summarise(stage: str, instances, plan: Plan, num_samples: int | None, config
         out.append(summary(f"length: {epochs:g} epoch(s) of ceil(rows x {per_item} / {b['global_batch']}) steps "
                            "(pass --num-samples N for step counts)"))
     out.append(summary("learning rate: " + describe_schedule(cfg, total)))
+    out.append(summary(f"writes: {cfg.get('output_dir')} (run_dir {cfg.get('run_dir')})"))
     return out
 
 

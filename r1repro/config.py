@@ -6,8 +6,9 @@ CLI flags override YAML exactly as in TRL and open-r1. On top of it we add what 
 recipe is wrong: every problem is reported as one line naming the recipe, the field and what was
 expected (unknown keys get the closest valid name), before any model is loaded.
 
-`${run_dir}` inside any string value is replaced by the recipe's `run_dir` (after CLI overrides),
-so a chain of stage recipes can hand artifacts to each other by path.
+`${run_dir}` inside any string value is replaced by the parsed `run_dir` (the recipe's, or the command
+line's in any spelling TRL's parser accepts), once, after parsing, so a chain of stage recipes can hand
+artifacts to each other by path and `--run_dir` moves every one of them.
 """
 
 from __future__ import annotations
@@ -117,8 +118,9 @@ class EvalArgs:
 RUN_DIR_PATTERN = re.compile(r"\$\{run_dir\}")
 
 
-def load_recipe(path: str | os.PathLike, run_dir: str | None = None) -> dict:
-    """The recipe as a dict, with `${run_dir}` expanded (run_dir from the caller, else the recipe)."""
+def read_recipe_file(path: str | os.PathLike) -> dict:
+    """The recipe file as a dict, `${run_dir}` left as written: it is expanded once, after the command line
+    is parsed (expand_run_dir), so that every spelling of a run-dir flag moves every path."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: recipe file not found")
@@ -132,8 +134,30 @@ def load_recipe(path: str | os.PathLike, run_dir: str | None = None) -> dict:
         recipe = {}
     if not isinstance(recipe, dict):
         raise ConfigError(f"{path}: a recipe must be a YAML mapping of field: value, got {type(recipe).__name__}")
-    run_dir = run_dir or recipe.get("run_dir") or DEFAULT_RUN_DIR
-    return _expand(recipe, str(run_dir))
+    return recipe
+
+
+def load_recipe(path: str | os.PathLike, run_dir: str | None = None) -> dict:
+    """The recipe as a dict, with `${run_dir}` expanded (run_dir from the caller, else the recipe)."""
+    recipe = read_recipe_file(path)
+    if run_dir:
+        recipe["run_dir"] = run_dir
+    return expand_run_dir(recipe)
+
+
+def with_default_output_dir(values: dict, name: str) -> dict:
+    """`values` with output_dir `${run_dir}/<name>` when they name none (TrainingArguments would otherwise
+    write to ./trainer_output, outside the run directory)."""
+    if values.get("output_dir") is not None:
+        return values
+    return {**values, "output_dir": "${run_dir}/" + name}
+
+
+def expand_run_dir(values: dict) -> dict:
+    """The one `${run_dir}` expansion, run on parsed values (YAML with the command line on top): every
+    `${run_dir}` becomes values['run_dir'] (DEFAULT_RUN_DIR when unset)."""
+    run_dir = str(values.get("run_dir") or DEFAULT_RUN_DIR)
+    return {key: _expand(value, run_dir) for key, value in values.items()}
 
 
 def _expand(value, run_dir: str):
@@ -241,7 +265,10 @@ def _translate_renamed_flags(argv: list[str], dataclass_types) -> list[str]:
     for arg in argv:
         if arg.startswith("--"):
             flag, eq, value = arg[2:].partition("=")
-            arg = f"--{installed_field_name(flag, dataclass_types)}{eq}{value}"
+            name = flag.replace("-", "_")  # TRL's parser takes `--gradient-checkpointing` too
+            installed = installed_field_name(name, dataclass_types)
+            if installed != name:
+                arg = f"--{installed}{eq}{value}"
         out.append(arg)
     return out
 
@@ -288,9 +315,12 @@ def _yaml_value(text: str):
     return yaml.safe_load(text)
 
 
-def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bool = True):
+def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bool = True, stage: str | None = None):
     """Parse `--config recipe.yaml [--field value ...]` into instances of `dataclass_types`.
 
+    TRL's parser reads the recipe and the command line (every flag spelling it accepts: `--run_dir X`,
+    `--run_dir=X`, `--run-dir X`, `--run-dir=X`); `${run_dir}` is expanded once, afterwards, with the
+    run_dir it parsed. With `stage`, output_dir defaults to `${run_dir}/<stage>`.
     Returns (instances tuple, recipe dict as given). Raises ConfigError with one line on any problem.
     """
     from trl import TrlParser  # on use, as in installed_field_name: trl imports torch
@@ -303,15 +333,20 @@ def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bo
             raise ConfigError("--config needs a recipe path")
         source = argv[i + 1]
         del argv[i : i + 2]
-        run_dir = argv[argv.index("--run_dir") + 1] if "--run_dir" in argv[:-1] else None
-        recipe = load_recipe(source, run_dir=run_dir)
+        recipe = read_recipe_file(source)
     elif recipe_required:
         raise ConfigError("missing --config recipe.yaml (see recipes/tiny/ for examples)")
     recipe = translate_renamed_fields(recipe, dataclass_types, source)
     argv = _translate_renamed_flags(argv, dataclass_types)
     validate_recipe(recipe, dataclass_types, source)
-    for key, value in recipe.pop("env", {}).items():
-        os.environ.setdefault(key, str(value))
+    if stage and "output_dir" in _fields(dataclass_types):
+        recipe = with_default_output_dir(recipe, stage)
+    env = recipe.pop("env", {})
+    # Set before parsing, where TRL's __post_init__ may read them; a value naming ${run_dir} waits for the
+    # parsed run_dir.
+    for key, value in env.items():
+        if not RUN_DIR_PATTERN.search(str(value)):
+            os.environ.setdefault(key, str(value))
 
     parser = TrlParser(dataclass_types, allow_abbrev=False)  # --max_step must not silently mean --max_steps
     yaml_fields = _dict_fields(dataclass_types)
@@ -336,7 +371,11 @@ def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bo
         hint = f"; did you mean '--{close[0]}'?" if close else ""
         raise ConfigError(f"command line: unknown argument '{flag}'{hint}")
     _flatten_cli_lists(instances, yaml_fields)
-    _expand_instances(instances)
+    parsed = _expand_instances(instances)
+    _check_output_in_run_dir(parsed, recipe, source)
+    for key, value in env.items():
+        if RUN_DIR_PATTERN.search(str(value)):
+            os.environ.setdefault(key, _expand(str(value), str(parsed.get("run_dir") or DEFAULT_RUN_DIR)))
     return tuple(instances), recipe
 
 
@@ -351,13 +390,33 @@ def _flatten_cli_lists(instances, yaml_fields: set[str]) -> None:
                 setattr(inst, name, flat)
 
 
-def _expand_instances(instances) -> None:
-    """Expand ${run_dir} in values that came from the command line."""
-    run_dir = next((i.run_dir for i in instances if isinstance(i, RunArgs)), None)
-    if run_dir is None:
-        return
+def _expand_instances(instances) -> dict:
+    """Expand ${run_dir} in every parsed value, from the recipe or the command line alike, with the parsed
+    run_dir. Returns the values before expansion, by field name."""
+    parsed = {f.name: getattr(inst, f.name, None) for inst in instances for f in dataclasses.fields(inst)}
+    expanded = expand_run_dir(parsed)
     for inst in instances:
         for f in dataclasses.fields(inst):
             value = getattr(inst, f.name, None)
-            if isinstance(value, (str, list, dict)) and "${run_dir}" in str(value):
-                setattr(inst, f.name, _expand(value, run_dir))
+            if isinstance(value, (str, list, dict)) and RUN_DIR_PATTERN.search(str(value)):
+                setattr(inst, f.name, expanded[f.name])
+    return parsed
+
+
+def _inside(path: str, directory: str) -> bool:
+    return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(directory))
+
+
+def _check_output_in_run_dir(parsed: dict, recipe: dict, source: str) -> None:
+    """A run directory given on the command line holds what the stage writes: a recipe output_dir fixed
+    outside it would overwrite another run's stage. An output_dir given on the command line is the user's."""
+    run_dir, output_dir = parsed.get("run_dir"), parsed.get("output_dir")
+    if run_dir is None or output_dir is None or output_dir != recipe.get("output_dir"):
+        return
+    if os.path.abspath(str(run_dir)) == os.path.abspath(str(recipe.get("run_dir") or DEFAULT_RUN_DIR)):
+        return
+    output_dir = expand_run_dir({"run_dir": run_dir, "output_dir": output_dir})["output_dir"]
+    if not _inside(output_dir, str(run_dir)):
+        raise ConfigError(f"{source}: output_dir {output_dir} is outside the run directory {run_dir} given on the "
+                          "command line; write it as ${run_dir}/<name> in the recipe, or pass --output_dir",
+                          "output_dir")

@@ -24,7 +24,15 @@ import sys
 import time
 from pathlib import Path
 
-from r1repro.config import ConfigError, OldSpelling, load_recipe, parse_config
+from r1repro.config import (
+    ConfigError,
+    OldSpelling,
+    expand_run_dir,
+    load_recipe,
+    parse_config,
+    read_recipe_file,
+    with_default_output_dir,
+)
 from r1repro.engines.evaluate import STAGE_EVAL_ENV
 from r1repro.report import write_report
 from r1repro.rundir import DEFAULT_RUN_DIR, PREEMPTED_EXIT_CODE, is_done, read_done, resolved_config
@@ -61,13 +69,25 @@ def load_pipeline_recipe(path: str, run_dir: str | None) -> tuple[str, list[dict
     return str(run_dir or recipe.get("run_dir") or DEFAULT_RUN_DIR), stages, recipe
 
 
+def stage_args(stage: dict, run_dir: str, extra: list[str]) -> list[str]:
+    """What a pipeline entry adds to its recipe, the same for `r1repro pipeline`, `r1repro check` and
+    `r1repro slurm submit-pipeline`: the run_dir, the entry's own folder when its recipe names none (an
+    entry that is not its stage's name, e.g. student_base running cpt, would otherwise share the stage's
+    folder), the entry's args, then the caller's."""
+    own = []
+    if stage["name"] != stage["stage"] and read_recipe_file(stage["recipe"]).get("output_dir") is None:
+        folder = expand_run_dir(with_default_output_dir({"run_dir": run_dir}, stage["name"]))["output_dir"]
+        own = ["--output_dir", folder]
+    return ["--run_dir", run_dir, *own, *map(str, stage.get("args", [])), *extra]
+
+
 def stage_argv(stage: dict, run_dir: str, extra: list[str]) -> list[str]:
-    return ["--config", stage["recipe"], "--run_dir", run_dir, *map(str, stage.get("args", [])), *extra]
+    return ["--config", stage["recipe"], *stage_args(stage, run_dir, extra)]
 
 
 def stage_state(stage: dict, argv: list[str]) -> tuple[str, dict]:
     """(output_dir, resolved config) of a stage, parsed exactly as the stage process will."""
-    instances, _ = parse_config(STAGES[stage["stage"]].dataclass_types(), argv)
+    instances, _ = parse_config(STAGES[stage["stage"]].dataclass_types(), argv, stage=stage["stage"])
     config = resolved_config(*instances)
     return config["output_dir"], config
 

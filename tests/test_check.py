@@ -95,6 +95,17 @@ def test_cli_overrides_are_checked_too():
     assert len(report.errors) == 1 and "not divisible by num_generations 24" in report.errors[0]
 
 
+@pytest.mark.parametrize("spelling", ["--run_dir", "--run_dir=", "--run-dir", "--run-dir="])
+def test_every_run_dir_spelling_checks_the_paths_the_stage_uses(tmp_path, spelling):
+    run = tmp_path / "run"
+    flag = [f"{spelling}{run}"] if spelling.endswith("=") else [spelling, str(run)]
+    (report,) = check.check_file("recipes/tiny/r1zero.yaml", overrides=flag)
+    (reference,) = check.check_file("recipes/tiny/r1zero.yaml", overrides=["--run_dir", str(run)])
+    assert not report.errors and report.lines() == reference.lines()
+    assert f"writes: {run}/r1zero (run_dir {run})" in report.summary
+    assert f"model_name_or_path: {run}/cpt comes from an earlier stage of the run" in report.notes
+
+
 def test_trl_derives_the_batch_at_the_cluster_world_size_and_nothing_global_changes():
     from transformers import TrainingArguments
     from trl import GRPOConfig

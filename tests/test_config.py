@@ -64,6 +64,51 @@ def test_cli_overrides_yaml_including_run_dir(tmp_path):
     assert rewards.rewards == [{"name": "format", "weight": 3}]
 
 
+def run_dir_flag(spelling: str, run_dir) -> list[str]:
+    """The run directory on the command line in one of the spellings TRL's parser accepts."""
+    return [f"{spelling}{run_dir}"] if spelling.endswith("=") else [spelling, str(run_dir)]
+
+
+RUN_DIR_SPELLINGS = ["--run_dir", "--run_dir=", "--run-dir", "--run-dir="]
+
+
+@pytest.mark.parametrize("spelling", RUN_DIR_SPELLINGS)
+def test_every_run_dir_spelling_moves_every_path(tmp_path, spelling):
+    """Issue 25: only `--run_dir X` used to reach the `${run_dir}` expansion; the others left the recipe's paths."""
+    text = GRPO_OK.format(run_dir="runs/a") + "eval_tasks: [{name: r, dataset: '${run_dir}/test.jsonl'}]\n"
+    (run, _, _, evals, args, model), _ = parse_grpo(tmp_path, text, *run_dir_flag(spelling, "runs/b"))
+    assert run.run_dir == "runs/b"
+    assert (args.output_dir, model.model_name_or_path) == ("runs/b/r1zero", "runs/b/cpt")
+    assert evals.eval_tasks == [{"name": "r", "dataset": "runs/b/test.jsonl"}]
+
+
+@pytest.mark.parametrize("spelling", RUN_DIR_SPELLINGS)
+def test_output_dir_defaults_to_the_stage_folder_of_the_run(tmp_path, spelling):
+    text = GRPO_OK.format(run_dir="runs/a").replace("output_dir: ${run_dir}/r1zero\n", "")
+    recipe = write(tmp_path, text)
+    (_, _, _, _, args, _), _ = parse_config(grpo.dataclass_types(), ["--config", recipe], stage="r1zero")
+    assert args.output_dir == "runs/a/r1zero"  # not TrainingArguments' ./trainer_output
+    argv = ["--config", recipe, *run_dir_flag(spelling, "runs/b")]
+    (_, _, _, _, args, _), _ = parse_config(grpo.dataclass_types(), argv, stage="r1zero")
+    assert args.output_dir == "runs/b/r1zero"
+
+
+def test_a_recipe_output_dir_outside_a_given_run_dir_is_refused(tmp_path):
+    """A recipe that fixes output_dir (no ${run_dir}) would write into another run; an explicit --output_dir
+    is the user's choice and stands."""
+    text = GRPO_OK.format(run_dir="runs/a").replace("${run_dir}/r1zero", "runs/a/r1zero")
+    with pytest.raises(ConfigError) as err:
+        parse_grpo(tmp_path, text, "--run-dir", "runs/b")
+    assert str(err.value) == (f"{tmp_path}/recipe.yaml: output_dir runs/a/r1zero is outside the run directory "
+                              "runs/b given on the command line; write it as ${run_dir}/<name> in the recipe, "
+                              "or pass --output_dir")
+    assert err.value.field == "output_dir"
+    (_, _, _, _, args, _), _ = parse_grpo(tmp_path, text)  # the recipe's own run_dir: its paths are its own
+    assert args.output_dir == "runs/a/r1zero"
+    (_, _, _, _, args, _), _ = parse_grpo(tmp_path, text, "--run-dir", "runs/b", "--output_dir", "elsewhere")
+    assert args.output_dir == "elsewhere"
+
+
 @pytest.mark.parametrize("cli", [["[{name: format}, {path: 'my.py:f', weight: 2}]"],
                                  ["{name: format}", "{path: 'my.py:f', weight: 2}"]])
 def test_several_rewards_on_the_command_line(tmp_path, cli):

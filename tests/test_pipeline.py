@@ -1,6 +1,7 @@
 """Pipeline recipes: validation errors and the skip logic (fingerprints), without training."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,20 @@ def test_named_entries_run_a_stage_module(tmp_path):
     run_dir, stages = load_pipeline(path, str(tmp_path / "run"))
     output_dir, config = stage_state(stages[0], stage_argv(stages[0], run_dir, []))
     assert output_dir == f"{tmp_path}/run/student_base" and config["init_tiny_model"] == "micro"
+
+
+def test_an_entry_whose_recipe_names_no_output_dir_gets_its_own_folder(tmp_path):
+    """student_base runs the cpt stage: without a folder of its own it would overwrite the run's cpt."""
+    recipe = tmp_path / "student.yaml"
+    recipe.write_text(Path("recipes/tiny/student_base.yaml").read_text().replace("output_dir: ${run_dir}/student_base",
+                                                                                  ""))
+    path = write(tmp_path, f"stages: [{{name: student_base, stage: cpt, recipe: {recipe}}}]\n")
+    run_dir, stages = load_pipeline(path, str(tmp_path / "run"))
+    argv = stage_argv(stages[0], run_dir, [])
+    assert stage_state(stages[0], argv)[0] == f"{tmp_path}/run/student_base"
+    # the entry's own args still win
+    argv = stage_argv({**stages[0], "args": ["--output_dir", str(tmp_path / "mine")]}, run_dir, [])
+    assert stage_state(stages[0], argv)[0] == str(tmp_path / "mine")
 
 
 def test_done_marker_tracks_config_and_upstream(tmp_path):

@@ -156,6 +156,25 @@ def test_run_dir_override_wins_before_expansion(recipe, tmp_path):
     assert plan.vllm_model == str(tmp_path / "other" / "cold_start")
 
 
+@pytest.mark.parametrize("spelling", ["--run_dir", "--run_dir=", "--run-dir", "--run-dir="])
+def test_every_run_dir_spelling_plans_the_same_paths(recipe, tmp_path, capsys, spelling):
+    other = tmp_path / "other"
+    flag = [f"{spelling}{other}"] if spelling.endswith("=") else [spelling, str(other)]
+    plan = make_plan("reasoning_rl", recipe(), flag, Shape(expand("n[1-2]"), 2))
+    assert (plan.output_dir, plan.vllm_model) == (f"{other}/reasoning_rl", f"{other}/cold_start")
+    assert slurm_main(["dry-run", "reasoning_rl", "--config", recipe(), "--nodes", "2", "--gpus-per-node", "2",
+                       *flag]) == 0
+    assert f"# writes: {other}/reasoning_rl\n" in capsys.readouterr().out
+
+
+def test_output_dir_defaults_to_the_stage_folder_of_the_run(recipe, tmp_path):
+    path = recipe()
+    Path(path).write_text(Path(path).read_text().replace("output_dir: ${run_dir}/reasoning_rl\n", ""))
+    assert "\noutput_dir:" not in Path(path).read_text()
+    plan = make_plan("reasoning_rl", path, ["--run-dir", str(tmp_path / "other")], Shape(["n1", "n2"], 2))
+    assert plan.output_dir == f"{tmp_path}/other/reasoning_rl"
+
+
 def test_shape_from_slurm_variables():
     env = {"SLURM_JOB_NODELIST": "gpu[007-008],cpu1", "SLURM_GPUS_ON_NODE": "8", "SLURM_JOB_ID": "77"}
     assert shape_from_env(env) == Shape(["gpu007", "gpu008", "cpu1"], 8, "77")

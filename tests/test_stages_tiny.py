@@ -4,14 +4,17 @@ directory contract holds (DONE.json, skip on rerun, redo on change), and the pip
 Marked slow: each test trains for real on CPU (about a minute in all)."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from r1repro.report import read_metrics
 
 pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
 
 # Small and fast: a micro model, a short corpus in which the R1 format is common enough that GRPO
 # finds it within a few steps, and no eval sampling beyond a handful of problems.
@@ -40,6 +43,37 @@ def run_dir(tmp_path_factory):
     result = r1repro("cpt", *CPT, "--run_dir", str(run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
+
+
+@pytest.fixture(scope="module")
+def micro_base(tmp_path_factory):
+    """A micro base model, as fast as cpt makes one (one step): the input the r1zero runs below read."""
+    run_dir = tmp_path_factory.mktemp("micro")
+    result = r1repro("cpt", "--config", str(REPO / "recipes/tiny/cpt.yaml"), "--run_dir", str(run_dir),
+                     "--init_tiny_model", "micro", "--max_steps", "1", "--corpus_num_docs", "16",
+                     "--per_device_train_batch_size", "8", "--save_steps", "1000", "--eval_num_problems", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir / "cpt"
+
+
+@pytest.mark.parametrize("spelling", ["--run_dir", "--run_dir=", "--run-dir", "--run-dir="])
+def test_a_stage_reads_and_writes_only_in_the_run_dir_given_in_any_spelling(micro_base, tmp_path, spelling):
+    """Issue 25: `--run_dir=X` (or `--run-dir`) trained from runs/tiny/cpt and overwrote runs/tiny/r1zero.
+    Run from an empty directory, so that anything written to the default run dir (runs/tiny) shows."""
+    run, cwd = tmp_path / "run", tmp_path / "cwd"
+    shutil.copytree(micro_base, run / "cpt")
+    cwd.mkdir()
+    flag = [f"{spelling}{run}"] if spelling.endswith("=") else [spelling, str(run)]
+    result = r1repro("r1zero", "--config", str(REPO / "recipes/tiny/r1zero.yaml"), *flag, "--max_steps", "1",
+                     "--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "16",
+                     "--num_train_samples", "8", "--save_steps", "1000", "--eval_num_problems", "0", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run / "r1zero" / "DONE.json").is_file()
+    config = json.loads((run / "r1zero" / "r1repro_config.json").read_text())
+    assert (config["run_dir"], config["output_dir"], config["model_name_or_path"]) == (
+        str(run), f"{run}/r1zero", f"{run}/cpt")
+    assert not list(cwd.iterdir())  # no runs/tiny, no ./trainer_output
+    assert sorted(p.name for p in run.iterdir()) == ["cpt", "r1zero"]
 
 
 def test_cpt_writes_a_finished_stage(run_dir):
@@ -119,7 +153,6 @@ def test_signal_checkpoints_and_the_rerun_resumes(run_dir):
 
 
 def test_pipeline_runs_reports_and_reruns_in_seconds(run_dir, tmp_path):
-    import shutil
     import time
 
     # A new run that already has the base model: cpt is skipped (same config), r1zero runs.

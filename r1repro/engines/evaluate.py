@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stage, rest = argv[0], argv[1:]
     try:
-        instances, _ = parse_config(STAGES[stage].dataclass_types(), rest)
+        instances, _ = parse_config(STAGES[stage].dataclass_types(), rest, stage=stage)
     except ConfigError as err:
         print(f"r1repro stage-eval: error: {err}", file=sys.stderr)
         return 2

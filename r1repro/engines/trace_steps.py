@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-index", type=int, help="the shard (default: SLURM_ARRAY_TASK_ID, else SLURM_PROCID)")
     args, rest = parser.parse_known_args(argv)
     try:
-        instances, _ = parse_config(STAGES[args.stage].dataclass_types(), rest)
+        instances, _ = parse_config(STAGES[args.stage].dataclass_types(), rest, stage=args.stage)
         _, data_args, _, trace_args, sft_args, _ = instances
         output_dir, seed = sft_args.output_dir, sft_args.seed
         if not trace_args.source_model:

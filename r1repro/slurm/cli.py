@@ -93,6 +93,7 @@ def cmd_dry_run(argv: list[str]) -> int:
           f"vLLM server: {plan.vllm_node or 'none'}")
     batch = ", ".join(f"{k}={v}" for k, v in b.items())
     print(f"# batch: {batch}")
+    print(f"# writes: {plan.output_dir}")
     for note in plan.notes:
         print(f"# note: {note}")
     print(quote(["sbatch", f"--nodes={len(plan.nodes)}", *gres, *SBATCH_DEFAULTS, *ns.sbatch_arg,

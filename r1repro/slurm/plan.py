@@ -15,8 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from r1repro.config import ConfigError, load_recipe
-from r1repro.rundir import DEFAULT_RUN_DIR
+from r1repro.config import ConfigError, expand_run_dir, read_recipe_file, with_default_output_dir
 from r1repro.slurm.hostlist import expand
 from r1repro.stages import GRPO_STAGES
 
@@ -87,18 +86,17 @@ def _yaml_scalar(value: str) -> object:
         return value  # the stage's parser decides what it means
 
 
-def read_recipe(path: str, overrides: dict[str, object] | None = None) -> dict:
-    """The stage recipe as the stage will see it: YAML, CLI overrides on top, `${run_dir}` expanded
-    with the overriding run_dir (the pipeline submitter passes --run_dir, a stage field, to every stage)."""
-    overrides = overrides or {}
-    run_dir = overrides.get("run_dir")
+def read_recipe(path: str, overrides: dict[str, object] | None = None, stage: str | None = None) -> dict:
+    """The stage recipe as the stage will see it: YAML, CLI overrides on top (any spelling of a flag), output_dir
+    defaulting to `${run_dir}/<stage>`, then `${run_dir}` expanded once with the resulting run_dir, by the
+    same functions as the stage's own parse (r1repro.config)."""
     try:
-        recipe = load_recipe(path, run_dir=str(run_dir) if run_dir else None)
+        recipe = {**read_recipe_file(path), **(overrides or {})}
     except ConfigError as e:
         raise PlanError(str(e), e.field) from None
-    run_dir = run_dir or recipe.get("run_dir") or DEFAULT_RUN_DIR
-    expanded = {k: v.replace("${run_dir}", str(run_dir)) if isinstance(v, str) else v for k, v in overrides.items()}
-    return {**recipe, **expanded}
+    if stage:
+        recipe = with_default_output_dir(recipe, stage)
+    return expand_run_dir(recipe)
 
 
 # ---------------------------------------------------------------- cluster shape
@@ -196,7 +194,7 @@ def batch_arithmetic(stage: str, recipe: dict, num_processes: int) -> dict:
 
 
 def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port: int | None = None) -> Plan:
-    recipe = read_recipe(config, parse_overrides(args))
+    recipe = read_recipe(config, parse_overrides(args), stage)
     nodes, gpus = list(shape.nodes), shape.gpus_per_node
     if not nodes:
         raise PlanError("the allocation has no nodes")

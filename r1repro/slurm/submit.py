@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from r1repro.config import ConfigError
-from r1repro.pipeline import load_pipeline
+from r1repro.pipeline import load_pipeline, stage_argv
 from r1repro.slurm.plan import PlanError, parse_overrides, quote
 from r1repro.stages import GENERIC_SLURM_SCRIPT, STAGES
 
@@ -62,7 +62,6 @@ def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], 
     for entry in stages:
         if only and entry["name"] not in only:
             continue
-        extra = [str(a) for a in entry.get("args", [])]  # per-stage args, as `r1repro pipeline` passes them
         # Per-stage job options (e.g. `sbatch: [--nodes=2]` for a GRPO stage with a vLLM node);
         # later options win, so the command line's overrides the recipe's.
         own = entry.get("sbatch", [])
@@ -70,7 +69,7 @@ def sbatch_commands(pipeline: str, run_dir: str | None, sbatch_args: list[str], 
             raise PlanError(f"{pipeline}: stage {entry['name']}: `sbatch` must be a list of sbatch options")
         cmd = ["sbatch", "--parsable", f"--job-name=r1-{entry['name']}", f"--output={log_dir}/%x-%j.out",
                *map(str, own), *common, *per_stage.get(entry["name"], []), *script_for(entry["stage"]),
-               "--config", entry["recipe"], "--run_dir", str(run_dir), *extra, *stage_args]
+               *stage_argv(entry, str(run_dir), stage_args)]
         cmds.append((entry["name"], cmd))
     if not only:
         # Same pipeline, run_dir and extra args as the stages, so every stage is recognised as done.

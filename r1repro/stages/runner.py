@@ -20,7 +20,7 @@ def run_stage(stage: str, argv: list[str] | None = None) -> int:
     """Parse, skip if done, run, mark done, evaluate; the process's exit code."""
     module = STAGES[stage].load()
     try:
-        instances, _ = parse_config(module.dataclass_types(), argv)
+        instances, _ = parse_config(module.dataclass_types(), argv, stage=stage)
     except ConfigError as err:
         print(f"r1repro {stage}: error: {err}", file=sys.stderr)
         return 2
