@@ -1,10 +1,11 @@
 """The tiny pipeline across the machine-dependent float paths one machine can produce (issue 20, part 2).
 
 A configuration is a torch CPU kernel set (`ATEN_CPU_CAPABILITY`: default = not vectorised, avx2, avx512;
-only those this CPU has), a thread count (1, 2) and a seed (0, 1, 2), optionally an MKL code path
-(`--mkl AVX2 AVX512`). Each runs `r1repro pipeline --config PIPELINE --run-dir OUT/<name> --seed N` in a
-process with that environment, logging to OUT/<name>/pipeline.log; then every OUT/<name>/report.json is
-read and the spread of each effect printed and written to OUT/robustness.json and OUT/robustness.md.
+only those this CPU has), a thread count (1, 2) and a seed (0, 1, 2), optionally an MKL code path (`--mkl
+AVX2`: MKL_ENABLE_INSTRUCTIONS=AVX2 next to unset). Each runs `r1repro pipeline --config PIPELINE --run-dir
+OUT/<name> --seed N` in a process with that environment, logging to OUT/<name>/pipeline.log; then every
+OUT/<name>/report.json is read and the spread of each effect printed and written to OUT/robustness.json
+and OUT/robustness.md.
 
     python bench/robustness.py --subset --dry-run          # the plan and its estimated wall time
     python bench/robustness.py --subset [--out runs/robustness] [--pipeline recipes/tiny/studies.yaml]
@@ -25,12 +26,13 @@ How each axis is applied, and checked in a child with the same environment befor
 Measured with `--check-paths` (Intel Xeon with AMX, torch 2.13 cpu, 2026-12-03; a tiny-Llama forward and
 backward): each capability gives other logits and gradients; 1 vs 2 threads other gradients;
 `ONEDNN_MAX_CPU_ISA` (AVX2, SSE41) nothing (fp32 linear layers run MKL's sgemm, not oneDNN), so it is no
-axis; `MKL_ENABLE_INSTRUCTIONS=AVX2` changes both (AMD CPUs get MKL's AVX2 path): the optional `--mkl` axis.
+axis; `MKL_ENABLE_INSTRUCTIONS=AVX2` changes both (MKL picks its path per CPU
+vendor and model, so another machine may run another one): the optional `--mkl` axis.
 
 `--subset`, 12 configs on an AVX-512 CPU (8 without): every capability x seed at 1 thread, and every
 capability at 2 threads with seed 0 (the demo's setting). Estimated for pipeline_r1zero on a quiet 2-core
 machine from the README's stage times (cpt ~190 s, r1zero ~60 s, evals, process starts): ~330 s a config
-at 2 threads, ~430 s at 1 thread (run two at a time), 1.33x that with the default kernels: ~54 min in all
+at 2 threads, ~430 s at 1 thread (run two at a time), 1.33x that with the default kernels: ~55 min in all
 (`--subset --dry-run` prints it). Guesses to be re-measured on a quiet machine (EST_S).
 """
 
@@ -162,11 +164,9 @@ def probe(env: dict[str, str]) -> dict:
 
 def check_env(config: Config, seen: dict) -> str | None:
     """Why torch did not take this configuration's settings, or None."""
-    if seen["threads"] != config.threads:
-        return f"torch runs {seen['threads']} threads, not {config.threads}"
-    if seen["capability"].lower() != config.capability:
-        return f"torch uses the {seen['capability']} kernels, not {config.capability}"
-    return None
+    return (f"torch runs {seen['threads']} threads, not {config.threads}" if seen["threads"] != config.threads
+            else f"torch uses the {seen['capability']} kernels, not {config.capability}"
+            if seen["capability"].lower() != config.capability else None)
 
 
 def smoke_pipeline(pipeline: str, out: Path) -> str:
@@ -207,13 +207,12 @@ def effect_rows(report: dict) -> list[dict]:
         va, vb = f.get("value_a"), f.get("value_b")
         if va is None and key[0] and key[2]:
             va, vb = _get(evals, key[0], key[2], key[3]), _get(evals, key[1], key[2], key[3])
-        diff = f.get("diff")
-        if diff is None and va is not None and vb is not None:
-            diff = va - vb
-        ci = f.get("ci95")
-        rows.append({"effect": f["effect"], "value_a": va, "diff": diff, "ci_low": ci[0] if ci else None,
-                     "verdict": f.get("verdict") or LEGACY_VERDICT[f.get("holds")],
-                     "target": f.get("target") or targets.get(key)})
+        diff = f.get("diff") if f.get("diff") is not None or va is None or vb is None else va - vb
+        ci, target = f.get("ci95"), f.get("target") or targets.get(key)
+        # a value target's interval is of value - threshold: shift it back onto the value the table shows
+        ci_low = None if not ci else ci[0] + (va - diff if "min_value" in (target or {}) and diff is not None else 0)
+        rows.append({"effect": f["effect"], "value_a": va, "diff": diff, "ci_low": ci_low,
+                     "verdict": f.get("verdict") or LEGACY_VERDICT[f.get("holds")], "target": target})
         covered.add(key)
     for key, target in targets.items():
         if key in covered:
@@ -228,11 +227,8 @@ def effect_rows(report: dict) -> list[dict]:
 
 
 def _target_text(target: dict | None) -> str:
-    if not target:
-        return "–"
-    if "min_value" in target:
-        return f"value >= {target['min_value']:g}"
-    return "diff > 0" if target.get("min_diff") == 0 else f"diff >= {target['min_diff']:+g}"
+    return ("–" if not target else f"value >= {target['min_value']:g}" if "min_value" in target else
+            "diff > 0" if target.get("min_diff") == 0 else f"diff >= {target['min_diff']:+g}")
 
 
 def aggregate(reports: dict[str, dict]) -> list[dict]:
@@ -283,11 +279,12 @@ def markdown(effects: list[dict], columns: list[str], rows: list[dict], runs: di
     for e in effects:
         signed, v = e["shown"] == "diff", e["verdicts"]
         counts = "/".join(str(v[k]) for k in ("holds", "does not hold", "inconclusive", "not measured"))
+        counts = counts if any(v.values()) else "–"  # rows computed from evals carry no verdict
         met = yes_no[e["min_meets_target"]]
         if e["configs_meeting_target"] is not None and e["measured"] < len(runs):
             met += f" ({e['measured']} of {len(runs)} measured)"
         lines.append(f"| {e['effect']} | {_target_text(e['target'])} | {_num(e['min'], signed)} | "
-                     f"{_num(e['median'], signed)} | {_num(e['max'], signed)} | {_num(e['worst_ci_low'], True)} | "
+                     f"{_num(e['median'], signed)} | {_num(e['max'], signed)} | {_num(e['worst_ci_low'], signed)} | "
                      f"{counts} | {met} |")
     lines += ["", "| config | exit | wall s | float path | " + " | ".join(columns) + " |",
               "|---" * (len(columns) + 4) + "|"]
@@ -401,7 +398,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--threads", nargs="+", type=int, default=list(THREADS))
     parser.add_argument("--mkl", nargs="+", default=[], choices=sorted(MKL_FLAGS),
-                        help="MKL_ENABLE_INSTRUCTIONS values to add next to unset (an AMD CPU gets MKL's AVX2 path)")
+                        help="MKL_ENABLE_INSTRUCTIONS values to add next to unset (MKL picks its path per CPU)")
     parser.add_argument("--jobs", type=int, default=2, help="cores to fill: a config takes as many as its threads")
     parser.add_argument("--rerun", action="store_true", help="call the pipeline again for finished configs too")
     parser.add_argument("--dry-run", action="store_true", help="print the plan only")

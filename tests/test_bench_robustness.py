@@ -147,6 +147,13 @@ def test_aggregate_findings_with_intervals_and_targets(rb):
     assert effects["LoRA forgets less"]["verdicts"]["not measured"] == 3
     stage3 = effects["target: rejection_sft - rejection_sft_nogeneral (general accuracy_greedy)"]
     assert stage3["min"] == pytest.approx(0.06) and stage3["min_meets_target"] is False
+    # a value target (findings.at_least): the table shows the value, and the interval moves onto it
+    floor = {**_finding("base general", "base", None, "general", "accuracy_greedy", 0.85, 0.8, [-0.02, 0.1],
+                        "inconclusive", {"min_value": 0.8}), "diff": 0.05}
+    (g, *_) = [e for e in rb.aggregate({"v": {"evals": {}, "findings": [floor]}}) if e["effect"] == "base general"]
+    assert (g["shown"], g["min"], g["min_meets_target"]) == ("value_a", 0.85, True)
+    assert g["worst_ci_low"] == pytest.approx(0.78)
+    assert not any(e["effect"].startswith("target: base ") for e in rb.aggregate({"v": {"findings": [floor]}}))
     # a finding whose own target is absent gets the target by its (a, b, task, metric)
     untargeted = {"evals": {}, "findings": [{**_finding("d", "distill", "student_grpo", "reasoning", "accuracy_greedy",
                                                         0.31, 0.01, [0.2, 0.4], "holds"), "target": None}]}
