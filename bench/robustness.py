@@ -33,7 +33,9 @@ vendor and model, so another machine may run another one): the optional `--mkl` 
 capability at 2 threads with seed 0 (the demo's setting). Estimated for pipeline_r1zero on a quiet 2-core
 machine from the README's stage times (cpt ~190 s, r1zero ~60 s, evals, process starts): ~330 s a config
 at 2 threads, ~430 s at 1 thread (run two at a time), 1.33x that with the default kernels: ~55 min in all
-(`--subset --dry-run` prints it). Guesses to be re-measured on a quiet machine (EST_S).
+(`--subset --dry-run` prints it). Guesses to be re-measured on a quiet machine (EST_S). Quiet it must be:
+niced on a loaded 2-core machine a 2-thread cpt step took ~60 s, a 1-thread one 2-17 s (OpenMP threads wait
+on each other when either is descheduled).
 """
 
 from __future__ import annotations
@@ -386,7 +388,7 @@ def check_paths(capabilities: list[str], mkl: list[str]) -> None:
         seen = probe(base | variant)
         same = "same as" if seen["float_path"] == reference else "differs from"
         print(f"{' '.join(f'{k}={v}' for k, v in variant.items()):44} {seen['capability']:8} threads "
-              f"{seen['threads']}  {seen['float_path']}  {same} unset")
+              f"{seen['threads']}  {seen['float_path']}  {same} unset", flush=True)
 
 
 def main(argv=None) -> int:
