@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from r1repro.evaluation.report import markdown_table, plot_pass_at_k
-from r1repro.evaluation.stats import bands, consistent, mean_ci, units_from_records
+from r1repro.evaluation.stats import bands, consistent, mean_cis, units_from_records
 from r1repro.files import write_json_atomic, write_text_atomic
 from r1repro.findings import findings, findings_markdown
 from r1repro.jsonl import read_jsonl
@@ -126,8 +126,8 @@ def load_units(samples: Path, metrics: dict) -> dict | None:
 
 def intervals(units: dict) -> dict:
     """{checkpoint: {task: {metric: [lo, hi]}}}: 95% bootstrap interval of each metric over problems."""
-    return {ckpt: {task: {m: list(ci) for m, u in per_metric.items() if (ci := mean_ci(u))}
-                   for task, per_metric in per_task.items()} for ckpt, per_task in units.items()}
+    return {ckpt: {task: mean_cis(per_metric) for task, per_metric in per_task.items()}
+            for ckpt, per_task in units.items()}
 
 
 def stages_table(stages: dict) -> str:

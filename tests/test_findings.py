@@ -197,3 +197,16 @@ def test_pass_at_k_critique_with_intervals():
     assert gap["claim"] == "(r1zero - base) at pass@1 > at pass@4"
     assert items["pass@k: the base overtakes RL by k = 4"]["verdict"] == HOLDS
     assert items["pass@k: RL raises pass@1"]["ci_method"].startswith("paired")
+
+
+def test_issue_20s_noise_is_no_longer_reported_as_holding():
+    # r1zero 0.03 vs base 0.01 and distill 0.01 vs student_grpo 0.00 on 100 problems were reported as "holds"
+    e = {"r1zero": {"reasoning": {"accuracy_greedy": 0.03, "n": 100}},
+         "base": {"reasoning": {"accuracy_greedy": 0.01, "n": 100}}}
+    f = measure(Effect("R1-Zero raises accuracy", "r1zero", "base", "reasoning", "accuracy_greedy", min_diff=0.3), e,
+                {})
+    assert f["verdict"] == INCONCLUSIVE and f["holds"] is None and f["target_met"] is False
+    e = {"distill": {"reasoning": {"accuracy_greedy": 0.01, "n": 100}},
+         "student_grpo": {"reasoning": {"accuracy_greedy": 0.0, "n": 100}}}
+    f = measure(Effect("Distillation beats GRPO", "distill", "student_grpo", "reasoning", "accuracy_greedy"), e, {})
+    assert f["verdict"] == INCONCLUSIVE
