@@ -75,7 +75,7 @@ def _fmt(v: float) -> str:
 def _record(e: Effect, va, vb, diff, ci, n, v: str, evidence: str, method: str | None,
             target: dict | None = None) -> dict:
     target = target if target is not None else ({"min_diff": e.min_diff} if e.min_diff is not None else None)
-    va, vb, diff = (None if v is None else float(v) for v in (va, vb, diff))  # plain floats for JSON
+    va, vb, diff = (None if x is None else float(x) for x in (va, vb, diff))  # plain floats for JSON
     return {"effect": e.effect, "claim": e.claim, "a": e.a, "b": e.b, "task": e.task, "metric": e.metric,
             "value_a": va, "value_b": vb, "diff": diff, "ci95": None if ci is None else [float(ci[0]), float(ci[1])],
             "n": n, "verdict": v, "holds": HOLDS_FLAG[v], "evidence": evidence, "target": target,
@@ -180,7 +180,8 @@ def findings(evals: dict, study: dict | None, units: dict | None = None,
                         "accuracy_greedy", 0.8, evals, units))
     general = [measure(e, evals, units) for e in GENERAL_EFFECTS]
     if base_general is None or base_general < MIN_BASE_GENERAL:  # the numbers stay, the verdict does not
-        general = [{**f, "verdict": NOT_MEASURED, "holds": None,
+        general = [f if f["verdict"] == NOT_MEASURED else
+                   {**f, "verdict": NOT_MEASURED, "holds": None,
                     "evidence": f"not measurable: the base scores {base_general} on the general task (needs >= "
                                 f"{MIN_BASE_GENERAL}); {f['evidence']}"} for f in general]
     out += general
