@@ -170,7 +170,7 @@ def findings(evals: dict, study: dict | None, units: dict | None = None,
     out = [measure(e, evals, units) for e in effects()]
     # The LoRA effects are stated as gains / losses from the start (the base); the start cancels in the difference.
     for f in out:
-        if f["a"] in (FULL, LORA) and f["value_a"] is not None:
+        if f["a"] in (FULL, LORA) and f["value_a"] is not None and f["value_b"] is not None:
             start = _get(evals, "base", f["task"], f["metric"])
             if start is not None:
                 f["evidence"] += (f"; change from the base ({start:.3f}): {f['a']} {f['value_a'] - start:+.3f}, "

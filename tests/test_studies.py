@@ -74,6 +74,17 @@ def test_findings_say_which_effects_hold_and_which_do_not():
     assert v["pass@k: the gap to the base narrows by k = 64"] == "inconclusive"
     assert v["Stage cold_start keeps R1-Zero's accuracy (not worse by more than 0.05)"] == "not measured"
     assert v["LoRA learns less: full fine-tuning's reasoning gain over the start exceeds LoRA's"] == "not measured"
+    e = {**evals(), "rejection_sft_nogeneral_lora": {"reasoning": {"accuracy_greedy": 0.1, "n": 500},
+                                                     "general": {"accuracy_greedy": 0.7, "n": 500}}}
+    v = verdicts(findings(e, None))
+    assert v["LoRA forgets less: LoRA keeps more general accuracy than full fine-tuning"] == "holds"  # 0.7 vs 0.2
+    assert v["LoRA learns less: full fine-tuning's reasoning gain over the start exceeds LoRA's"] == "not measured"
+    lora = next(f for f in findings(e, None) if f["effect"].startswith("LoRA forgets less"))
+    del e["rejection_sft_nogeneral"]  # the full twin did not finish: not measured, not a crash
+    forgets = verdicts(findings(e, None))["LoRA forgets less: LoRA keeps more general accuracy than full fine-tuning"]
+    assert forgets == "not measured"
+    assert "change from the base (0.800): rejection_sft_nogeneral_lora -0.100, rejection_sft_nogeneral -0.600" in (
+        lora["evidence"])
     for f in items:  # "holds" only with an interval that excludes 0 (or the margin) in the claimed direction
         if f["verdict"] == "holds":
             lo, hi = f["ci95"]
