@@ -15,9 +15,12 @@ import json
 from pathlib import Path
 
 from r1repro.evaluation.report import markdown_table, plot_pass_at_k
+from r1repro.evaluation.stats import bands, consistent, mean_cis, units_from_records
 from r1repro.files import write_json_atomic, write_text_atomic
+from r1repro.findings import findings, findings_markdown
+from r1repro.jsonl import read_jsonl
 from r1repro.stages import checkpoint_name
-from r1repro.studies import findings, findings_markdown, forgetting_rows, forgetting_table, merge_study, read_study
+from r1repro.studies import forgetting_rows, forgetting_table, merge_study, read_study
 
 # Training metrics worth following per stage (TRL's log keys).
 CURVES = {
@@ -106,33 +109,65 @@ def plot_accuracy(evals: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def load_units(samples: Path, metrics: dict) -> dict | None:
+    """Per-problem units (r1repro.evaluation.stats) from an eval's sample records, or None when there are
+    none or they do not match `metrics` (records of an older eval): then no interval is paired on them."""
+    if not samples.is_file():
+        return None
+    ks = tuple(sorted({int(m.split("@")[1]) for per_task in metrics.values() for m in per_task
+                       if m.startswith("pass@")}))
+    try:
+        units = units_from_records(read_jsonl(samples, required=("task", "mode")), ks or (1,))
+    except (ValueError, KeyError) as err:
+        print(f"[report] {samples}: unreadable ({err}); no intervals from it")
+        return None
+    return units if consistent(units, metrics) else None
+
+
+def intervals(units: dict) -> dict:
+    """{checkpoint: {task: {metric: [lo, hi]}}}: 95% bootstrap interval of each metric over problems."""
+    return {ckpt: {task: mean_cis(per_metric) for task, per_metric in per_task.items()}
+            for ckpt, per_task in units.items()}
+
+
 def stages_table(stages: dict) -> str:
     lines = ["| stage | status | wall (s) |", "|---|---|---|"]
     lines += [f"| {name} | {s['status']} | {s.get('wall_s', '')} |" for name, s in stages.items()]
     return "\n".join(lines)
 
 
-def pass_at_k_plot_evals(evals: dict, study: dict | None) -> dict:
+def pass_at_k_plot_evals(evals: dict, study: dict | None, ci: dict | None = None) -> tuple[dict, dict]:
     """The stage evals (k <= their samples) plus, as their own panel, the study's many-sample curves:
-    two sample sizes on one line would join two different estimates."""
-    plot_evals = copy.deepcopy(evals)
+    two sample sizes on one line would join two different estimates. Second: the bands (stage evals'
+    `ci`, the study's own `bands`) under the same panel names."""
+    plot_evals, plot_bands = copy.deepcopy(evals), copy.deepcopy(ci or {})
     if study:
         s = study["settings"]
         for ckpt, per_task in study["curves"].items():
             for task, metrics in per_task.items():
                 label = f"{task}: {s['num_problems']} problems x {s['num_samples']} samples"
                 plot_evals.setdefault(ckpt, {})[label] = metrics
-    return plot_evals
+                band = study.get("bands", {}).get(ckpt, {}).get(task)
+                if band:
+                    plot_bands.setdefault(ckpt, {})[label] = band
+    return plot_evals, plot_bands
 
 
 def report_text(report: dict) -> list[str]:
     """report.md's study sections: what holds in this run, forgetting, the pass@k settings."""
-    md = ["## Effects: which hold in this run", "", findings_markdown(report["findings"]), ""]
+    md = ["## Effects: which hold in this run", "",
+          "Each difference with its 95% interval (paired bootstrap over problems, 2000 resamples, where both "
+          "checkpoints left per-problem records; else a Newcombe interval for two proportions). **holds** only "
+          "when the interval excludes 0 in the claimed direction (for `a >= b - m`: its lower bound is at least "
+          "-m); **does not hold** when it excludes 0 the other way; otherwise **inconclusive**. The target column "
+          "says whether the point estimate reached the size issue 20 asks for.", "",
+          findings_markdown(report["findings"]), ""]
     if report["forgetting"]:
         md += ["## Forgetting (general task, greedy accuracy per checkpoint vs the base)", "",
                forgetting_table(report["forgetting"]), "",
                "Stage 3 (rejection_sft) mixes general rows into its SFT data; `rejection_sft_nogeneral` (study "
-               "pipeline) is the same stage without them.", ""]
+               "pipeline) is the same stage without them, `rejection_sft_nogeneral_lora` that stage trained with "
+               "LoRA. [lo, hi]: 95% bootstrap interval over problems.", ""]
     if report.get("pass_at_k"):
         s = report["pass_at_k"]["settings"]
         md += [f"## pass@k up to k = {s['num_samples']}", "",
@@ -141,17 +176,23 @@ def report_text(report: dict) -> list[str]:
                "estimator (Chen et al. 2021). The evaluation table's pass@1..4 come from the stage evals (more "
                "problems, 4 samples); pass@8 and up from this study.", "",
                "| checkpoint | " + " | ".join(f"pass@{k}" for k in s["ks"]) + " |", "|---|" + "---|" * len(s["ks"])]
+        study_bands = report["pass_at_k"].get("bands", {})
         for ckpt, per_task in report["pass_at_k"]["curves"].items():
-            for metrics in per_task.values():
-                values = " | ".join(f"{metrics.get(f'pass@{k}', float('nan')):.3f}" for k in s["ks"])
+            for task, metrics in per_task.items():
+                band = study_bands.get(ckpt, {}).get(task, {})
+                values = " | ".join(f"{metrics.get(f'pass@{k}', float('nan')):.3f}" + (
+                    f" [{band[f'pass@{k}'][0]:.2f}, {band[f'pass@{k}'][1]:.2f}]" if f"pass@{k}" in band else "")
+                    for k in s["ks"])
                 md.append(f"| {ckpt} | {values} |")
+        if study_bands:
+            md.append("\n[lo, hi]: 95% bootstrap band over problems of the unbiased estimator.")
         md.append("")
     return md
 
 
 def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, dict]) -> Path:
     run_dir = Path(run_dir)
-    evals, training = {}, {}
+    evals, training, units = {}, {}, {}
     for stage in stages:
         name = stage["name"]
         status = statuses.get(name)
@@ -159,13 +200,24 @@ def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, di
             continue
         out = Path(status["output_dir"])
         if (out / "eval.json").is_file() and status["status"] == "done":
-            evals[checkpoint_name(name)] = json.loads((out / "eval.json").read_text())
+            ckpt = checkpoint_name(name)
+            evals[ckpt] = json.loads((out / "eval.json").read_text())
+            if (u := load_units(out / "eval_samples.jsonl", evals[ckpt])) is not None:
+                units[ckpt] = u
         metrics = read_metrics(out)
         if metrics:
             training[name] = metrics
     study_status = statuses.get("pass_at_k", {})
     study = read_study(study_status["output_dir"]) if study_status.get("status") == "done" else None
-    plot_evals = pass_at_k_plot_evals(evals, study)
+    study_units = {}
+    if study:
+        for ckpt, per_task in study["curves"].items():
+            samples = Path(study_status["output_dir"]) / "samples" / f"{ckpt}.jsonl"
+            if (u := load_units(samples, per_task)) is not None:
+                study_units[ckpt] = u
+        study["bands"] = {ckpt: bands(u) for ckpt, u in study_units.items()}
+    ci = intervals(units)
+    plot_evals, plot_bands = pass_at_k_plot_evals(evals, study, ci)
     if study:
         merge_study(evals, study)
     report = {
@@ -173,8 +225,9 @@ def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, di
         "stages": statuses,
         "evals": evals,
         "training": {name: training_summary(rows) for name, rows in training.items()},
-        "forgetting": forgetting_rows(evals),
-        "findings": findings(evals, study),
+        "forgetting": forgetting_rows(evals, intervals=ci),
+        "findings": findings(evals, study, units, study_units),
+        "intervals": ci,
     }
     if study:
         report["pass_at_k"] = study
@@ -183,7 +236,7 @@ def write_report(run_dir: str | Path, stages: list[dict], statuses: dict[str, di
     plot_curves(training, plots["curves"])
     plot_accuracy(evals, plots["accuracy"])
     if plot_evals:
-        plot_pass_at_k(plot_evals, str(plots["pass_at_k"]))
+        plot_pass_at_k(plot_evals, str(plots["pass_at_k"]), plot_bands)
     report["plots"] = {k: str(p) for k, p in plots.items() if p.is_file()}
     write_json_atomic(run_dir / "report.json", report)
 

@@ -1,5 +1,5 @@
-"""Studies on top of a pipeline run: a many-sample pass@k eval, a forgetting table, and a verdict on
-each effect R1 (and its critics) claim, computed from the run's own numbers.
+"""Studies on top of a pipeline run: a many-sample pass@k eval and a forgetting table (the verdict on each
+claimed effect, with its interval, is r1repro/findings.py).
 
 A pipeline recipe asks for the pass@k study with a `pass_at_k:` mapping (recipes/tiny/studies.yaml):
 
@@ -29,8 +29,6 @@ from r1repro.evaluation.core import EvalSettings
 from r1repro.rundir import finish_stage, is_done, read_done
 
 STUDY_DIR = "pass_at_k"
-# Below this general accuracy the base has no skill to forget: a drop would be noise on 100 problems.
-MIN_BASE_GENERAL = 0.2
 
 
 # The EvalSettings fields a study spec sets, flat beside the study's own fields (the studies.yaml schema);
@@ -149,8 +147,9 @@ def _get(evals: dict, ckpt: str, task: str, metric: str):
     return evals.get(ckpt, {}).get(task, {}).get(metric)
 
 
-def forgetting_rows(evals: dict, task: str = "general") -> list[dict]:
-    """General-task greedy accuracy per checkpoint next to the base's (delta in points)."""
+def forgetting_rows(evals: dict, task: str = "general", intervals: dict | None = None) -> list[dict]:
+    """General-task greedy accuracy per checkpoint next to the base's (delta in points), with its 95%
+    interval where the report has one (`intervals[checkpoint][task][metric]`, r1repro.report)."""
     base = _get(evals, "base", task, "accuracy_greedy")
     rows = []
     for ckpt in evals:
@@ -159,7 +158,8 @@ def forgetting_rows(evals: dict, task: str = "general") -> list[dict]:
             continue
         delta = None if base is None or ckpt == "base" else round(100 * (acc - base), 1)
         rows.append({"checkpoint": ckpt, "accuracy_greedy": acc, "pass@1": _get(evals, ckpt, task, "pass@1"),
-                     "delta_vs_base_points": delta})
+                     "delta_vs_base_points": delta,
+                     "accuracy_greedy_ci95": _get(intervals or {}, ckpt, task, "accuracy_greedy")})
     return rows
 
 
@@ -168,75 +168,7 @@ def forgetting_table(rows: list[dict]) -> str:
     for r in rows:
         p1 = "–" if r["pass@1"] is None else f"{r['pass@1']:.3f}"
         delta = "–" if r["delta_vs_base_points"] is None else f"{r['delta_vs_base_points']:+.1f}"
-        lines.append(f"| {r['checkpoint']} | {r['accuracy_greedy']:.3f} | {p1} | {delta} |")
-    return "\n".join(lines)
-
-
-def _finding(effect: str, holds, evidence: str) -> dict:
-    return {"effect": effect, "holds": holds, "evidence": evidence}
-
-
-def _compare(evals, effect, a, b, task, metric, higher: bool = True):
-    """`a`'s metric above (or below) `b`'s; holds None when either was not measured."""
-    va, vb = _get(evals, a, task, metric), _get(evals, b, task, metric)
-    if va is None or vb is None:
-        return _finding(effect, None, f"not measured ({a} or {b} has no {task} {metric})")
-    return _finding(effect, (va > vb) if higher else (va < vb), f"{task} {metric}: {a} {va:.3f} vs {b} {vb:.3f}")
-
-
-def findings(evals: dict, study: dict | None) -> list[dict]:
-    """One verdict per claimed effect: holds True / False, or None when this run did not measure it."""
-    out = [
-        _compare(evals, "R1-Zero: RL from the base raises accuracy", "r1zero", "base", "reasoning", "accuracy_greedy"),
-        _compare(evals, "R1-Zero: responses get longer", "r1zero", "base", "reasoning", "mean_length"),
-        _compare(evals, "Language-consistency reward raises consistency", "r1zero_lang", "r1zero", "reasoning",
-                 "language_consistency"),
-        _compare(evals, "Language-consistency reward costs some accuracy (R1)", "r1zero_lang", "r1zero", "reasoning",
-                 "accuracy_greedy", higher=False),
-        _compare(evals, "Distillation beats GRPO on the same small student", "distill", "student_grpo", "reasoning",
-                 "accuracy_greedy"),
-    ]
-    base_general = _get(evals, "base", "general", "accuracy_greedy")
-    if base_general is None or base_general < MIN_BASE_GENERAL:
-        out.append(_finding("Forgetting: reasoning RL lowers general accuracy", None,
-                            f"not measurable: the base scores {base_general} on the general task "
-                            f"(needs >= {MIN_BASE_GENERAL})"))
-    else:
-        out.append(_compare(evals, "Forgetting: reasoning RL lowers general accuracy", "r1zero", "base", "general",
-                            "accuracy_greedy", higher=False))
-    stage3 = [_compare(evals, "Stage 3 (with general data) recovers general accuracy lost in stage 2",
-                       "rejection_sft", "reasoning_rl", "general", "accuracy_greedy")]
-    if "rejection_sft_nogeneral" in evals:
-        stage3.insert(0, _compare(evals, "Stage 3's general data keeps general skills (vs the same stage without it)",
-                                  "rejection_sft", "rejection_sft_nogeneral", "general", "accuracy_greedy"))
-    if base_general is None or base_general < MIN_BASE_GENERAL:  # the numbers stay, the verdict does not
-        stage3 = [{**f, "holds": None, "evidence": f"{f['evidence']}; too low to judge (base general {base_general})"}
-                  for f in stage3]
-    out += stage3
-    out += pass_at_k_findings(study)
-    return out
-
-
-def pass_at_k_findings(study: dict | None, rl: str = "r1zero", base: str = "base",
-                       task: str = "reasoning") -> list[dict]:
-    """The pass@k critique: RL raises pass@1, while the base catches up (gap narrows) or overtakes at large k."""
-    curves = (study or {}).get("curves", {})
-    b, r = curves.get(base, {}).get(task), curves.get(rl, {}).get(task)
-    if not b or not r:
-        return [_finding("pass@k: the base catches up with RL at large k", None,
-                         "not measured (no pass@k study for base and r1zero)")]
-    k_max = max(int(m.split("@")[1]) for m in b if m.startswith("pass@") and m in r)
-    b1, r1, bk, rk = b["pass@1"], r["pass@1"], b[f"pass@{k_max}"], r[f"pass@{k_max}"]
-    evidence = f"pass@1 {base} {b1:.3f} vs {rl} {r1:.3f}; pass@{k_max} {base} {bk:.3f} vs {rl} {rk:.3f}"
-    return [
-        _finding("pass@k: RL raises pass@1", r1 > b1, evidence),
-        _finding(f"pass@k: the gap to the base narrows by k = {k_max}", (r1 - b1) > (rk - bk), evidence),
-        _finding(f"pass@k: the base overtakes RL by k = {k_max}", bk >= rk, evidence),
-    ]
-
-
-def findings_markdown(items: list[dict]) -> str:
-    verdict = {True: "holds", False: "does not hold", None: "not measured"}
-    lines = ["| effect | in this run | evidence |", "|---|---|---|"]
-    lines += [f"| {f['effect']} | {verdict[f['holds']]} | {f['evidence']} |" for f in items]
+        ci = r.get("accuracy_greedy_ci95")
+        acc = f"{r['accuracy_greedy']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+        lines.append(f"| {r['checkpoint']} | {acc} | {p1} | {delta} |")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ import pytest
 
 from r1repro.config import DataArgs, EvalArgs
 from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
+from r1repro.evaluation.stats import point, units_from_records
 from r1repro.generation import Sample
 from r1repro.tiny.model import build_tiny_model
 from r1repro.tiny.tasks import task_rows
@@ -75,6 +76,11 @@ def test_metrics_from_known_completions(tmp_path):
     second = [line for line in lines if line["mode"] == "sampled" and line["prompt_id"] == rows[1]["id"]]
     assert [line["correct"] for line in second] == [True, False, True, False]
     assert lines[0]["answer"] == gold[0]
+    # the report's per-problem view of these records gives back every metric (r1repro.evaluation.stats)
+    units = units_from_records(lines, ks=(1, 2, 4))["reasoning"]
+    for name in ("accuracy_greedy", "pass@1", "pass@2", "pass@4", "format_rate", "mean_length"):
+        assert point(units[name]) == pytest.approx(m[name]), name
+    assert set(units["pass@1"]) == {r["problem"] for r in rows}
 
 
 def test_general_task_uses_its_answer_reward():

@@ -27,3 +27,13 @@ def test_plot_pass_at_k_writes_a_png(tmp_path):
     plot_pass_at_k(EVALS, str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in path.parent.iterdir()] == ["pass_at_k.png"]  # no temp file left behind
+
+
+def test_plot_pass_at_k_shades_the_bands(tmp_path):
+    bands = {"base": {"reasoning": {"pass@1": [0.0, 0.1], "pass@2": [0.05, 0.2], "pass@4": [0.1, 0.35]}}}
+    plain, shaded = tmp_path / "plain.png", tmp_path / "shaded.png"
+    plot_pass_at_k(EVALS, str(plain))
+    plot_pass_at_k(EVALS, str(shaded), bands)
+    assert shaded.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shaded.read_bytes() != plain.read_bytes()
+    plot_pass_at_k(EVALS, str(tmp_path / "other.png"), {"nobody": {"reasoning": {"pass@1": [0, 1]}}})
+    assert (tmp_path / "other.png").read_bytes() == plain.read_bytes()  # bands of no plotted curve: nothing drawn

@@ -33,7 +33,9 @@ from r1repro.evaluation.benchmarks import BENCHMARKS, load_benchmark
 from r1repro.evaluation.core import EvalSettings, evaluate_model
 from r1repro.evaluation.protocols import PROTOCOLS, ProtocolRun
 from r1repro.evaluation.report import markdown_table, plot_pass_at_k
+from r1repro.evaluation.stats import bands, consistent, units_from_records
 from r1repro.files import write_json_atomic, write_text_atomic
+from r1repro.jsonl import read_jsonl
 
 SETTINGS_FIELDS = {f.name: f for f in dataclasses.fields(EvalSettings)}
 TOP_KEYS = {"checkpoints", "benchmarks", "output_dir", "limit", "overwrite", "protocol"}
@@ -144,7 +146,7 @@ def run(config: dict) -> dict:
     write_json_atomic(out / "results.json", {"evals": evals, "checkpoints": config["checkpoints"], **fingerprint})
     table = markdown_table(evals)
     try:  # matplotlib is optional where eval runs in a lean venv (.venv-vllm has none)
-        plot_pass_at_k(evals, str(out / "pass_at_k.png"))
+        plot_pass_at_k(evals, str(out / "pass_at_k.png"), pass_at_k_bands(out, evals, settings.pass_k))
         plot = "\n\n![pass@k](pass_at_k.png)"
     except ImportError as err:
         print(f"[eval] pass@k plot skipped: {err}", file=sys.stderr)
@@ -153,6 +155,19 @@ def run(config: dict) -> dict:
     write_text_atomic(out / "results.md", md)
     print(table)
     return evals
+
+
+def pass_at_k_bands(out: Path, evals: dict, ks: tuple[int, ...]) -> dict:
+    """Bootstrap bands of each checkpoint's pass@k curve from its samples/<checkpoint>.jsonl (skipped where
+    the records do not match the results, e.g. left from an eval with other settings)."""
+    out_bands = {}
+    for checkpoint, results in evals.items():
+        samples = out / "samples" / f"{checkpoint}.jsonl"
+        if samples.is_file():
+            units = units_from_records(read_jsonl(samples, required=("task", "mode")), ks)
+            if consistent(units, results):
+                out_bands[checkpoint] = bands(units)
+    return out_bands
 
 
 def main(argv: list[str] | None = None) -> int:

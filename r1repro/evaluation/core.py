@@ -190,7 +190,8 @@ def _score_task(task, settings, prompts, greedy_out, sampled_out, builder):
 
     records = []
     for i, row in enumerate(task.rows):
-        base = {"task": task.name, "prompt_id": row.get("id", i), "prompt": prompts[i],
+        # `problem`: what the report pairs two checkpoints' records by (r1repro.evaluation.stats)
+        base = {"task": task.name, "prompt_id": row.get("id", i), "problem": row["problem"], "prompt": prompts[i],
                 "solution": row.get("solution")}
         g = greedy_out[i]
         records.append({**base, "mode": "greedy", "sample_index": 0, "text": g.text, "num_tokens": g.num_tokens,

@@ -51,8 +51,9 @@ def pass_at_k_curve(metrics: dict[str, float]) -> list[tuple[int, float]]:
     return sorted(points)
 
 
-def plot_pass_at_k(evals: dict[str, dict[str, dict[str, float]]], path_png: str) -> str:
-    """pass@k against k (log2 axis), one panel per task, one line per checkpoint. Written atomically."""
+def plot_pass_at_k(evals: dict[str, dict[str, dict[str, float]]], path_png: str, bands: dict | None = None) -> str:
+    """pass@k against k (log2 axis), one panel per task, one line per checkpoint. Written atomically.
+    bands[checkpoint][task]["pass@k"] = [lo, hi] (r1repro.evaluation.stats.bands): shaded around the line."""
     import matplotlib  # optional where eval runs in a lean venv (.venv-vllm has none); see evaluation/cli.py
 
     matplotlib.use("Agg")
@@ -68,7 +69,12 @@ def plot_pass_at_k(evals: dict[str, dict[str, dict[str, float]]], path_png: str)
             points = pass_at_k_curve(per_task.get(task, {}))
             if points:
                 ks.update(k for k, _ in points)
-                ax.plot([k for k, _ in points], [v for _, v in points], marker="o", label=checkpoint)
+                (line,) = ax.plot([k for k, _ in points], [v for _, v in points], marker="o", label=checkpoint)
+                band = (bands or {}).get(checkpoint, {}).get(task, {})
+                shaded = [(k, *band[f"pass@{k}"]) for k, _ in points if f"pass@{k}" in band]
+                if shaded:
+                    ax.fill_between([k for k, _, _ in shaded], [lo for _, lo, _ in shaded],
+                                    [hi for _, _, hi in shaded], color=line.get_color(), alpha=0.2, linewidth=0)
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(ks) or [1])
         ax.set_xticklabels([str(k) for k in sorted(ks)] or ["1"])
