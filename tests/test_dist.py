@@ -8,6 +8,7 @@ Marked dist (and slow: each test trains for real; the module shares one 2-rank c
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -126,6 +127,14 @@ def test_r1zero_on_two_ranks_generates_what_one_rank_does(base, tmp_path):
     assert all(c["n"] == 8 and len(c["prompts"]) == 2 for r in calls for c in calls[r])
     logged = [m for m in metrics if "reward" in m]
     assert len(logged) == len([m for m in one_metrics if "reward" in m]) == 3
+    # `r1repro check` at 2 processes states the numbers the run produced (its CPU shape is 1 process: the
+    # process count comes from the GPU shape, and its note about use_cpu is expected).
+    check = subprocess.run([sys.executable, "-m", "r1repro.cli", "check", "--nodes", "1", "--gpus-per-node", "2",
+                            *common[:2], "--per_device_train_batch_size", "8", "--num_generations", "4"],
+                           cwd=REPO, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    said = re.search(r"= (\d+) completions per optimizer step \((\d+) prompts x 4 generations\)", check.stdout)
+    assert said and (int(said[1]), int(said[2])) == per_step_two[0], check.stdout
 
 
 def test_sft_on_two_ranks_matches_one_rank(base, tmp_path):
