@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Tests (and the Slurm jobs they submit) call `r1repro`: put the venv's scripts first, as `activate` would.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo lint test test-fast test-slurm test-vllm test-cluster test-real test-lighteval smollm2 vllm-venv cluster-venv lighteval-venv system-deps bench clean
+.PHONY: install demo lint test test-fast test-dist test-slurm test-vllm test-cluster test-real test-lighteval smollm2 vllm-venv cluster-venv lighteval-venv system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,9 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
-# Everything CI runs: ruff first (seconds, fails fast), then unit tests, slow training tests, real Slurm and
-# real vLLM tests; then the unit tests (with `r1repro check` on every recipe) again under the versions a
-# cluster install resolves to.
+# Everything CI runs: ruff first (seconds, fails fast), then unit tests, slow training tests (2-rank `dist` runs
+# among them), real Slurm and real vLLM tests; then the unit tests (with `r1repro check` on every recipe) again
+# under the versions a cluster install resolves to.
 test: lint vllm-venv cluster-venv system-deps smollm2
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(CLUSTER_PYTEST) $(PYTEST_ARGS)
@@ -39,6 +39,10 @@ test: lint vllm-venv cluster-venv system-deps smollm2
 # Quick loop while developing: no training runs, no Slurm, no vLLM.
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not slurm and not vllm" $(PYTEST_ARGS)
+
+# Stages on 2 ranks (torchrun, gloo on CPU): finish, write once, resume, batch arithmetic, lost peers.
+test-dist: install
+	$(BIN)/python -m pytest -m dist $(PYTEST_ARGS)
 
 test-slurm: install system-deps
 	$(BIN)/python -m pytest -m slurm $(PYTEST_ARGS)

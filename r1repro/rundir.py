@@ -112,15 +112,18 @@ def start_stage(stage: str, output_dir: str | Path, config: dict) -> bool:
     return True
 
 
-def finish_stage(output_dir: str | Path, config: dict, started: float, extra: dict | None = None) -> None:
+def finish_stage(output_dir: str | Path, config: dict, started: float, extra: dict | None = None) -> bool:
+    """Remove the checkpoints and write DONE.json, on the main process only; True where it wrote."""
     output_dir = Path(output_dir)
     if not is_main_process():
-        return
+        return False
     for ckpt in output_dir.glob("checkpoint-*"):
         shutil.rmtree(ckpt, ignore_errors=True)
     done = {"fingerprint": fingerprint(config), "wall_s": round(time.time() - started, 1),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"), **(extra or {})}
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "world_size": int(os.environ.get("WORLD_SIZE", "1")), **(extra or {})}
     write_json_atomic(output_dir / DONE_FILE, done)
+    return True
 
 
 def last_checkpoint(output_dir: str | Path) -> str | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer
+import torch.distributed as dist
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 from trl import get_peft_config
 
 from r1repro.config import ConfigError
@@ -25,6 +27,36 @@ def setup_tracking(training_args, run_args, stage: str) -> None:
         if not os.environ.get("WANDB_API_KEY"):
             os.environ.setdefault("WANDB_MODE", "offline")
         training_args.run_name = training_args.run_name or f"{Path(run_args.run_dir).name}-{stage}"
+
+
+def sync_ranks(instances) -> None:
+    """In a multi-process launch: give the process group the recipe's `ddp_timeout` (seconds), then wait
+    until every rank is past rundir.start_stage, so that no rank looks for checkpoints while the main
+    process still removes those of another config.
+
+    transformers passes ddp_timeout on only off CPU (TrainingArguments._setup_devices drops it when
+    use_cpu), so a CPU run with a hung peer would wait torch's gloo default of 30 minutes in a collective
+    (measured: still waiting after 70 s at ddp_timeout 10 without this)."""
+    args = next((i for i in instances if isinstance(i, TrainingArguments)), None)
+    if args is None or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return
+    args.device  # sets up the process group (accelerate's PartialState) if the parse has not
+    if dist.is_initialized():
+        dist.distributed_c10d._set_pg_timeout(timedelta(seconds=args.ddp_timeout))
+    args.distributed_state.wait_for_everyone()
+
+
+def collective_failure(err: BaseException) -> str | None:
+    """One line for an error of a multi-process run's collectives (a peer died: gloo's 'Connection closed
+    by peer'; a peer hung: 'Timed out waiting ...ms'; NCCL's DistBackendError), else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    text = str(err).strip()
+    if not (isinstance(err, dist.DistError) or (isinstance(err, RuntimeError) and ("gloo" in text or "NCCL" in text))):
+        return None
+    first = text.splitlines()[0] if text else type(err).__name__
+    return (f"rank {os.environ.get('RANK', '?')} of {os.environ['WORLD_SIZE']}: lost a peer in a collective "
+            f"(ddp_timeout bounds the wait): {first}")
 
 
 def train_with_resume(trainer, output_dir: str | Path, preemption: PreemptionCallback) -> None:

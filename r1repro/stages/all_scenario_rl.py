@@ -16,7 +16,9 @@ tiny world only, its reference response against a wrong answer.
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,6 @@ from r1repro.config import ConfigError, installed_field_name
 from r1repro.data import dataset_rows, load_rows
 from r1repro.engines import grpo
 from r1repro.engines.callbacks import MetricsJsonlCallback
-from r1repro.files import atomic_path
 from r1repro.jsonl import read_jsonl
 from r1repro.prompts import builder_for
 
@@ -168,10 +169,19 @@ def train_reward_model(args: AllScenarioArgs, init_model: str, builder, output_d
     trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer,
                             callbacks=[MetricsJsonlCallback(Path(output_dir) / "rm_trainer")])
     Path(config.output_dir).mkdir(parents=True, exist_ok=True)
+    # Every rank saves into one staging directory (under FSDP / ZeRO-3 gathering the weights is a
+    # collective; only the main process writes), which the main process then renames into place: the
+    # reward model appears complete or not at all, and it has one writer (with a temporary directory per
+    # rank, a rank holding only the tokenizer could replace the main process's complete one).
+    staging = Path(output_dir) / ".reward_model.partial"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(staging, ignore_errors=True)  # left by a killed run
     trainer.train()
-    with atomic_path(rm_dir, directory=True) as tmp:
-        trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+    trainer.save_model(str(staging))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(staging))
+        os.replace(staging, rm_dir)
+    trainer.accelerator.wait_for_everyone()  # the other ranks load it on their first general row
     return rm_dir
 
 

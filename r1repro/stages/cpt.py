@@ -54,7 +54,12 @@ def run(stage: str, instances, config) -> dict:
     output_dir = sft_args.output_dir
     init_dir = None
     if cpt_args.init_tiny_model:
-        init_dir = build_tiny_model(f"{output_dir}/init", cpt_args.init_tiny_model, sft_args.seed)
+        init_dir = f"{output_dir}/init"
+        # One writer, the other ranks load after it: they would read a half-written model (measured on 2 ranks:
+        # "no file named model.safetensors").
+        with sft_args.main_process_first(local=False, desc="building the tiny model"):
+            if sft_args.process_index == 0:
+                build_tiny_model(init_dir, cpt_args.init_tiny_model, sft_args.seed)
     else:
         if not model_args.model_name_or_path:
             raise ConfigError("model_name_or_path: required unless init_tiny_model is set")

@@ -12,6 +12,7 @@ import time
 
 from r1repro.config import ConfigError, EvalArgs, parse_config
 from r1repro.engines.evaluate import eval_here, run_eval_child
+from r1repro.engines.training import collective_failure, sync_ranks
 from r1repro.rundir import finish_stage, is_main_process, resolved_config, start_stage
 from r1repro.stages import STAGES
 
@@ -29,13 +30,20 @@ def run_stage(stage: str, argv: list[str] | None = None) -> int:
     eval_args = next((i for i in instances if isinstance(i, EvalArgs)), None)
     if start_stage(stage, output_dir, config):
         started = time.time()
+        sync_ranks(instances)
         try:
             extra = module.run(stage, instances, config) or {}
         except ConfigError as err:
             print(f"r1repro {stage}: error: {err}", file=sys.stderr)
             return 2
-        finish_stage(output_dir, config, started, extra)
-        print(f"[{stage}] done in {time.time() - started:.0f}s -> {output_dir}", flush=True)
+        except Exception as err:
+            lost = collective_failure(err)
+            if lost is None:
+                raise
+            print(f"r1repro {stage}: error: {lost}", file=sys.stderr, flush=True)
+            return 1
+        if finish_stage(output_dir, config, started, extra):  # the main process only: one line, one DONE.json
+            print(f"[{stage}] done in {time.time() - started:.0f}s -> {output_dir}", flush=True)
     # The eval runs after training, in its own process; a failure there is reported but leaves the
     # finished stage (DONE.json, exit 0) alone.
     if eval_args is not None and is_main_process() and eval_here(eval_args, output_dir):
