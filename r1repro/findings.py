@@ -64,8 +64,9 @@ class Effect:
         return f"{self.a} {self.direction} {self.b}"
 
 
-def _get(evals: dict, ckpt: str, task: str, metric: str):
-    return evals.get(ckpt, {}).get(task, {}).get(metric)
+def lookup(table: dict, ckpt: str, task: str, metric: str):
+    """table[ckpt][task][metric], None where any level is missing (report.json's evals, intervals, units)."""
+    return table.get(ckpt, {}).get(task, {}).get(metric)
 
 
 def _fmt(v: float) -> str:
@@ -85,13 +86,13 @@ def _record(e: Effect, va, vb, diff, ci, n, v: str, evidence: str, method: str |
 def measure(e: Effect, evals: dict, units: dict) -> dict:
     """One effect from evals[ckpt][task][metric] and, where the eval left records, per-problem units
     (units[ckpt][task][metric], r1repro.evaluation.stats)."""
-    va, vb = _get(evals, e.a, e.task, e.metric), _get(evals, e.b, e.task, e.metric)
+    va, vb = lookup(evals, e.a, e.task, e.metric), lookup(evals, e.b, e.task, e.metric)
     if va is None or vb is None:
         return _record(e, va, vb, None, None, None, NOT_MEASURED,
                        f"not measured ({e.a} or {e.b} has no {e.task} {e.metric})", None)
     diff = va - vb
-    ua, ub = _get(units, e.a, e.task, e.metric), _get(units, e.b, e.task, e.metric)
-    na, nb = _get(evals, e.a, e.task, "n"), _get(evals, e.b, e.task, "n")
+    ua, ub = lookup(units, e.a, e.task, e.metric), lookup(units, e.b, e.task, e.metric)
+    na, nb = lookup(evals, e.a, e.task, "n"), lookup(evals, e.b, e.task, "n")
     result = diff_ci(ua, ub) if ua and ub else None
     if result:
         ci, n, method = result["ci95"], result["n"], result["method"]
@@ -109,13 +110,13 @@ def at_least(effect: str, ckpt: str, task: str, metric: str, threshold: float, e
     records, n counts distinct problems (a small test set cycled to fill the eval counts once)."""
     e = Effect(effect, ckpt, None, task, metric)
     target = {"min_value": threshold}
-    value, u = _get(evals, ckpt, task, metric), _get(units, ckpt, task, metric)
+    value, u = lookup(evals, ckpt, task, metric), lookup(units, ckpt, task, metric)
     base = {"claim": f"{ckpt} >= {threshold:g}", "value_b": threshold, "target": target}
     if value is None:
         rec = _record(e, None, None, None, None, None, NOT_MEASURED, f"not measured ({ckpt} has no {task} {metric})",
                       None, target)
         return {**rec, **base}
-    n = len(u) if u else _get(evals, ckpt, task, "n")
+    n = len(u) if u else lookup(evals, ckpt, task, "n")
     successes = sum(s / c for s, c in u.values() if c) if u else value * (n or 0)
     ci = wilson(successes, n) if n else None
     diff = value - threshold
@@ -171,11 +172,11 @@ def findings(evals: dict, study: dict | None, units: dict | None = None,
     # The LoRA effects are stated as gains / losses from the start (the base); the start cancels in the difference.
     for f in out:
         if f["a"] in (FULL, LORA) and f["value_a"] is not None and f["value_b"] is not None:
-            start = _get(evals, "base", f["task"], f["metric"])
+            start = lookup(evals, "base", f["task"], f["metric"])
             if start is not None:
                 f["evidence"] += (f"; change from the base ({start:.3f}): {f['a']} {f['value_a'] - start:+.3f}, "
                                   f"{f['b']} {f['value_b'] - start:+.3f}")
-    base_general = _get(evals, "base", "general", "accuracy_greedy")
+    base_general = lookup(evals, "base", "general", "accuracy_greedy")
     out.append(at_least("The base has general skill to forget (general accuracy >= 0.8)", "base", "general",
                         "accuracy_greedy", 0.8, evals, units))
     general = [measure(e, evals, units) for e in GENERAL_EFFECTS]
@@ -217,7 +218,7 @@ def pass_at_k_findings(study: dict | None, units: dict, rl: str = "r1zero", base
 
 def _gap_ci(units: dict, rl: str, base: str, task: str, top: str):
     """Interval of gap(pass@1) - gap(pass@k) over the problems all four per-problem series share."""
-    series = [_get(units, c, task, m) for c in (rl, base) for m in ("pass@1", top)]
+    series = [lookup(units, c, task, m) for c in (rl, base) for m in ("pass@1", top)]
     if not all(series):
         return None, None
     keys = set.intersection(*(set(s) for s in series))

@@ -26,6 +26,7 @@ from pathlib import Path
 from r1repro.config import ConfigError
 from r1repro.evaluation.cli import run as run_eval
 from r1repro.evaluation.core import EvalSettings
+from r1repro.findings import lookup
 from r1repro.rundir import finish_stage, is_done, read_done
 
 STUDY_DIR = "pass_at_k"
@@ -143,23 +144,20 @@ def merge_study(evals: dict, study: dict) -> None:
                     target[name] = value
 
 
-def _get(evals: dict, ckpt: str, task: str, metric: str):
-    return evals.get(ckpt, {}).get(task, {}).get(metric)
-
 
 def forgetting_rows(evals: dict, task: str = "general", intervals: dict | None = None) -> list[dict]:
     """General-task greedy accuracy per checkpoint next to the base's (delta in points), with its 95%
     interval where the report has one (`intervals[checkpoint][task][metric]`, r1repro.report)."""
-    base = _get(evals, "base", task, "accuracy_greedy")
+    base = lookup(evals, "base", task, "accuracy_greedy")
     rows = []
     for ckpt in evals:
-        acc = _get(evals, ckpt, task, "accuracy_greedy")
+        acc = lookup(evals, ckpt, task, "accuracy_greedy")
         if acc is None:
             continue
         delta = None if base is None or ckpt == "base" else round(100 * (acc - base), 1)
-        rows.append({"checkpoint": ckpt, "accuracy_greedy": acc, "pass@1": _get(evals, ckpt, task, "pass@1"),
+        rows.append({"checkpoint": ckpt, "accuracy_greedy": acc, "pass@1": lookup(evals, ckpt, task, "pass@1"),
                      "delta_vs_base_points": delta,
-                     "accuracy_greedy_ci95": _get(intervals or {}, ckpt, task, "accuracy_greedy")})
+                     "accuracy_greedy_ci95": lookup(intervals or {}, ckpt, task, "accuracy_greedy")})
     return rows
 
 
