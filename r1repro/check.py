@@ -40,6 +40,7 @@ from r1repro.check_inputs import ERROR, INPUT_CHECKS, NOTE, SUMMARY, Finding, no
 from r1repro.check_lengths import check_lengths
 from r1repro.check_summary import describe_schedule, summarise, trl_batch  # noqa: F401  (re-exported)
 from r1repro.config import ConfigError, load_recipe, parse_config, validate_recipe
+from r1repro.dynamic_sampling import check_recipe as check_dynamic_sampling
 from r1repro.pipeline import load_pipeline, stage_args
 from r1repro.slurm.plan import PlanError, Shape, make_plan, parse_overrides, read_recipe
 from r1repro.stages import STAGES
@@ -47,7 +48,7 @@ from r1repro.stages import STAGES
 HARDWARE_RE = re.compile(r"^#\s*hardware:\s*(\d+)\s*nodes?\s*x\s*(\d+)\s*GPUs?\b", re.IGNORECASE | re.MULTILINE)
 # TrainingArguments checks that need the hardware to exist; a GPU shape is checked on this CPU without them.
 HARDWARE_FLAGS = ("bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval")
-CHECKS = (*INPUT_CHECKS, check_lengths)
+CHECKS = (*INPUT_CHECKS, check_lengths, check_dynamic_sampling)
 
 
 @dataclass

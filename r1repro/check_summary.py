@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 from r1repro.check_inputs import Finding, note, summary
+from r1repro.dynamic_sampling import cost_line, parse_spec
 from r1repro.rundir import resolved_config
 from r1repro.slurm.plan import Plan
 from r1repro.stages import GRPO_STAGES
@@ -52,6 +53,10 @@ def summarise(stage: str, instances, plan: Plan, num_samples: int | None, config
         out.append(summary(f"generation: {b['generation_batch_size']} completions ({b['prompts_per_generation']} "
                            f"prompts) per round, {cfg.get('num_iterations', 1)} update(s) each; max "
                            f"{cfg.get('max_completion_length')} tokens"))
+        dynamic = parse_spec(cfg.get("dynamic_sampling"))
+        if dynamic:
+            out.append(summary(cost_line(dynamic, b["prompts_per_generation"], per_item,
+                                         cfg.get("max_completion_length") or 0)))
     else:
         out.append(summary(line))
     n = num_samples or cfg.get("num_train_samples") or _count_rows(config)

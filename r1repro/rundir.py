@@ -34,6 +34,8 @@ RESOLVED_CONFIG_FILE = "r1repro_config.json"
 # Fields that change where or how a run is observed, not what it computes.
 NOT_FINGERPRINTED = {"logging_dir", "report_to", "wandb_project", "accelerate_config", "run_dir", "output_dir",
                      "logging_steps", "disable_tqdm", "eval_backend"}
+# Fields added after runs existed: left unset (None), they leave a finished stage's fingerprint as it was.
+FINGERPRINTED_WHEN_SET = {"dynamic_sampling"}
 
 
 def _jsonable(value):
@@ -71,7 +73,8 @@ def upstream_fingerprints(config: dict) -> dict:
 
 
 def fingerprint(config: dict) -> str:
-    stable = {k: v for k, v in config.items() if k not in NOT_FINGERPRINTED}
+    stable = {k: v for k, v in config.items()
+              if k not in NOT_FINGERPRINTED and not (k in FINGERPRINTED_WHEN_SET and v is None)}
     stable["_upstream"] = upstream_fingerprints(config)
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

@@ -42,7 +42,8 @@ rewards:
 
 
 def parse_grpo(tmp_path, text, *cli):
-    return parse_config(grpo.dataclass_types(), ["--config", write(tmp_path, text), *cli])
+    instances, recipe = parse_config(grpo.dataclass_types(), ["--config", write(tmp_path, text), *cli])
+    return instances[:6], recipe  # the seventh, DynamicSamplingArgs, is tested in test_dynamic_sampling.py
 
 
 def test_yaml_values_and_run_dir_expansion(tmp_path):
@@ -86,10 +87,10 @@ def test_every_run_dir_spelling_moves_every_path(tmp_path, spelling):
 def test_output_dir_defaults_to_the_stage_folder_of_the_run(tmp_path, spelling):
     text = GRPO_OK.format(run_dir="runs/a").replace("output_dir: ${run_dir}/r1zero\n", "")
     recipe = write(tmp_path, text)
-    (_, _, _, _, args, _), _ = parse_config(grpo.dataclass_types(), ["--config", recipe], stage="r1zero")
+    (_, _, _, _, args, _, _), _ = parse_config(grpo.dataclass_types(), ["--config", recipe], stage="r1zero")
     assert args.output_dir == "runs/a/r1zero"  # not TrainingArguments' ./trainer_output
     argv = ["--config", recipe, *run_dir_flag(spelling, "runs/b")]
-    (_, _, _, _, args, _), _ = parse_config(grpo.dataclass_types(), argv, stage="r1zero")
+    (_, _, _, _, args, _, _), _ = parse_config(grpo.dataclass_types(), argv, stage="r1zero")
     assert args.output_dir == "runs/b/r1zero"
 
 

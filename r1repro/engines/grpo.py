@@ -2,7 +2,8 @@
 
 The stages only differ in their recipes and what they feed in; the loop is TRL's. Every GRPO knob
 (loss_type, beta, epsilon, epsilon_high, scale_rewards, num_generations, temperature,
-mask_truncated_completions, use_vllm/vllm_mode, ...) is a GRPOConfig field set in the recipe.
+mask_truncated_completions, use_vllm/vllm_mode, ...) is a GRPOConfig field set in the recipe; ours on top:
+`dynamic_sampling` (DAPO's, r1repro/dynamic_sampling.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RewardArgs, RunArgs
 from r1repro.data import dataset_rows, prompt_dataset
+from r1repro.dynamic_sampling import DynamicSamplingArgs, check_metric, parse_spec, trainer_class
 from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
 from r1repro.engines.training import load_policy, save_final_model, setup_tracking, train_with_resume
 from r1repro.generation.vllm_sync import use_reload_sync_where_needed
@@ -22,7 +24,7 @@ from r1repro.rewards.mathpool import get_pool
 
 
 def dataclass_types():
-    return (RunArgs, DataArgs, RewardArgs, EvalArgs, GRPOConfig, ModelConfig)
+    return (RunArgs, DataArgs, RewardArgs, EvalArgs, GRPOConfig, ModelConfig, DynamicSamplingArgs)
 
 
 def build_reward_funcs(reward_args, grpo_args, builder=None):
@@ -42,10 +44,12 @@ def build_reward_funcs(reward_args, grpo_args, builder=None):
 
 def run(stage: str, instances, config, train_rows=None, reward_funcs=None) -> dict:
     """Train with GRPO, save the final model into output_dir, evaluate it."""
-    run_args, data_args, reward_args, eval_args, grpo_args, model_args = instances
+    run_args, data_args, reward_args, eval_args, grpo_args, model_args, ds_args = instances
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
     # Fail on a bad reward before loading anything.
     funcs = reward_funcs or build_reward_funcs(reward_args, grpo_args, builder)
+    dynamic = parse_spec(ds_args.dynamic_sampling)
+    check_metric(dynamic, [f.__name__ for f in funcs])
     if any(getattr(f, "__name__", "").startswith("accuracy") for f in funcs):
         get_pool().start()  # math-verify workers start while the model loads, not on the first batch
     model, tokenizer, peft_config = load_policy(model_args)
@@ -55,7 +59,9 @@ def run(stage: str, instances, config, train_rows=None, reward_funcs=None) -> di
     dataset, dropped = drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args)
     setup_tracking(grpo_args, run_args, stage)
     preemption = PreemptionCallback()
-    trainer = GRPOTrainer(
+    trainer_cls, extra = (trainer_class(), {"dynamic_sampling": dynamic}) if dynamic else (GRPOTrainer, {})
+    trainer = trainer_cls(
+        **extra,
         model=model,
         reward_funcs=funcs,
         args=grpo_args,

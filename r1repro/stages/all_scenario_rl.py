@@ -209,7 +209,7 @@ def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> li
 
 def run(stage: str, instances, config) -> dict:
     *grpo_instances, args = instances
-    run_args, data_args, reward_args, eval_args, grpo_args, model_args = grpo_instances
+    run_args, data_args, reward_args, eval_args, grpo_args, model_args, _ = grpo_instances
     if not 0 <= args.general_fraction < 1:
         raise ConfigError(f"general_fraction: must be in [0, 1), got {args.general_fraction}")
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
