@@ -137,6 +137,28 @@ def test_r1zero_on_two_ranks_generates_what_one_rank_does(base, tmp_path):
     assert said and (int(said[1]), int(said[2])) == per_step_two[0], check.stdout
 
 
+def test_dynamic_sampling_on_two_ranks_with_groups_across_ranks(base, tmp_path):
+    """Issue 24: 3 completions per rank in groups of 2, so a group straddles the ranks. The keep/drop
+    decision comes from gathered rewards: both ranks draw the same number of generation batches (the probe
+    counts each rank's reward calls), each trains TRL's 3 rows, and no trained group has zero std."""
+    (tmp_path / "parity.py").write_text(
+        "def parity(completions, **kwargs):\n    return [float(len(str(c)) % 2) for c in completions]\n")
+    rewards, env = probe_rewards(tmp_path, f"{{path: {tmp_path / 'parity.py'}:parity}}")
+    out = tmp_path / "r1zero_dyn"
+    result = launch("r1zero", "--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(base.run_dir), *GRPO,
+                    *rewards, "--max_steps", "3", "--num_generations", "2", "--per_device_train_batch_size", "3",
+                    "--output_dir", str(out), "--dynamic_sampling", "{metric: parity, max_generation_batches: 8}",
+                    env=env)
+    metrics = [m for m in assert_finished_once(result, "r1zero", out) if "frac_reward_zero_std" in m]
+    assert len(metrics) == 3
+    assert all(m["frac_reward_zero_std"] == 0 and m["dynamic_sampling/max_reached"] == 0 for m in metrics), metrics
+    assert all(m["dynamic_sampling/groups_kept"] == 3 for m in metrics)  # 6 rows a generation batch, both ranks
+    draws = sum(int(m["dynamic_sampling/generation_batches"]) for m in metrics)
+    calls = probe_calls(tmp_path / "probe")
+    assert sorted(calls) == [0, 1] and [len(c) for c in calls.values()] == [draws, draws]
+    assert all(c["n"] == 3 for r in calls for c in calls[r])
+
+
 def test_sft_on_two_ranks_matches_one_rank(base, tmp_path):
     """distill (SFTTrainer) at 2 ranks x 4 rows and 1 rank x 8, same seed: the same global batches in the same
     order, so the loss curves agree. Measured (2 cores, loaded, 2026-12-03): largest relative difference over
