@@ -264,8 +264,11 @@ def trainer_class():
                 metric, total = self._ds_metric(self._ds_rewards)
                 rows = metric.numel()
                 completion_tokens += metrics["completions/mean_length"][-1] * rows
-                drop = zero_std(metric, g).repeat_interleave(g)
                 total_zero = zero_std(total, g).repeat_interleave(g)
+                # A group the metric's reward does not score at all (NaN: all_scenario_rl routes rewards by
+                # task) is judged by its total reward instead of being dropped for ever.
+                unscored = torch.isnan(metric.view(-1, g)).all(dim=1).repeat_interleave(g)
+                drop = torch.where(unscored, total_zero, zero_std(metric, g).repeat_interleave(g))
                 zero_std_generated.append(drop.float().mean().item())
                 gathered = self._ds_gather(out)
                 gathered["_total_zero"] = total_zero.to(gathered["advantages"].device)

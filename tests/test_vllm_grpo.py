@@ -118,3 +118,51 @@ def test_vllm_generates_with_the_trained_weights(grpo_run):
     trained, initial = grpo_run["trained_gap"], grpo_run["initial_gap"]
     assert trained < 0.05 * initial, \
         f"vLLM's logprobs are {trained:.3g} from the trained policy, {initial:.3g} from the initial"
+
+
+# Issue 24: dynamic sampling with vLLM colocate rollouts: the extra draws go through the same vLLM engine
+# (one weight sync a step: TRL syncs when global_step moved), and the trained batch has no zero-std group.
+DYNAMIC_SCRIPT = r'''
+import json, sys
+if __name__ == "__main__":
+    from datasets import Dataset
+    from trl import GRPOConfig
+    from r1repro.dynamic_sampling import DynamicSampling, trainer_class
+    from r1repro.generation.vllm_sync import use_reload_sync_where_needed
+    from r1repro.templates import render_prompt
+    from r1repro.tiny.model import build_tiny_model
+    from r1repro.tiny.tasks import task_rows
+
+    out = sys.argv[1]
+    model = build_tiny_model(out + "/model", size="micro")
+    prompts = [render_prompt("tiny", r["problem"]) for r in task_rows("addition", "train", 32)]
+
+    def parity(completions, **kwargs):  # variance in about half the groups of 2
+        return [float(len(c) % 2) for c in completions]
+
+    args = GRPOConfig(output_dir=out + "/grpo", use_cpu=True, bf16=False, per_device_train_batch_size=4,
+                      num_generations=2, max_completion_length=16, max_steps=2, learning_rate=1e-3, logging_steps=1,
+                      report_to="none", save_strategy="no", seed=0, use_vllm=True, vllm_mode="colocate",
+                      vllm_gpu_memory_utilization=0.2, vllm_max_model_length=256)
+    trainer = trainer_class()(model=str(model), reward_funcs=[parity], args=args,
+                              dynamic_sampling=DynamicSampling("reward", 8),
+                              train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]))
+    use_reload_sync_where_needed(trainer)
+    trainer.train()
+    logged = [h for h in trainer.state.log_history if "frac_reward_zero_std" in h]
+    print("RESULT " + json.dumps(logged))
+'''
+
+
+def test_dynamic_sampling_with_vllm_colocate(tmp_path):
+    env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "TOKENIZERS_PARALLELISM": "false",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([str(PYTHON), "-c", DYNAMIC_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                          timeout=900, env=env, cwd=tmp_path)
+    line = next((out_line for out_line in proc.stdout.splitlines() if out_line.startswith("RESULT ")), None)
+    assert proc.returncode == 0 and line, f"dynamic sampling colocate run failed (rc {proc.returncode}):\n" \
+                                          f"{proc.stderr[-4000:]}"
+    steps = json.loads(line.removeprefix("RESULT "))
+    assert len(steps) == 2
+    assert all(s["frac_reward_zero_std"] == 0 and s["dynamic_sampling/max_reached"] == 0 for s in steps), steps
+    assert all(s["dynamic_sampling/groups_kept"] == 2 for s in steps)
