@@ -19,7 +19,12 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 
+import yaml
+from datasets import IterableDataset
+
+from r1repro.check_inputs import problem
 from r1repro.config import ConfigError
+from r1repro.stages import GRPO_STAGES
 
 KEYS = ("metric", "max_generation_batches")
 
@@ -65,8 +70,6 @@ class DynamicSamplingArgs:
 
     def __post_init__(self):
         if isinstance(self.dynamic_sampling, str):  # the command line's YAML, if argparse left it a string
-            import yaml
-
             self.dynamic_sampling = yaml.safe_load(self.dynamic_sampling)
         spec = parse_spec(self.dynamic_sampling)
         self.dynamic_sampling = None if spec is None else {"metric": spec.metric,
@@ -116,9 +119,6 @@ def cost_line(spec: DynamicSampling, prompts: int, num_generations: int, max_com
 
 def check_recipe(stage: str, config: dict, bad: set[str]):
     """`r1repro check`: the metric names a reward of the recipe (the field's own shape is checked by the parse)."""
-    from r1repro.check_inputs import problem
-    from r1repro.stages import GRPO_STAGES
-
     if stage not in GRPO_STAGES or "dynamic_sampling" in bad or "rewards" in bad:
         return
     try:
@@ -187,8 +187,6 @@ def trainer_class():
             global step, so a resumed run does not replay the same extra prompts."""
             size = self.args.generation_batch_size  # global rows of one generation batch
             if self._ds_prompts is None:
-                from datasets import IterableDataset
-
                 if isinstance(self.train_dataset, IterableDataset):
                     raise ConfigError("field 'dynamic_sampling': needs an indexable training dataset, not a "
                                       "streaming one", "dynamic_sampling")
