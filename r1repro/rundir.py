@@ -61,14 +61,17 @@ def resolved_config(*instances) -> dict:
 
 
 def upstream_fingerprints(config: dict) -> dict:
-    """Fingerprints of finished stage directories this config reads, so that a redone upstream
-    stage invalidates everything after it."""
+    """Fingerprints of finished stage directories this config reads (a stage directory, or a file in one
+    such as `${run_dir}/rejection_sft/traces.jsonl`), so that a redone upstream stage invalidates everything
+    after it."""
     found = {}
     for key, value in sorted(config.items()):
-        if key in NOT_FINGERPRINTED:  # output_dir above all: a stage is not its own upstream
+        if key in NOT_FINGERPRINTED or not isinstance(value, str):  # output_dir: a stage is not its own upstream
             continue
-        if isinstance(value, str) and (Path(value) / DONE_FILE).is_file():
-            found[key] = json.loads((Path(value) / DONE_FILE).read_text())["fingerprint"]
+        for stage_dir in (Path(value), Path(value).parent):
+            if (stage_dir / DONE_FILE).is_file():
+                found[key] = json.loads((stage_dir / DONE_FILE).read_text())["fingerprint"]
+                break
     return found
 
 

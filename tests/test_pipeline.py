@@ -73,3 +73,18 @@ def test_done_marker_tracks_config_and_upstream(tmp_path):
     assert not is_done(downstream, down_config)
     done = json.loads((upstream / "DONE.json").read_text())
     assert done["fingerprint"] == fingerprint(new_up)
+
+
+def test_done_marker_tracks_a_file_read_from_an_upstream_stage(tmp_path):
+    """distill reads `${run_dir}/rejection_sft/traces.jsonl`: redoing rejection_sft must redo distill."""
+    upstream, downstream = tmp_path / "rejection_sft", tmp_path / "distill"
+    up_config = {"output_dir": str(upstream), "learning_rate": 1e-3}
+    down_config = {"output_dir": str(downstream), "source_dataset": str(upstream / "traces.jsonl")}
+    for out, config in ((upstream, up_config), (downstream, down_config)):
+        start_stage("x", out, config)
+        finish_stage(out, config, started=0.0)
+    assert is_done(downstream, down_config)
+    new_up = {**up_config, "num_train_epochs": 4}
+    start_stage("x", upstream, new_up)
+    finish_stage(upstream, new_up, started=0.0)
+    assert not is_done(downstream, down_config)
