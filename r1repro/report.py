@@ -17,7 +17,7 @@ from pathlib import Path
 from r1repro.evaluation.report import markdown_table, plot_pass_at_k
 from r1repro.evaluation.stats import bands, consistent, mean_cis, units_from_records
 from r1repro.files import write_json_atomic, write_text_atomic
-from r1repro.findings import findings, findings_markdown
+from r1repro.findings import NOT_MEASURED, findings, findings_markdown
 from r1repro.jsonl import read_jsonl
 from r1repro.stages import checkpoint_name
 from r1repro.studies import forgetting_rows, forgetting_table, merge_study, read_study
@@ -25,10 +25,15 @@ from r1repro.studies import forgetting_rows, forgetting_table, merge_study, read
 # Training metrics worth following per stage (TRL's log keys).
 CURVES = {
     "reward": "mean reward",
+    "rewards/accuracy/mean": "accuracy reward (training samples)",
+    "frac_reward_zero_std": "groups with zero reward variance",
     "completions/mean_length": "mean completion length (tokens)",
     "rewards/language_consistency/mean": "language consistency (training samples)",
     "loss": "loss",
 }
+
+
+SMOOTH_FROM, SMOOTH_WINDOW = 20, 10  # curves with 20+ points get a running mean over 10 steps
 
 
 def read_metrics(output_dir: str | Path) -> list[dict]:
@@ -71,12 +76,26 @@ def plot_curves(training: dict[str, list[dict]], path: Path) -> None:
     keys = [k for k in CURVES if any(any(k in m for m in rows) for rows in training.values())]
     if not keys:
         return
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    cols = min(3, len(keys))
+    grid_rows = -(-len(keys) // cols)
+    fig, axes = plt.subplots(grid_rows, cols, figsize=(5 * cols, 3.5 * grid_rows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.axis("off")
+    for ax, key in zip(axes.flat, keys):
         for stage, rows in training.items():
             points = [(m["step"], _float(m[key])) for m in rows if key in m and _float(m[key]) is not None]
-            if points:
-                ax.plot(*zip(*points), label=stage)
+            if not points:
+                continue
+            steps, values = zip(*points)
+            if len(values) < SMOOTH_FROM:
+                ax.plot(steps, values, label=stage)
+                continue
+            # Per-step GRPO values are noisy (a few groups a step): the raw line faint, a running mean on top.
+            line = ax.plot(steps, values, alpha=0.25)[0]
+            w = SMOOTH_WINDOW
+            smooth = [sum(values[max(0, i - w + 1):i + 1]) / len(values[max(0, i - w + 1):i + 1])
+                      for i in range(len(values))]
+            ax.plot(steps, smooth, color=line.get_color(), label=f"{stage} (mean of {w})")
         ax.set_title(CURVES[key])
         ax.set_xlabel("step")
         ax.legend(fontsize=8)
@@ -161,7 +180,10 @@ def report_text(report: dict) -> list[str]:
           "when the interval excludes 0 in the claimed direction (for `a >= b - m`: its lower bound is at least "
           "-m); **does not hold** when it excludes 0 the other way; otherwise **inconclusive**. The target column "
           "says whether the point estimate reached the size issue 20 asks for.", "",
-          findings_markdown(report["findings"]), ""]
+          findings_markdown([f for f in report["findings"] if f["verdict"] != NOT_MEASURED]), ""]
+    missing = [f["effect"] for f in report["findings"] if f["verdict"] == NOT_MEASURED]
+    if missing:  # a pipeline without those checkpoints (the demo without studies, the SmolLM2 run)
+        md += ["Not measured in this run (a checkpoint or task it needs is missing): " + "; ".join(missing) + ".", ""]
     if report["forgetting"]:
         md += ["## Forgetting (general task, greedy accuracy per checkpoint vs the base)", "",
                forgetting_table(report["forgetting"]), "",
