@@ -4,7 +4,8 @@ DONE.json once (the main process alone), and leaves a model that loads. The batc
 with one rank at twice the per-device batch; a killed rank ends the run and two ranks resume; a hung rank
 ends the run after `ddp_timeout` with one line.
 
-Marked dist (and slow: each test trains for real; the module shares one 2-rank cpt base)."""
+Marked dist (and slow: each test trains for real; every test starts from one 2-rank cpt base,
+the session fixture `dist_base` in tests/conftest.py). More stages on 2 ranks: tests/test_dist_more.py."""
 
 import json
 import os
@@ -14,101 +15,38 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from dist_helpers import (
+    GRPO,
+    REPO,
+    assert_finished_once,
+    kill_rank_after_checkpoint,
+    kill_workers,
+    launch,
+    probe_calls,
+    probe_rewards,
+    wait_for,
+    worker_pids,
+)
 
 from r1repro.report import read_metrics
 from r1repro.tiny.tasks import addition_rows
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[1]
-# Small and fast: every run is a few steps of the micro model; no end-of-stage eval.
-CPT = ["--config", "recipes/tiny/cpt.yaml", "--init_tiny_model", "micro", "--max_steps", "4",
-       "--per_device_train_batch_size", "8", "--corpus_num_docs", "128", "--save_steps", "1000",
-       "--logging_steps", "1", "--eval_num_problems", "0", "--disable_tqdm", "true"]
-GRPO = ["--max_completion_length", "16", "--logging_steps", "1", "--save_steps", "1000",
-        "--eval_num_problems", "0", "--disable_tqdm", "true"]
-# Records, per rank and per reward call, how many completions of which prompts and tasks the rank scored:
-# the per-rank batch as the reward functions see it. Loaded by path like any plug-in reward.
-PROBE = '''import json, os
-
-def probe(completions, prompts=None, task=None, **kwargs):
-    with open(os.path.join(os.environ["PROBE_DIR"], f"rank{os.environ.get('RANK', '0')}.jsonl"), "a") as f:
-        f.write(json.dumps({"n": len(completions), "prompts": sorted(set(map(str, prompts or []))),
-                            "task": list(task or [])}) + "\\n")
-    return [0.0] * len(completions)
-'''
+def test_cpt_on_two_ranks(dist_base):
+    assert_finished_once(dist_base.cpt, "cpt", dist_base.run_dir / "cpt")
 
 
-def launch(stage: str, *args: str, nproc: int = 2, env: dict | None = None, popen: bool = False, log=None):
-    """`torchrun --standalone` (a free rendezvous port: CI may run other jobs) or, for one rank, the plain
-    command; PYTHONPATH so that every rank imports this checkout."""
-    cmd = [sys.executable, "-m", "r1repro.cli", stage, *args]
-    if nproc > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-               "-m", "r1repro.cli", stage, *args]
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "R1REPRO_STAGE_EVAL": "0", **(env or {})}
-    if popen:
-        return subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    result = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=600)
-    result.log = result.stdout + result.stderr
-    return result
-
-
-def assert_finished_once(result, stage: str, out: Path, world_size: int = 2, metrics_from: int = 0) -> list[dict]:
-    """The run finished; the main process alone printed the done line and wrote DONE.json and the metrics
-    (from line `metrics_from`: a resumed run appends); the saved model loads and generates. Returns them."""
-    assert result.returncode == 0, result.log[-3000:]
-    assert result.log.count(f"[{stage}] done in") == 1, result.log[-3000:]
-    assert json.loads((out / "DONE.json").read_text())["world_size"] == world_size
-    metrics = read_metrics(out)[metrics_from:]
-    steps = [m["step"] for m in metrics if "train_runtime" not in m]
-    assert steps and steps == sorted(set(steps)), f"metrics.jsonl steps written more than once: {steps}"
-    assert sum("train_runtime" in m for m in metrics) == 1
-    assert not list(out.glob("checkpoint-*")) and not list(out.glob(".*tmp*"))
-    model, tokenizer = AutoModelForCausalLM.from_pretrained(out), AutoTokenizer.from_pretrained(out)
-    generated = model.generate(**tokenizer("12+34", return_tensors="pt"), max_new_tokens=4, do_sample=False)
-    assert generated.shape[1] > 0
-    return metrics
-
-
-def probe_calls(probe_dir: Path) -> dict[int, list[dict]]:
-    return {int(p.stem[4:]): [json.loads(line) for line in p.read_text().splitlines()]
-            for p in sorted(probe_dir.glob("rank*.jsonl"))}
-
-
-def probe_rewards(tmp_path: Path, *rewards: str) -> tuple[list[str], dict]:
-    (tmp_path / "probe.py").write_text(PROBE)
-    probe_dir = tmp_path / "probe"
-    probe_dir.mkdir()
-    spec = "[" + ", ".join([*rewards, f"{{name: {tmp_path / 'probe.py'}:probe, weight: 0.0}}"]) + "]"
-    return ["--rewards", spec], {"PROBE_DIR": str(probe_dir)}
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    """The cpt base every test starts from, itself built on two ranks."""
-    run_dir = tmp_path_factory.mktemp("dist")
-    result = launch("cpt", *CPT, "--run_dir", str(run_dir))
-    assert result.returncode == 0, result.log[-3000:]
-    return SimpleNamespace(run_dir=run_dir, cpt=result)
-
-
-def test_cpt_on_two_ranks(base):
-    assert_finished_once(base.cpt, "cpt", base.run_dir / "cpt")
-
-
-def test_r1zero_on_two_ranks_generates_what_one_rank_does(base, tmp_path):
+def test_r1zero_on_two_ranks_generates_what_one_rank_does(dist_base, tmp_path):
     """2 ranks x 8 completions per device and 1 rank x 16, same seed: every step scores 16 completions of
     4 prompts in all (counted by a probe reward on each rank), and TRL logs the same number of steps."""
     rewards, env = probe_rewards(tmp_path, "{name: format}")
-    common = ["--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(base.run_dir), *GRPO, *rewards,
+    common = ["--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(dist_base.run_dir), *GRPO, *rewards,
               "--max_steps", "3", "--num_generations", "4"]
     two = launch("r1zero", *common, "--per_device_train_batch_size", "8", env=env)
-    metrics = assert_finished_once(two, "r1zero", base.run_dir / "r1zero")
+    metrics = assert_finished_once(two, "r1zero", dist_base.run_dir / "r1zero")
     calls = probe_calls(tmp_path / "probe")
     (tmp_path / "probe").rename(tmp_path / "probe2")
     (tmp_path / "probe").mkdir()
@@ -137,7 +75,7 @@ def test_r1zero_on_two_ranks_generates_what_one_rank_does(base, tmp_path):
     assert said and (int(said[1]), int(said[2])) == per_step_two[0], check.stdout
 
 
-def test_dynamic_sampling_on_two_ranks_with_groups_across_ranks(base, tmp_path):
+def test_dynamic_sampling_on_two_ranks_with_groups_across_ranks(dist_base, tmp_path):
     """Issue 24: 3 completions per rank in groups of 2, so a group straddles the ranks. The keep/drop
     decision comes from gathered rewards: both ranks draw the same number of generation batches (the probe
     counts each rank's reward calls), each trains TRL's 3 rows, and no trained group has zero std."""
@@ -145,7 +83,7 @@ def test_dynamic_sampling_on_two_ranks_with_groups_across_ranks(base, tmp_path):
         "def parity(completions, **kwargs):\n    return [float(len(str(c)) % 2) for c in completions]\n")
     rewards, env = probe_rewards(tmp_path, f"{{path: {tmp_path / 'parity.py'}:parity}}")
     out = tmp_path / "r1zero_dyn"
-    result = launch("r1zero", "--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(base.run_dir), *GRPO,
+    result = launch("r1zero", "--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(dist_base.run_dir), *GRPO,
                     *rewards, "--max_steps", "3", "--num_generations", "2", "--per_device_train_batch_size", "3",
                     "--output_dir", str(out), "--dynamic_sampling", "{metric: parity, max_generation_batches: 8}",
                     env=env)
@@ -159,16 +97,16 @@ def test_dynamic_sampling_on_two_ranks_with_groups_across_ranks(base, tmp_path):
     assert all(c["n"] == 3 for r in calls for c in calls[r])
 
 
-def test_sft_on_two_ranks_matches_one_rank(base, tmp_path):
+def test_sft_on_two_ranks_matches_one_rank(dist_base, tmp_path):
     """distill (SFTTrainer) at 2 ranks x 4 rows and 1 rank x 8, same seed: the same global batches in the same
     order, so the loss curves agree. Measured (2 cores, loaded, 2026-12-03): largest relative difference over
     6 steps 3e-6 (the order of float reductions); the bound is 30x that."""
     traces = tmp_path / "traces.jsonl"
     traces.write_text("".join(json.dumps({"problem": r["problem"], "response": r["response"]}) + "\n"
                               for r in addition_rows("train", 64)))
-    common = ["--config", "recipes/tiny/distill.yaml", "--run_dir", str(base.run_dir), "--model_name_or_path",
-              str(base.run_dir / "cpt"), "--source_dataset", str(traces), "--max_steps", "6", "--logging_steps", "1",
-              "--save_steps", "1000", "--eval_num_problems", "0", "--disable_tqdm", "true"]
+    common = ["--config", "recipes/tiny/distill.yaml", "--run_dir", str(dist_base.run_dir), "--model_name_or_path",
+              str(dist_base.run_dir / "cpt"), "--source_dataset", str(traces), "--max_steps", "6",
+              "--logging_steps", "1", "--save_steps", "1000", "--eval_num_problems", "0", "--disable_tqdm", "true"]
     two_out, one_out = tmp_path / "two", tmp_path / "one"
     two = launch("distill", *common, "--output_dir", str(two_out), "--per_device_train_batch_size", "4")
     one = launch("distill", *common, "--output_dir", str(one_out), "--per_device_train_batch_size", "8", nproc=1)
@@ -180,14 +118,14 @@ def test_sft_on_two_ranks_matches_one_rank(base, tmp_path):
     assert one_loss[-1] < one_loss[0]  # a curve, not a constant: the comparison can fail
 
 
-def test_all_scenario_rl_with_a_rank_that_has_no_general_rows(base, tmp_path):
+def test_all_scenario_rl_with_a_rank_that_has_no_general_rows(dist_base, tmp_path):
     """One prompt per rank per step, half of them general: in some step one rank scores general rows with
     the reward model while the other has none (the reward model is a full replica per rank, no collective)."""
     rewards, env = probe_rewards(tmp_path, "{name: format, tasks: [reasoning]}",
                                  "{name: reward_model, scope: answer, tasks: [general]}")
-    out = base.run_dir / "all_scenario_rl"
+    out = dist_base.run_dir / "all_scenario_rl"
     result = launch("all_scenario_rl", "--config", "recipes/tiny/all_scenario_rl.yaml", "--run_dir",
-                    str(base.run_dir), "--model_name_or_path", str(base.run_dir / "cpt"), *GRPO, *rewards,
+                    str(dist_base.run_dir), "--model_name_or_path", str(dist_base.run_dir / "cpt"), *GRPO, *rewards,
                     "--num_train_samples", "16", "--general_fraction", "0.5", "--rm_num_pairs", "32",
                     "--rm_max_steps", "2", "--rm_batch_size", "8", "--max_steps", "4",
                     "--per_device_train_batch_size", "4", "--num_generations", "4", env=env)
@@ -200,57 +138,15 @@ def test_all_scenario_rl_with_a_rank_that_has_no_general_rows(base, tmp_path):
     assert (True, False) in general or (False, True) in general, general
 
 
-def worker_pids(agent: subprocess.Popen) -> dict[int, int]:
-    """{rank: pid} of the workers torchrun's agent started (its direct children)."""
-    ranks = {}
-    for task in Path(f"/proc/{agent.pid}/task").iterdir():
-        for pid in map(int, (task / "children").read_text().split()):
-            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            rank = next((int(e[5:]) for e in env if e.startswith(b"RANK=")), None)
-            if rank is not None:
-                ranks[rank] = pid
-    return ranks
-
-
-def wait_for(condition, proc: subprocess.Popen, what: str, timeout: float = 400) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert proc.poll() is None, f"the run ended (exit {proc.returncode}) before {what}"
-        assert time.time() < deadline, f"no {what} within {timeout:.0f} s"
-        time.sleep(0.2)
-
-
-def kill_workers(pids) -> None:
-    """torchrun starts each worker in a session of its own: they outlive a killed agent unless killed too."""
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
 def r1zero_args(base, out: Path, *extra: str) -> list[str]:
     return ["--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(base.run_dir), "--output_dir", str(out), *GRPO,
             "--num_generations", "4", "--per_device_train_batch_size", "8", *extra]
 
 
-def test_a_killed_rank_ends_the_run_and_two_ranks_resume(base, tmp_path):
+def test_a_killed_rank_ends_the_run_and_two_ranks_resume(dist_base, tmp_path):
     out = tmp_path / "r1zero"
-    args = r1zero_args(base, out, "--max_steps", "200", "--save_steps", "2")
-    with open(tmp_path / "killed.log", "w") as log:
-        proc = launch("r1zero", *args, popen=True, log=log)
-        pids = {}
-        try:
-            wait_for(lambda: list(out.glob("checkpoint-*/trainer_state.json")), proc, "checkpoint")
-            pids = worker_pids(proc)
-            os.kill(pids[1], signal.SIGKILL)
-            killed = time.time()
-            proc.wait(timeout=120)
-            ended = time.time() - killed
-        finally:
-            proc.kill()
-            kill_workers(pids.values())
-    assert proc.returncode != 0 and not (out / "DONE.json").exists()
+    args = r1zero_args(dist_base, out, "--max_steps", "200", "--save_steps", "2")
+    ended = kill_rank_after_checkpoint("r1zero", args, out, tmp_path / "killed.log")
     # Measured (2 cores, loaded): 4 s; gloo reports the closed connection to rank 0 at once.
     assert ended < 60, f"the run took {ended:.0f} s to end after a rank was killed"
     (checkpoint,) = out.glob("checkpoint-*")
@@ -263,13 +159,13 @@ def test_a_killed_rank_ends_the_run_and_two_ranks_resume(base, tmp_path):
     assert_finished_once(resumed, "r1zero", out, metrics_from=before)
 
 
-def test_a_hung_rank_ends_the_run_after_ddp_timeout_with_one_line(base, tmp_path):
+def test_a_hung_rank_ends_the_run_after_ddp_timeout_with_one_line(dist_base, tmp_path):
     """SIGSTOP a rank (alive to torchrun, silent to its peer): rank 0 waits in a collective for ddp_timeout,
     then the run ends with one line. Without r1repro's sync_ranks the CPU run would wait 30 minutes."""
     out = tmp_path / "r1zero"
     log_path = tmp_path / "hung.log"
     with open(log_path, "w") as log:
-        proc = launch("r1zero", *r1zero_args(base, out, "--max_steps", "200", "--ddp_timeout", "15"), popen=True,
+        proc = launch("r1zero", *r1zero_args(dist_base, out, "--max_steps", "200", "--ddp_timeout", "15"), popen=True,
                       log=log)
         pids = {}
         try:
