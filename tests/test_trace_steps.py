@@ -74,6 +74,22 @@ def test_a_multi_process_launch_never_samples(tmp_path, models, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_ranks_sampling_child_gets_its_own_gpu_and_no_launch_variables(monkeypatch):
+    """`r1repro traces` over N ranks (sample_over_ranks, run for real in tests/test_dist_more.py on CPU): the
+    sampling child of the rank with LOCAL_RANK 1 sees only the second visible GPU, and none of torchrun's
+    variables (an engine that reads them would take itself for a rank of the launch)."""
+    from r1repro.engines.trace_steps import rank_child_env
+
+    for key, value in {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "MASTER_PORT": "29500",
+                       "TORCHELASTIC_RUN_ID": "x", "CUDA_VISIBLE_DEVICES": "4,5"}.items():
+        monkeypatch.setenv(key, value)
+    env = rank_child_env()
+    assert env["CUDA_VISIBLE_DEVICES"] == "5"
+    assert not {"RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT", "TORCHELASTIC_RUN_ID"} & set(env)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU visible: left as it is
+    assert rank_child_env()["CUDA_VISIBLE_DEVICES"] == ""
+
+
 def test_a_stage_on_its_own_samples_in_a_child_process(tmp_path, models):
     result = r1repro("cold_start", *_stage_args(tmp_path, models))
     # The random source model writes no correct trace: the stage stops after the steps, with one line.

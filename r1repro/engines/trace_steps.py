@@ -15,7 +15,9 @@ Then the stage trains on the selected traces (plus general rows), written to tra
 `r1repro traces STAGE --config R` runs the steps (what `r1repro pipeline` and the Slurm scripts do
 before the training step); a stage started on its own
 in one process runs them itself, each sampling in a child process; a multi-process training launch
-without finished traces stops with one line saying which command to run.
+without finished traces stops with one line saying which command to run. `r1repro traces` itself under
+`torchrun` / `accelerate launch` (N processes) shards the sampling over them: rank 0 writes the prompts,
+rank r samples shard r of N (its child pinned to the rank's GPU), and rank 0 selects once every shard is in.
 """
 
 from __future__ import annotations
@@ -101,11 +103,11 @@ def sample_command(trace_args, data_args, output_dir: str, seed: int, num_shards
 
 
 def run_sampling(trace_args, data_args, output_dir: str, seed: int, num_shards: int | None = None,
-                 shard_index: int | None = None) -> None:
+                 shard_index: int | None = None, env: dict | None = None) -> None:
     """Step 2 in a child process: whatever engine it builds is gone when it exits."""
     cmd = sample_command(trace_args, data_args, output_dir, seed, num_shards, shard_index)
     print(f"[traces] r1repro {' '.join(cmd[3:])}", flush=True)
-    if subprocess.call(cmd) != 0:
+    if subprocess.call(cmd, env=env) != 0:
         raise ConfigError(f"source_model: sampling {trace_args.source_model} failed (command above); rerun to resume")
 
 
@@ -160,11 +162,54 @@ def ensure_traces(trace_args, data_args, output_dir: str, seed: int) -> tuple[li
     return read_jsonl(samples_dir(output_dir) / "selected.jsonl"), summary
 
 
+# What torchrun / accelerate launch set for a worker: the sampling child is one process of its own, and an
+# engine that reads them (vLLM does) must not take itself for a rank of the launch.
+LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
+              "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT")
+
+
+def rank_child_env() -> dict:
+    """The sampling child's environment on one rank of a launch: no launch variables, and the rank's own GPU
+    (the LOCAL_RANK-th visible one), else every rank's engine would start on GPU 0."""
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV and not k.startswith("TORCHELASTIC_")}
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if not visible and "CUDA_VISIBLE_DEVICES" not in os.environ:
+        import torch
+
+        visible = [str(i) for i in range(torch.cuda.device_count())]
+    if visible:
+        env["CUDA_VISIBLE_DEVICES"] = visible[local % len(visible)]
+    return env
+
+
+def sample_over_ranks(trace_args, data_args, sft_args) -> None:
+    """All three steps in an N-process launch: rank 0 writes the prompts, every rank samples its shard
+    (rank r: shard r of N; `take_shard` makes them disjoint and together whole), rank 0 scores and filters.
+    Without this every rank would run every step: N processes rewriting prompts.jsonl and appending to one
+    samples.jsonl. The ranks meet in the launch's process group (set up by the config parse, as for
+    training), whose waits last at most the recipe's `ddp_timeout`: it must outlast the gap between the
+    fastest and the slowest shard; a rank that dies ends the others' wait at once."""
+    from r1repro.engines.training import sync_ranks
+
+    output_dir, seed = sft_args.output_dir, sft_args.seed
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    sync_ranks([sft_args])  # the group's timeout set to ddp_timeout (transformers drops it on CPU)
+    if rank == 0:
+        write_prompts(trace_args, data_args, output_dir, seed)
+    sft_args.distributed_state.wait_for_everyone()
+    run_sampling(trace_args, data_args, output_dir, seed, world, rank, env=rank_child_env())
+    sft_args.distributed_state.wait_for_everyone()
+    if rank == 0:
+        select_from_samples(trace_args, data_args, output_dir, seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`r1repro traces STAGE --config R [--prepare | --num-shards N [--shard-index I] | --select] [--field value ...]`
 
-    Without a step flag: all three steps in this process (sampling in a child). A Slurm job runs
-    --prepare once, then --num-shards N on every node (or as a job array), then --select."""
+    Without a step flag: all three steps in this process (sampling in a child), or, in an N-process launch,
+    over its ranks (`sample_over_ranks`). A Slurm job runs --prepare once, then --num-shards N on every node
+    (or as a job array), then --select."""
     parser = argparse.ArgumentParser(prog="r1repro traces", description=__doc__.split("\n")[0], allow_abbrev=False)
     parser.add_argument("stage", choices=TRACE_STAGES)
     step = parser.add_mutually_exclusive_group()
@@ -183,11 +228,19 @@ def main(argv: list[str] | None = None) -> int:
         if traces_ready(trace_args, data_args, output_dir, seed):
             print(f"r1repro traces: {summary_path(output_dir)} is up to date")
             return 0
+        world = int(os.environ.get("WORLD_SIZE", "1"))
         if args.num_shards is not None:
             shard = args.shard_index
             if shard is None and "SLURM_ARRAY_TASK_ID" not in os.environ:
-                shard = int(os.environ.get("SLURM_PROCID", "0"))  # one shard per task of an srun step
+                # one shard per task of an srun step, or per rank of a torchrun / accelerate launch
+                shard = int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
             run_sampling(trace_args, data_args, output_dir, seed, args.num_shards, shard)
+            return 0
+        if world > 1 and (args.prepare or args.select):
+            if int(os.environ.get("RANK", "0")) != 0:
+                return 0  # one writer: the main process runs a single step for the launch
+        elif world > 1:
+            sample_over_ranks(trace_args, data_args, sft_args)
             return 0
         if not args.select:
             write_prompts(trace_args, data_args, output_dir, seed)
@@ -199,4 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"r1repro traces: error: {err}", file=sys.stderr)
         return 2
+    except RuntimeError as err:  # a peer of sample_over_ranks died or hung: one line, not gloo's traceback
+        from r1repro.engines.training import collective_failure
+
+        lost = collective_failure(err)
+        if lost is None:
+            raise
+        print(f"r1repro traces: error: {lost}", file=sys.stderr, flush=True)
+        return 1
     return 0

@@ -110,9 +110,14 @@ def save_final_model(trainer, tokenizer, output_dir: str, prompt_template: str |
     if prompt_template is not None and get_template(prompt_template) != "chat":
         tokenizer.chat_template = plain_chat_template(get_template(prompt_template))
     model = trainer.model
+    # One writer: on N ranks every rank gets here, and trainer.save_model writes on the main process only,
+    # but save_pretrained does not ask; N ranks writing the same files at once can leave a torn one.
+    writer = trainer.args.should_save
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
-        model.save_pretrained(output_dir)
+        if writer:
+            model.save_pretrained(output_dir)
     else:
         trainer.save_model(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    if writer:
+        tokenizer.save_pretrained(output_dir)

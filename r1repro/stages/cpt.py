@@ -78,6 +78,7 @@ def run(stage: str, instances, config) -> dict:
     )
     train_with_resume(trainer, output_dir, preemption)
     trainer.save_model(output_dir)
-    tokenizer.save_pretrained(output_dir)
+    if trainer.args.should_save:  # one writer (save_model asks, save_pretrained does not): no torn tokenizer files
+        tokenizer.save_pretrained(output_dir)
     return {}
 
