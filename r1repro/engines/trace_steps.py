@@ -189,7 +189,9 @@ def sample_over_ranks(trace_args, data_args, sft_args) -> None:
     Without this every rank would run every step: N processes rewriting prompts.jsonl and appending to one
     samples.jsonl. The ranks meet in the launch's process group (set up by the config parse, as for
     training), whose waits last at most the recipe's `ddp_timeout`: it must outlast the gap between the
-    fastest and the slowest shard; a rank that dies ends the others' wait at once."""
+    fastest and the slowest shard; a rank that dies ends the others' wait at once. Measured on CPU (gloo,
+    tests/test_dist_more.py); on GPU nodes the group is NCCL and each rank holds a CUDA context beside its
+    child's engine (not measured yet; the Slurm scripts shard with srun tasks instead, no group)."""
     from r1repro.engines.training import sync_ranks
 
     output_dir, seed = sft_args.output_dir, sft_args.seed
