@@ -1,16 +1,21 @@
 """More stages on two CPU ranks for real (`torchrun --nproc_per_node 2`, gloo; see tests/test_dist.py for cpt,
 GRPO, SFT, all_scenario_rl and the killed / hung rank): DPO, on-policy distillation, trace sampling sharded
-over the ranks, and an SFT run resumed on two ranks after a killed rank. Each starts from the session's
-2-rank cpt base (`dist_base`, tests/conftest.py) and runs a few steps of the micro model.
+over the ranks (and resumed after a killed rank), and an SFT run resumed on two ranks after a killed rank.
+Each starts from the session's 2-rank cpt base (`dist_base`, tests/conftest.py) and runs a few steps of the
+micro model.
 
 Marked dist and slow."""
 
 import json
+import os
 import re
+import signal
+import time
+from pathlib import Path
 
 import pytest
 import torch
-from dist_helpers import assert_finished_once, kill_rank_after_checkpoint, launch
+from dist_helpers import assert_finished_once, kill_rank_after_checkpoint, kill_workers, launch, wait_for, worker_pids
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from r1repro.jsonl import read_jsonl
@@ -87,6 +92,43 @@ def test_trace_sampling_sharded_over_two_ranks(dist_base, tmp_path):
     assert summary["samples"] == 12 and sum(summary["verdicts"].values()) == 12
     again = launch("traces", "cold_start", *args)
     assert again.returncode == 0 and "up to date" in again.stdout and "r1repro sample" not in again.log
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+
+
+def test_trace_sampling_killed_rank_leaves_no_sampler_and_resumes(dist_base, tmp_path):
+    """Rank 1 SIGKILLed while its `r1repro sample` child runs: the child goes too (before the fix it ran on
+    as an orphan, holding its shard's lock and GPU), and the same launch again finishes the sampling."""
+    args = ["--config", "recipes/tiny/cold_start.yaml", "--run_dir", str(tmp_path / "run"), "--source_model",
+            str(dist_base.run_dir / "cpt"), "--model_name_or_path", str(dist_base.run_dir / "cpt"),
+            "--num_prompts", "100", "--samples_per_prompt", "4", "--sample_max_new_tokens", "64"]
+    log_path = tmp_path / "killed.log"
+    with open(log_path, "w") as log:
+        proc = launch("traces", "cold_start", *args, popen=True, log=log)
+        pids, sampler = {}, []
+        try:
+            wait_for(lambda: "--shard-index 1" in log_path.read_text(), proc, "rank 1's sampler")
+            pids = worker_pids(proc)
+            wait_for(lambda: children(pids[1]), proc, "rank 1's sampler process", timeout=30)
+            sampler = children(pids[1]) + children(pids[0])
+            os.kill(pids[1], signal.SIGKILL)
+            # Measured without the fix: the sampler (loading the model, then generating) ran on for seconds.
+            deadline = time.time() + 5
+            while any(Path(f"/proc/{p}").exists() for p in sampler) and time.time() < deadline:
+                time.sleep(0.1)
+            orphans = [p for p in sampler if Path(f"/proc/{p}").exists()]
+            proc.wait(timeout=120)
+        finally:
+            proc.kill()
+            kill_workers([*pids.values(), *sampler])
+    assert proc.returncode != 0
+    assert not orphans, f"rank 1's sampler {orphans} outlived it"
+    again = launch("traces", "cold_start", *args)
+    assert again.returncode == 0, again.log[-3000:]
+    summary = json.loads((tmp_path / "run" / "cold_start" / "traces_summary.json").read_text())
+    assert summary["samples"] == 400 and sum(summary["verdicts"].values()) == 400
 
 
 def test_sft_killed_rank_then_two_ranks_resume(dist_base, tmp_path):

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -107,8 +109,20 @@ def run_sampling(trace_args, data_args, output_dir: str, seed: int, num_shards: 
     """Step 2 in a child process: whatever engine it builds is gone when it exits."""
     cmd = sample_command(trace_args, data_args, output_dir, seed, num_shards, shard_index)
     print(f"[traces] r1repro {' '.join(cmd[3:])}", flush=True)
-    if subprocess.call(cmd, env=env) != 0:
+    die_with_parent = functools.partial(_die_with_parent, os.getpid()) if sys.platform == "linux" else None
+    if subprocess.call(cmd, env=env, preexec_fn=die_with_parent) != 0:
         raise ConfigError(f"source_model: sampling {trace_args.source_model} failed (command above); rerun to resume")
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the sampling child: SIGTERM when its parent dies. Measured on 2 ranks: a killed rank (and the peer
+    that torchrun then stops) left its `r1repro sample` child running on as an orphan, holding the shard's
+    lock and its GPU; the samples are fsynced per chunk, so the rerun resumes where it stopped."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
 
 
 def select_from_samples(trace_args, data_args, output_dir: str, seed: int) -> dict:
