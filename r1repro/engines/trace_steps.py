@@ -238,11 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         instances, _ = parse_config(STAGES[args.stage].dataclass_types(), rest, stage=args.stage)
         _, data_args, _, trace_args, sft_args, _ = instances
         output_dir, seed = sft_args.output_dir, sft_args.seed
+        main_process = int(os.environ.get("RANK", "0")) == 0  # one line for a launch of N processes, not N
         if not trace_args.source_model:
-            print(f"r1repro traces: {args.stage} trains on source_dataset (no source_model): nothing to sample")
+            if main_process:
+                print(f"r1repro traces: {args.stage} trains on source_dataset (no source_model): nothing to sample")
             return 0
         if traces_ready(trace_args, data_args, output_dir, seed):
-            print(f"r1repro traces: {summary_path(output_dir)} is up to date")
+            if main_process:
+                print(f"r1repro traces: {summary_path(output_dir)} is up to date")
             return 0
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if args.num_shards is not None:
@@ -253,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             run_sampling(trace_args, data_args, output_dir, seed, args.num_shards, shard)
             return 0
         if world > 1 and (args.prepare or args.select):
-            if int(os.environ.get("RANK", "0")) != 0:
+            if not main_process:
                 return 0  # one writer: the main process runs a single step for the launch
         elif world > 1:
             sample_over_ranks(trace_args, data_args, sft_args)
