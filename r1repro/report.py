@@ -179,7 +179,7 @@ def report_text(report: dict) -> list[str]:
           "checkpoints left per-problem records; else a Newcombe interval for two proportions). **holds** only "
           "when the interval excludes 0 in the claimed direction (for `a >= b - m`: its lower bound is at least "
           "-m); **does not hold** when it excludes 0 the other way; otherwise **inconclusive**. The target column "
-          "says whether the point estimate reached the size issue 20 asks for.", "",
+          "says whether the point estimate reached the size the recipe sets out to show (issues 20 and 21).", "",
           findings_markdown([f for f in report["findings"] if f["verdict"] != NOT_MEASURED]), ""]
     missing = [f["effect"] for f in report["findings"] if f["verdict"] == NOT_MEASURED]
     if missing:  # a pipeline without those checkpoints (the demo without studies, the SmolLM2 run)

@@ -23,11 +23,22 @@ R1ZERO_TEMPLATE = (
 # reward, as in R1-Zero. Saves ~400 characters (tokens) per sample.
 TINY_TEMPLATE = "User: {problem}. Assistant:"
 
-TEMPLATES = {"r1zero": R1ZERO_TEMPLATE, "tiny": TINY_TEMPLATE}
+# R1-Zero's template with one worked example before the problem, for small real base models. Measured
+# 2026-12-03 on SmolLM2-135M-Instruct (64 single-digit sums, greedy, vLLM): with `r1zero` or its chat
+# template the model never writes the tags (format 0, accuracy 0); with this one example it answers in
+# the tags (strict format 0.35, accuracy 0.44), and 85% of its groups of 4 samples (T 0.8) differ in
+# reward: something for GRPO to amplify. The example is a sum, like part of the task; it shows the
+# format, not a way of reasoning.
+R1ZERO_1SHOT_TEMPLATE = R1ZERO_TEMPLATE.replace(
+    " User: {problem}. Assistant:",
+    " User: What is 2 + 3? Assistant: <think> 2 + 3 = 5 </think> <answer> 5 </answer>\nUser: {problem}. Assistant:",
+)
+
+TEMPLATES = {"r1zero": R1ZERO_TEMPLATE, "r1zero_1shot": R1ZERO_1SHOT_TEMPLATE, "tiny": TINY_TEMPLATE}
 
 
 def get_template(name_or_path: str) -> str:
-    """A template by name (`r1zero`, `tiny`), `chat` (the tokenizer's chat template), or a text file
+    """A template by name (`r1zero`, `r1zero_1shot`, `tiny`), `chat` (the tokenizer's chat template), or a text file
     containing `{problem}`."""
     if name_or_path in TEMPLATES or name_or_path == "chat":
         return TEMPLATES.get(name_or_path, "chat")

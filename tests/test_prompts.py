@@ -14,7 +14,9 @@ from r1repro.engines.sft import read_trace_rows
 from r1repro.engines.traces import canonical_response
 from r1repro.prompts import PromptBuilder, trace_row
 from r1repro.rewards import build_rewards
+from r1repro.rewards.format import format_reward
 from r1repro.rewards.reward_model import scored_text
+from r1repro.templates import R1ZERO_TEMPLATE, render_prompt
 from r1repro.tiny.model import build_char_tokenizer
 
 CHATML = ("{% for m in messages %}"
@@ -181,3 +183,13 @@ def test_reward_model_scores_the_text_form_it_was_trained_on():
     assert scored_text(tokenizer, builder.train_prompt("1+2"), RESPONSE) == trained_on
     assert scored_text(tokenizer, "User: 1+2. Assistant:", RESPONSE) == "User: 1+2. Assistant:" + RESPONSE
     assert scored_text(tokenizer, None, RESPONSE) == RESPONSE
+
+
+def test_r1zero_1shot_shows_one_formatted_example_then_the_problem():
+    text = render_prompt("r1zero_1shot", "What is 4 + 4?")
+    instruction, example_and_problem = text.split(" User: ", 1)
+    assert instruction == R1ZERO_TEMPLATE.split(" User: ")[0]  # the paper's instruction, unchanged
+    example, problem = example_and_problem.split("\nUser: ")
+    assert problem == "What is 4 + 4?. Assistant:"
+    shown = example.split(" Assistant:", 1)[1]
+    assert format_reward([shown]) == [1.0]  # the example is in the format the reward asks for

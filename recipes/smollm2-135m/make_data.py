@@ -3,7 +3,9 @@
 Rows look like GSM8K's: `question` (renamed to `problem` by the recipes' problem_column), `answer` with
 worked steps and the final `#### N` (read by the accuracy reward). distill_messages.jsonl holds the
 same problems as open-r1 distillation rows: `messages` with a user turn and an assistant turn
-`<think> steps </think> <answer> N </answer>`. Deterministic; the committed files come from
+`<think> steps </think> <answer> N </answer>`. arith_train.jsonl / arith_test.jsonl hold small sums,
+differences and products for the real R1-Zero run (r1zero_arith.yaml). Deterministic; the committed files
+come from
 
     python recipes/smollm2-135m/make_data.py
 """
@@ -53,6 +55,21 @@ def rows(n: int, seed: int) -> list[dict]:
     return out
 
 
+# Small arithmetic for the real R1-Zero run (recipes/smollm2-135m/r1zero_arith.yaml): every sum, difference
+# and product in these ranges, once each, split into disjoint train and held-out sets. SmolLM2-135M solves
+# some of them (greedy ~0.4 on single-digit sums with the r1zero_1shot template), so GRPO's groups differ.
+ARITH_TEST = 210  # >= 200 held-out problems (issue 21): an interval of about +-0.09 on a difference
+
+
+def arithmetic_rows() -> tuple[list[dict], list[dict]]:
+    problems = [(f"What is {a} + {b}?", a + b) for a in range(13) for b in range(13)]
+    problems += [(f"What is {a} minus {b}?", a - b) for b in range(10) for a in range(b, 19)]
+    problems += [(f"What is {a} times {b}?", a * b) for a in range(1, 11) for b in range(1, 11)]
+    random.Random(0).shuffle(problems)
+    rows = [{"id": f"arith-{i}", "problem": q, "solution": str(n)} for i, (q, n) in enumerate(problems)]
+    return rows[ARITH_TEST:], rows[:ARITH_TEST]
+
+
 def messages_row(row: dict) -> dict:
     steps, final = row["answer"].rsplit("####", 1)
     thinking = re.sub(r"<<[^>]*>>", "", steps).strip()
@@ -70,6 +87,9 @@ def main(out_dir: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write(out / "train.jsonl", rows(200, seed=1))
     write(out / "test.jsonl", rows(50, seed=2))
+    arith_train, arith_test = arithmetic_rows()
+    write(out / "arith_train.jsonl", arith_train)
+    write(out / "arith_test.jsonl", arith_test)
     write(out / "distill_messages.jsonl", [messages_row(r) for r in rows(64, seed=3)])
     # General (non-reasoning) rows for rejection_sft / all_scenario_rl: a question and a short answer.
     general = [{"id": f"general-{i}", "problem": f"Repeat the word {w}.", "solution": w,
