@@ -23,6 +23,7 @@ rank r samples shard r of N (its child pinned to the rank's GPU), and rank 0 sel
 from __future__ import annotations
 
 import argparse
+import ctypes
 import dataclasses
 import functools
 import json
@@ -36,6 +37,7 @@ from pathlib import Path
 from r1repro.config import ConfigError, parse_config
 from r1repro.data import dataset_rows
 from r1repro.engines.traces import preference_pairs, score_samples, select_traces
+from r1repro.engines.training import collective_failure, sync_ranks
 from r1repro.files import write_json_atomic
 from r1repro.jsonl import read_jsonl, write_jsonl
 from r1repro.prompts import builder_for
@@ -118,8 +120,6 @@ def _die_with_parent(parent: int) -> None:
     """In the sampling child: SIGTERM when its parent dies. Measured on 2 ranks: a killed rank (and the peer
     that torchrun then stops) left its `r1repro sample` child running on as an orphan, holding the shard's
     lock and its GPU; the samples are fsynced per chunk, so the rerun resumes where it stopped."""
-    import ctypes
-
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the parent died before the line above
         os._exit(1)
@@ -206,8 +206,6 @@ def sample_over_ranks(trace_args, data_args, sft_args) -> None:
     fastest and the slowest shard; a rank that dies ends the others' wait at once. Measured on CPU (gloo,
     tests/test_dist_more.py); on GPU nodes the group is NCCL and each rank holds a CUDA context beside its
     child's engine (not measured yet; the Slurm scripts shard with srun tasks instead, no group)."""
-    from r1repro.engines.training import sync_ranks
-
     output_dir, seed = sft_args.output_dir, sft_args.seed
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     sync_ranks([sft_args])  # the group's timeout set to ddp_timeout (transformers drops it on CPU)
@@ -255,12 +253,11 @@ def main(argv: list[str] | None = None) -> int:
                 shard = int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
             run_sampling(trace_args, data_args, output_dir, seed, args.num_shards, shard)
             return 0
-        if world > 1 and (args.prepare or args.select):
-            if not main_process:
-                return 0  # one writer: the main process runs a single step for the launch
-        elif world > 1:
+        if world > 1 and not (args.prepare or args.select):
             sample_over_ranks(trace_args, data_args, sft_args)
             return 0
+        if not main_process:
+            return 0  # one writer: the main process runs a single step (--prepare / --select) for the launch
         if not args.select:
             write_prompts(trace_args, data_args, output_dir, seed)
         if args.prepare:
@@ -272,8 +269,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"r1repro traces: error: {err}", file=sys.stderr)
         return 2
     except RuntimeError as err:  # a peer of sample_over_ranks died or hung: one line, not gloo's traceback
-        from r1repro.engines.training import collective_failure
-
         lost = collective_failure(err)
         if lost is None:
             raise
