@@ -34,6 +34,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from r1repro.config import ConfigError, parse_config
 from r1repro.data import dataset_rows
 from r1repro.engines.traces import preference_pairs, score_samples, select_traces
@@ -189,8 +191,6 @@ def rank_child_env() -> dict:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
     if not visible and "CUDA_VISIBLE_DEVICES" not in os.environ:
-        import torch
-
         visible = [str(i) for i in range(torch.cuda.device_count())]
     if visible:
         env["CUDA_VISIBLE_DEVICES"] = visible[local % len(visible)]
