@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from r1repro.generation import SamplingParams, get_engine
+from r1repro.generation import SamplingParams, get_engine, prompt_seeds
 from r1repro.generation.cli import main as sample_main
 from r1repro.generation.sampling import read_complete, sample_to_jsonl, shard_path, slurm_shard, take_shard
 
@@ -124,3 +124,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]  # (datasets may print its progress bar before)
     assert last.startswith("r1repro sample: dataset ")
     assert last.endswith("missing column 'problem'; columns are ['question']")
+
+
+def test_prompt_seeds_give_each_prompt_its_own_stream_whatever_the_batching():
+    prompts = ["What is 2 + 3?", "What is 7 times 5?", "What is 2 + 3?", "Hi"]
+    seeds = prompt_seeds(prompts, 0)
+    assert len(set(seeds)) == 4  # a repeated prompt gets a stream of its own too
+    assert all(0 <= s < 2**31 for s in seeds)
+    assert prompt_seeds(prompts[1:2], 0) == seeds[1:2]  # chunking does not change a prompt's seed
+    assert prompt_seeds(prompts[::-1], 0)[::-1][1] == seeds[1]  # nor does the order of distinct prompts
+    assert set(prompt_seeds(prompts, 1)).isdisjoint(seeds)  # another run seed: other streams

