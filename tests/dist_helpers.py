@@ -29,12 +29,14 @@ def probe(completions, prompts=None, task=None, **kwargs):
 '''
 
 
-def launch(stage: str, *args: str, nproc: int = 2, env: dict | None = None, popen: bool = False, log=None):
+def launch(stage: str, *args: str, nproc: int = 2, env: dict | None = None, popen: bool = False, log=None,
+           python: str = sys.executable):
     """`torchrun --standalone` (a free rendezvous port: CI may run other jobs) or, for one rank, the plain
-    command; PYTHONPATH so that every rank imports this checkout."""
-    cmd = [sys.executable, "-m", "r1repro.cli", stage, *args]
+    command, under `python` (another venv's interpreter: .venv-vllm); PYTHONPATH so that every rank imports
+    this checkout."""
+    cmd = [python, "-m", "r1repro.cli", stage, *args]
     if nproc > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+        cmd = [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
                "-m", "r1repro.cli", stage, *args]
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "R1REPRO_STAGE_EVAL": "0", **(env or {})}
     if popen:
