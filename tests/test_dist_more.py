@@ -1,6 +1,7 @@
 """More stages on two CPU ranks for real (`torchrun --nproc_per_node 2`, gloo; see tests/test_dist.py for cpt,
 GRPO, SFT, all_scenario_rl and the killed / hung rank): DPO, on-policy distillation, trace sampling sharded
-over the ranks (and resumed after a killed rank), and an SFT run resumed on two ranks after a killed rank.
+over the ranks (and resumed after a killed rank), and SFT, DPO and all_scenario_rl runs resumed on two ranks
+after a killed rank.
 Each starts from the session's 2-rank cpt base (`dist_base`, tests/conftest.py) and runs a few steps of the
 micro model.
 
