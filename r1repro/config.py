@@ -373,6 +373,7 @@ def parse_config(dataclass_types, argv: list[str] | None, *, recipe_required: bo
     _flatten_cli_lists(instances, yaml_fields)
     parsed = _expand_instances(instances)
     _check_output_in_run_dir(parsed, recipe, source)
+    _check_fsdp_device(parsed, source)
     for key, value in env.items():
         if RUN_DIR_PATTERN.search(str(value)):
             os.environ.setdefault(key, _expand(str(value), str(parsed.get("run_dir") or DEFAULT_RUN_DIR)))
@@ -405,6 +406,17 @@ def _expand_instances(instances) -> dict:
 
 def _inside(path: str, directory: str) -> bool:
     return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(directory))
+
+
+def _check_fsdp_device(parsed: dict, source: str) -> None:
+    """FSDP needs GPUs (accelerate 1.15, measured 2026-12-04): under use_cpu the Trainer's `fsdp` plugin is
+    dropped without a word (AcceleratorState turns it on for GPU-type devices only) and the run is plain DDP,
+    and `accelerate launch` with an FSDP config raises a traceback about missing devices. Say so in one line.
+    (DeepSpeed ZeRO-3 through `accelerate launch` does run on CPU.)"""
+    asked = parsed.get("fsdp") or os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"
+    if asked and parsed.get("use_cpu"):
+        raise ConfigError(f"{source}: field 'fsdp' (or an accelerate FSDP config) needs GPUs; with use_cpu "
+                          "accelerate would run plain DDP. On CPU drop it (or use a DeepSpeed config)", "fsdp")
 
 
 def _check_output_in_run_dir(parsed: dict, recipe: dict, source: str) -> None:

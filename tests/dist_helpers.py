@@ -5,6 +5,7 @@ The 2-rank cpt base they all start from is the session fixture `dist_base` (test
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,19 +30,33 @@ def probe(completions, prompts=None, task=None, **kwargs):
 '''
 
 
-def launch(stage: str, *args: str, nproc: int = 2, env: dict | None = None, popen: bool = False, log=None):
-    """`torchrun --standalone` (a free rendezvous port: CI may run other jobs) or, for one rank, the plain
-    command; PYTHONPATH so that every rank imports this checkout."""
-    cmd = [sys.executable, "-m", "r1repro.cli", stage, *args]
-    if nproc > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
-               "-m", "r1repro.cli", stage, *args]
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "R1REPRO_STAGE_EVAL": "0", **(env or {})}
+def launch(stage: str, *args: str, nproc: int = 2, env: dict | None = None, popen: bool = False, log=None,
+           python: str = sys.executable, accelerate_config: str | None = None, entry=("-m", "r1repro.cli")):
+    """`torchrun --standalone` (a free rendezvous port: CI may run other jobs), `accelerate launch` with
+    `accelerate_config` (a free port too; no mixed precision: CPU) or, for one rank, the plain command, under
+    `python` (another venv's interpreter: .venv-vllm); `entry` is what each rank runs. PYTHONPATH puts this
+    checkout first (every rank imports it) and keeps what the caller had (a side folder with deepspeed)."""
+    cmd = [python, *entry, stage, *args]
+    if accelerate_config:
+        cmd = [python, "-m", "accelerate.commands.launch", "--config_file", accelerate_config, "--num_processes",
+               str(nproc), "--num_machines", "1", "--main_process_port", str(free_port()), "--mixed_precision", "no",
+               *entry, stage, *args]
+    elif nproc > 1:
+        cmd = [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+               *entry, stage, *args]
+    path = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+    full_env = {**os.environ, "PYTHONPATH": path, "R1REPRO_STAGE_EVAL": "0", **(env or {})}
     if popen:
         return subprocess.Popen(cmd, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT, text=True)
     result = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=600)
     result.log = result.stdout + result.stderr
     return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def assert_finished_once(result, stage: str, out: Path, world_size: int = 2, metrics_from: int = 0) -> list[dict]:

@@ -172,6 +172,20 @@ def test_unknown_reward_fails_at_start_up(tmp_path, capsys):
     assert "rewards:" in capsys.readouterr().err
 
 
+def test_fsdp_on_cpu_is_refused_in_one_line(tmp_path, monkeypatch):
+    """accelerate runs FSDP on GPUs only: under use_cpu `--fsdp` would silently train plain DDP (measured
+    2026-12-04 on 2 gloo ranks: DistributedDataParallel, full parameters on each rank), and an accelerate FSDP
+    config (ACCELERATE_USE_FSDP) raises a traceback about missing devices."""
+    text = GRPO_OK.format(run_dir=tmp_path)
+    with pytest.raises(ConfigError, match="field 'fsdp' .*needs GPUs; with use_cpu accelerate would run plain DDP"):
+        parse_grpo(tmp_path, text, "--fsdp", "full_shard auto_wrap")
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(ConfigError) as err:
+        parse_grpo(tmp_path, text)
+    assert err.value.field == "fsdp"
+    parse_grpo(tmp_path, text.replace("use_cpu: true", "use_cpu: false"))  # a GPU run keeps it
+
+
 def test_every_tiny_recipe_parses():
     run_dir, stages = load_pipeline("recipes/tiny/pipeline.yaml", "runs/parse-check")
     assert stages[0]["name"] == "cpt"

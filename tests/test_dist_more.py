@@ -1,6 +1,7 @@
 """More stages on two CPU ranks for real (`torchrun --nproc_per_node 2`, gloo; see tests/test_dist.py for cpt,
 GRPO, SFT, all_scenario_rl and the killed / hung rank): DPO, on-policy distillation, trace sampling sharded
-over the ranks (and resumed after a killed rank), and an SFT run resumed on two ranks after a killed rank.
+over the ranks (and resumed after a killed rank), and SFT, DPO and all_scenario_rl runs resumed on two ranks
+after a killed rank.
 Each starts from the session's 2-rank cpt base (`dist_base`, tests/conftest.py) and runs a few steps of the
 micro model.
 
@@ -33,11 +34,7 @@ def test_dpo_on_two_ranks(dist_base, tmp_path, lora):
     """DPOTrainer (full: a frozen reference model on every rank; LoRA: the adapter switched off is the
     reference, and the merged model is saved by the main process alone): finishes once, writes one DONE.json
     and one metrics stream, and saves a plain model that loads."""
-    pairs = tmp_path / "dpo_pairs.jsonl"
-    pairs.write_text("".join(
-        json.dumps({"problem": r["problem"], "chosen": r["response"],
-                    "rejected": r["response"].replace(r["solution"], str(int(r["solution"]) + 1))}) + "\n"
-        for r in addition_rows("train", 32)))
+    pairs = dpo_pairs(tmp_path)
     out = tmp_path / "dpo"
     result = launch("dpo", "--config", "recipes/tiny/dpo.yaml", "--run_dir", str(dist_base.run_dir),
                     "--output_dir", str(out), "--model_name_or_path", str(dist_base.run_dir / "cpt"),
@@ -153,3 +150,50 @@ def test_sft_killed_rank_then_two_ranks_resume(dist_base, tmp_path):
     assert f"resuming from {checkpoint}" in resumed.log, resumed.log[-3000:]
     assert [m["step"] for m in read_metrics(out)[before:] if "loss" in m] == [step + 1, step + 2]
     assert_finished_once(resumed, "distill", out, metrics_from=before)
+
+
+def dpo_pairs(tmp_path: Path, n: int = 32) -> Path:
+    pairs = tmp_path / "dpo_pairs.jsonl"
+    pairs.write_text("".join(
+        json.dumps({"problem": r["problem"], "chosen": r["response"],
+                    "rejected": r["response"].replace(r["solution"], str(int(r["solution"]) + 1))}) + "\n"
+        for r in addition_rows("train", n)))
+    return pairs
+
+
+def resume_after_killed_rank(stage: str, args: list[str], out: Path, tmp_path: Path, logged: str):
+    """Kill rank 1 after a checkpoint, then the same command on 2 ranks for 2 more steps: it resumes from the
+    last complete checkpoint and logs (metric `logged`) the steps after it once. The resumed launch's result."""
+    ended = kill_rank_after_checkpoint(stage, args, out, tmp_path / "killed.log")
+    assert ended < 60, f"the run took {ended:.0f} s to end after a rank was killed"
+    checkpoint = last_checkpoint(out)
+    step = int(checkpoint.split("-")[-1])
+    before = len(read_metrics(out))
+    resumed = launch(stage, *args, "--max_steps", str(step + 2))
+    assert f"resuming from {checkpoint}" in resumed.log, resumed.log[-3000:]
+    assert [m["step"] for m in read_metrics(out)[before:] if logged in m] == [step + 1, step + 2]
+    assert_finished_once(resumed, stage, out, metrics_from=before)
+    return resumed
+
+
+def test_dpo_killed_rank_then_two_ranks_resume(dist_base, tmp_path):
+    out = tmp_path / "dpo"
+    args = ["--config", "recipes/tiny/dpo.yaml", "--run_dir", str(dist_base.run_dir), "--output_dir", str(out),
+            "--model_name_or_path", str(dist_base.run_dir / "cpt"), "--pairs", str(dpo_pairs(tmp_path, 256)),
+            "--per_device_train_batch_size", "4", "--max_length", "128", "--max_steps", "400", "--save_steps", "3",
+            *FEW_STEPS[:2], *FEW_STEPS[4:]]
+    resume_after_killed_rank("dpo", args, out, tmp_path, "loss")
+
+
+def test_all_scenario_rl_killed_rank_then_two_ranks_resume(dist_base, tmp_path):
+    """With the reward model trained in the stage (before the GRPO part): the resumed run reuses it."""
+    out = tmp_path / "all_scenario_rl"
+    args = ["--config", "recipes/tiny/all_scenario_rl.yaml", "--run_dir", str(dist_base.run_dir), "--output_dir",
+            str(out), "--model_name_or_path", str(dist_base.run_dir / "cpt"), "--max_completion_length", "16",
+            "--num_train_samples", "800", "--general_fraction", "0.5", "--rm_num_pairs", "32", "--rm_max_steps", "2",
+            "--rm_batch_size", "8", "--max_steps", "200", "--save_steps", "2", "--per_device_train_batch_size", "4",
+            "--num_generations", "4", *FEW_STEPS[:2], *FEW_STEPS[4:]]
+    resumed = resume_after_killed_rank("all_scenario_rl", args, out, tmp_path, "reward")
+    assert "reward model:" in (tmp_path / "killed.log").read_text() and "reward model:" not in resumed.log
+    assert {"config.json", "model.safetensors"} <= {p.name for p in (out / "reward_model").iterdir()}
+    assert not (out / ".reward_model.partial").exists()
