@@ -49,6 +49,9 @@ CASES = [
     # thousands separators
     ("1000", "1,000", 1.0),
     ("1234567", "1,234,567", 1.0),
+    ("1000", "1 000", 1.0),  # blanks between thousands (TeX ignores them; math-verify read 1·000 = 0)
+    ("1234567", "1 234 567", 1.0),
+    ("1000", "1 001", 0.0),
     # degrees
     (r"30^\circ", "30", 1.0),
     ("30", r"30^{\circ}", 1.0),
@@ -154,6 +157,9 @@ MODEL_ANSWERS = [
     ("18", r"\text{19}", 0.0),
     (r"\text{Monday}", r"\text{Monday}", 1.0),
     (r"\text{Monday}", r"\text{Tuesday}", 0.0),
+    # a gold sympy cannot compare (`12:00` is zoo, equal to nothing): matched by its string, as in TRL
+    ("$12:00$", "$12:00$", 1.0),
+    ("$12:00$", "$1:00$", 0.0),
     # `#### N` endings (GSM8K style) on either side
     ("#### 1,234", "1234", 1.0),
     ("72", "#### 72", 1.0),

@@ -94,9 +94,11 @@ def main() -> None:
     @lru_cache(maxsize=8192)
     def score(gold_text: str, answer_text: str) -> float | None:
         # A gold that does not become a math expression is "unparseable" (None), not a string to match.
-        gold = parse_cached(gold_text, "no_fallback")
-        if not gold:
+        if not parse_cached(gold_text, "no_fallback"):
             return None
+        # Compared in full, with the string math-verify keeps beside the expression (as TRL's parse(sol)):
+        # `$12:00$` becomes sympy's zoo, which equals nothing, so only the string can match `$12:00$`.
+        gold = parse_cached(gold_text)
         answer = parse_cached(answer_text)
         if not answer:
             return 0.0

@@ -25,6 +25,9 @@ _SQRT_RE = re.compile(r"\\sqrt(?![A-Za-z])\s*(\[[^\]]*\])?\s*(\\[A-Za-z]+|[0-9A-
 # Currency: escaped or spelled dollar signs, and other currency symbols next to a number.
 _CURRENCY_RE = re.compile(r"\\(?:text|mathrm|textrm|mbox)\s*\{\s*\\\$\s*\}|\\textdollar\b|\\\$|[€£¥]")
 _UNESCAPED_DOLLAR_RE = re.compile(r"(?<!\\)\$")
+# A whole answer that is a number with blanks between its thousands (`1 000`, `12 345.5`): TeX ignores
+# blanks in math mode, so it is one number; math-verify would read `1 000` as the product 1·000 = 0.
+_BLANK_THOUSANDS_RE = re.compile(r"[+-]?\d{1,3}(?: \d{3})+(?:\.\d+)?")
 # `$18` / `-$5` / `$ 1,200` written as plain text (an odd number of `$`: not a math delimiter pair).
 _TEXT_MONEY_RE = re.compile(r"(^|[\s(+-])\$\s*(?=[\d.])")
 # Pure spacing commands: thin, negative thin, medium, thick space, `\ ` and `~`, with the blanks after
@@ -81,6 +84,8 @@ def clean_math_text(text: str) -> str:
     if m:
         text = m.group(1).strip()
     text = strip_currency(text)
+    if " " in text and _BLANK_THOUSANDS_RE.fullmatch(text.strip()):
+        text = text.replace(" ", "")
     if "\\" in text or "~" in text:
         text = _SPACING_RE.sub("", text)
         text = brace_arguments(text)
