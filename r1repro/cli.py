@@ -6,7 +6,10 @@ r1repro/stages/runner.py; each tool lives in its own module with a `main(argv)` 
 
 from __future__ import annotations
 
+import ctypes
 import importlib
+import os
+import signal
 import sys
 
 from r1repro.stages import STAGES
@@ -33,6 +36,20 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def die_with_launcher() -> None:
+    """In a stage process started by torchrun (TORCHELASTIC_RUN_ID; accelerate's multi-GPU launch is torchrun
+    too): SIGKILL when the launcher dies. torchrun starts each worker in a session of its own, so a Slurm that
+    tracks a step by its process group (proctrack/pgid) kills the launcher but not a hung worker: measured
+    with a SIGSTOPped rank, the worker outlived its step and kept the step's output open, and slurmstepd held
+    the job 60 s more ("Abandoning IO 60 secs after job shutdown initiated")."""
+    if sys.platform != "linux" or "TORCHELASTIC_RUN_ID" not in os.environ:
+        return
+    launcher = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != launcher:  # the launcher died before the line above
+        os._exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -42,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     # Commands are imported on dispatch only, so that `r1repro rewards list` or `r1repro check` does not
     # pay for importing torch and TRL.
     if command in STAGES:
+        die_with_launcher()
         runner = importlib.import_module("r1repro.stages.runner")
         return runner.run_stage(command, rest)
     if command in TOOLS:

@@ -160,6 +160,10 @@ r1_run_stage() {
     { [[ $R1REPRO_REQUEUE == 1 ]] && ! python -m r1repro.slurm is-done; }; }; then
     r1_requeue "stage $stage stopped at a checkpoint (exit $rc)"
   fi
+  # Several training nodes: one line naming the node whose trainer failed first (each node recorded its exit).
+  if [[ $rc -ne 0 && ${R1REPRO_NUM_TRAIN_NODES:-1} -gt 1 ]]; then
+    python -m r1repro.slurm train-failure || true
+  fi
   r1_log "stage $stage finished with exit code $rc"
   # The eval, after the trainer has exited and released its GPUs. A failed eval is logged, not fatal:
   # the stage is done (DONE.json), so the afterok chain goes on; rerun it with slurm/eval.sh or

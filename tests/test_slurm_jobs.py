@@ -338,7 +338,8 @@ def test_colocate_job_gives_each_node_its_machine_rank(nodes3, tmp_path):
     assert {node: _flag(cmd, "--machine_rank") for node, cmd in ranks.items()} == {"n1": "0", "n2": "1", "n3": "2"}
     for cmd in ranks.values():
         assert _flag(cmd, "--num_machines") == "3" and _flag(cmd, "--num_processes") == "24"
-        assert _flag(cmd, "--main_process_ip") == "n1" and _flag(cmd, "--main_process_port") == "29555"
+        # n1 has no DNS name on this machine: the plan takes the address Slurm has for it (NodeAddr).
+        assert _flag(cmd, "--main_process_ip") == "127.0.0.1" and _flag(cmd, "--main_process_port") == "29555"
         assert "--vllm_server_host" not in cmd
     assert "vLLM server" not in log
 
@@ -350,7 +351,7 @@ def test_server_job_splits_off_the_last_node_for_vllm(nodes3, tmp_path):
     assert "[r1repro node-exec] vLLM server on n3: trl vllm-serve --model" in log
     for node, cmd in ranks.items():
         assert _flag(cmd, "--num_machines") == "2" and _flag(cmd, "--num_processes") == "16"
-        assert _flag(cmd, "--main_process_ip") == "n1" and _flag(cmd, "--vllm_server_host") == "n3"
+        assert _flag(cmd, "--main_process_ip") == "127.0.0.1" and _flag(cmd, "--vllm_server_host") == "n3"
     # 2 per device x 16 processes = 32 completions = 2 prompts x 16 generations.
     assert '"generation_batch_size": 32' in log and '"prompts_per_generation": 2' in log
 

@@ -17,8 +17,17 @@ import yaml
 
 from r1repro.slurm import main as slurm_main
 from r1repro.slurm.hostlist import expand
-from r1repro.slurm.launch import PREEMPTED_EXIT_CODE, wait_health
-from r1repro.slurm.plan import PlanError, Shape, accelerate_command, make_plan, shape_from_env, vllm_command
+from r1repro.slurm.launch import PREEMPTED_EXIT_CODE, failure_line, record_exit, wait_health
+from r1repro.slurm.plan import (
+    PlanError,
+    Shape,
+    accelerate_command,
+    make_plan,
+    node_address,
+    shape_from_env,
+    train_env,
+    vllm_command,
+)
 from r1repro.slurm.submit import sbatch_commands, submit
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,11 +138,58 @@ def test_server_mode_needs_a_second_node(recipe):
         make_plan("reasoning_rl", recipe(), [], Shape(["n1"], 8))
 
 
-def test_cpu_nodes_run_one_process_without_the_accelerate_config(recipe):
-    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4), [], Shape(["a", "b"], 0))
+def test_cpu_nodes_train_across_every_node_through_torchrun(recipe):
+    """No GPUs: 1 process per node on every training node, torchrun's static rendezvous at the first one
+    (`accelerate launch --cpu` would start one plain process per node without mpirun: r1repro.slurm.plan)."""
+    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4), [], Shape(["a", "b", "c"], 0, "7"))
+    assert plan.train_nodes == ["a", "b", "c"] and (plan.num_machines, plan.num_processes) == (3, 3)
+    assert plan.batch["generation_batch_size"] == 4 * 3 and plan.accelerate_config is None
+    assert any("3 nodes x 1 process" in note for note in plan.notes)
+    assert train_env(plan) == {"ACCELERATE_USE_CPU": "true"}
+    for rank in range(3):
+        cmd = accelerate_command(plan, rank)
+        assert cmd[0] == "torchrun" and "--config_file" not in cmd
+        flags = [_flag(cmd, name) for name in ("--nnodes", "--nproc_per_node", "--node_rank", "--master_addr",
+                                               "--master_port", "--rdzv_backend")]
+        assert flags == ["3", "1", str(rank), "a", "20007", "static"]
+        assert cmd[cmd.index("-m"):][:3] == ["-m", "r1repro.cli", "reasoning_rl"]
+    # Server mode on CPU nodes: the last node serves, the others train.
+    server = make_plan("reasoning_rl", recipe(num_generations=4), [], Shape(["a", "b", "c"], 0))
+    assert server.train_nodes == ["a", "b"] and _flag(accelerate_command(server, 1), "--nnodes") == "2"
+
+
+def test_one_cpu_node_keeps_accelerate_cpu(recipe):
+    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4), [], Shape(["a"], 0))
     cmd = accelerate_command(plan, 0)
     assert cmd[:4] == ["accelerate", "launch", "--cpu", "--num_processes"] and "--config_file" not in cmd
-    assert plan.train_nodes == ["a"] and plan.notes
+    assert train_env(plan) == {} and plan.train_nodes == ["a"]
+
+
+def test_dry_run_on_cpu_nodes_prints_each_nodes_torchrun(recipe, capsys):
+    assert slurm_main(["dry-run", "reasoning_rl", "--config", recipe(use_vllm=False, num_generations=4),
+                       "--nodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "train on 2 node(s) = 2 process(es)" in out and "# note: no GPUs: 2 nodes x 1 process" in out
+    on = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("#   on node")]
+    assert [line.split("--node_rank ")[1].split()[0] for line in on] == ["0", "1"]
+    assert all(line.startswith("ACCELERATE_USE_CPU=true torchrun --nnodes 2 --nproc_per_node 1") for line in on)
+
+
+def test_node_address_keeps_a_name_that_resolves():
+    assert node_address("localhost") == "localhost"
+
+
+def test_failure_line_names_the_node_whose_trainer_died_first(recipe, tmp_path, monkeypatch):
+    """Each node of a failed multi-node step records its exit; the batch shell's line names the node killed
+    by a signal (its peer exits 1 a moment later, possibly earlier on the clock), else the earliest."""
+    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4), [], Shape(["n1", "n2", "n3"], 0))
+    monkeypatch.setenv("SLURM_JOB_ID", "5")
+    assert failure_line(plan) is None
+    for rank, rc, stopped in [(0, 1, False), (1, 137, False), (2, 143, True)]:
+        monkeypatch.setenv("SLURMD_NODENAME", f"n{rank + 1}")
+        record_exit(plan, rank, rc, stopped=stopped)
+    assert failure_line(plan) == ("training failed on n2 (node rank 1 of 3): its training process killed by "
+                                  "signal 9 (SIGKILL); the step was then stopped on n1, n3")
 
 
 def test_override_forms():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,17 +47,36 @@ def sync_ranks(instances) -> None:
     args.distributed_state.wait_for_everyone()
 
 
+# How a lost peer reads in a RuntimeError: gloo's and NCCL's own names; "Application timeout caused pair
+# closure" is all gloo says when ddp_timeout ends DDP's gradient all-reduce (measured: a SIGSTOPped rank on
+# the second Slurm node, the other rank in backward).
+LOST_PEER_MARKERS = ("gloo", "NCCL", "pair closure")
+
+
+def _waiting_in(err: BaseException) -> str:
+    """The innermost frame outside torch: where the rank was waiting (`accelerate/accelerator.py:2861 backward`)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    outside = [f for f in frames if "/torch/" not in f.filename] or frames
+    if not outside:
+        return ""
+    frame = outside[-1]
+    path = Path(frame.filename)
+    return f" in {path.parent.name}/{path.name}:{frame.lineno} {frame.name}"
+
+
 def collective_failure(err: BaseException) -> str | None:
     """One line for an error of a multi-process run's collectives (a peer died: gloo's 'Connection closed
-    by peer'; a peer hung: 'Timed out waiting ...ms'; NCCL's DistBackendError), else None."""
+    by peer'; a peer hung: 'Timed out waiting ...ms' or 'Application timeout caused pair closure'; NCCL's
+    DistBackendError), naming where the rank waited, else None."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
     text = str(err).strip()
-    if not (isinstance(err, dist.DistError) or (isinstance(err, RuntimeError) and ("gloo" in text or "NCCL" in text))):
+    if not (isinstance(err, dist.DistError) or
+            (isinstance(err, RuntimeError) and any(marker in text for marker in LOST_PEER_MARKERS))):
         return None
     first = text.splitlines()[0] if text else type(err).__name__
-    return (f"rank {os.environ.get('RANK', '?')} of {os.environ['WORLD_SIZE']}: lost a peer in a collective "
-            f"(ddp_timeout bounds the wait): {first}")
+    return (f"rank {os.environ.get('RANK', '?')} of {os.environ['WORLD_SIZE']}: lost a peer in a collective"
+            f"{_waiting_in(err)} (ddp_timeout bounds the wait): {first}")
 
 
 def train_with_resume(trainer, output_dir: str | Path, preemption: PreemptionCallback) -> None:

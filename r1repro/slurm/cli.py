@@ -14,6 +14,7 @@ Used by the sbatch scripts:
   node-exec train|vllm                            the per-node task of a job step
   wait-health --url U --timeout S [--pid P]       wait for the vLLM server
   is-done                                         exit 0 when the planned stage wrote DONE.json
+  train-failure                                   one line naming the node a multi-node training step failed on
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ from r1repro.slurm.plan import (
     expand,
     health_url,
     make_plan,
+    node_address,
     quote,
     shape_from_env,
     srun_command,
     trace_sample_command,
+    train_env,
     vllm_command,
 )
 from r1repro.stages import TRACE_STAGES
@@ -83,6 +86,10 @@ def _stage_script(stage: str) -> list[str]:
     return [p.replace(str(submit.SLURM_DIR.parent) + "/", "") for p in submit.script_for(stage)]
 
 
+def _env_words(plan) -> list[str]:
+    return [f"{key}={value}" for key, value in train_env(plan).items()]
+
+
 def cmd_dry_run(argv: list[str]) -> int:
     ns, rest = _stage_args(argv, cluster=True)
     plan = make_plan(ns.stage, ns.config, rest, _shape(ns))
@@ -110,7 +117,7 @@ def cmd_dry_run(argv: list[str]) -> int:
         print(f"# wait for {health_url(plan)}")
     print(quote(srun_command(plan, "train")))
     for rank, node in enumerate(plan.train_nodes):
-        print(f"#   on {node}: {quote(accelerate_command(plan, rank))}")
+        print(f"#   on {node}: {quote(_env_words(plan) + accelerate_command(plan, rank))}")
     print("# after the training step has exited (a failed eval leaves the stage done):")
     print(quote(eval_command(plan)))
     return 0
@@ -121,6 +128,7 @@ def cmd_plan(argv: list[str]) -> int:
     plan = make_plan(ns.stage, ns.config, rest, _shape(ns))
     out = plan.to_dict()
     out["commands"] = {node: accelerate_command(plan, r) for r, node in enumerate(plan.train_nodes)}
+    out["train_env"] = train_env(plan)
     out["vllm_command"] = vllm_command(plan) if plan.vllm_node else None
     print(json.dumps(out, indent=2))
     return 0
@@ -130,6 +138,8 @@ def cmd_prepare(argv: list[str]) -> int:
     ns, rest = _stage_args(argv, cluster=False)
     port = env_setting("MAIN_PORT")
     plan = make_plan(ns.stage, ns.config, rest, shape_from_env(), main_port=int(port) if port else None)
+    if plan.num_machines > 1:
+        plan.main_process_ip = node_address(plan.main_process_ip)
     for note in plan.notes:
         print(f"[r1repro] note: {note}", file=sys.stderr)
     print(f"[r1repro] batch: {json.dumps(plan.batch)}", file=sys.stderr)
@@ -185,13 +195,17 @@ def cmd_node_exec(argv: list[str]) -> int:
     return launch.node_exec(argv[0])
 
 
+def cmd_train_failure(argv: list[str]) -> int:
+    return launch.report_failure()
+
+
 def cmd_is_done(argv: list[str]) -> int:
     return 0 if launch.is_done(launch.plan_from_env().output_dir) else 1
 
 
 COMMANDS = {"dry-run": cmd_dry_run, "plan": cmd_plan, "prepare": cmd_prepare,
             "submit-pipeline": cmd_submit_pipeline, "wait-health": cmd_wait_health,
-            "node-exec": cmd_node_exec, "is-done": cmd_is_done}
+            "node-exec": cmd_node_exec, "is-done": cmd_is_done, "train-failure": cmd_train_failure}
 
 
 def main(argv: list[str] | None = None) -> int:

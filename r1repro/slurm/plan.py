@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
+import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -132,6 +134,22 @@ def shape_from_env(env: dict[str, str] | None = None) -> Shape:
     return Shape(nodes=expand(nodelist), gpus_per_node=gpus or 0, job_id=env.get("SLURM_JOB_ID", "0"))
 
 
+def node_address(node: str) -> str:
+    """An address the other nodes reach `node` at: its name when that resolves (real clusters), else the
+    NodeAddr Slurm itself uses for it (`scontrol show node`; several slurmd on one host, as in the tests,
+    have names no resolver knows)."""
+    try:
+        socket.gethostbyname(node)
+        return node
+    except OSError:
+        pass
+    r = subprocess.run(["scontrol", "show", "node", "-o", node], capture_output=True, text=True)
+    m = re.search(r"\bNodeAddr=(\S+)", r.stdout)
+    if r.returncode != 0 or not m:
+        raise PlanError(f"node {node} does not resolve and `scontrol show node {node}` gives no NodeAddr")
+    return m.group(1)
+
+
 # ---------------------------------------------------------------- the plan
 
 @dataclass
@@ -208,15 +226,13 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
             raise PlanError("vllm_mode=server needs a dedicated vLLM node: submit with --nodes=2 or more "
                             "(or set vllm_mode colocate)", "vllm_mode")
         vllm_node, nodes = nodes[-1], nodes[:-1]
-    if gpus == 0:
-        # CPU nodes (the tests): accelerate --cpu runs a single process, so train on one node.
-        if len(nodes) > 1:
-            notes.append(f"no GPUs: training on {nodes[0]} only, {len(nodes) - 1} node(s) idle")
-        nodes = nodes[:1]
+    # CPU nodes (the tests) train on every training node too: 1 process per node, gloo (accelerate_command).
     num_processes = len(nodes) * max(gpus, 1)
+    if gpus == 0 and len(nodes) > 1:
+        notes.append(f"no GPUs: {len(nodes)} nodes x 1 process (torchrun, gloo)")
     accel = recipe.get("accelerate_config")
     if accel and gpus == 0:
-        notes.append(f"no GPUs: ignoring accelerate_config {accel} (runs accelerate --cpu)")
+        notes.append(f"no GPUs: ignoring accelerate_config {accel} (1 CPU process per node)")
         accel = None
     if accel and not Path(accel).is_file():
         raise PlanError(f"accelerate_config not found: {accel}", "accelerate_config")
@@ -239,22 +255,44 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
 
 # ---------------------------------------------------------------- commands
 
+def train_env(plan: Plan) -> dict[str, str]:
+    """Variables node-exec adds to the launcher's environment (printed with its command). torchrun on CPU
+    nodes: with ACCELERATE_USE_CPU transformers and accelerate set up gloo (accelerate's MULTI_CPU) even for a
+    recipe without `use_cpu: true`; without it a rank that finds no GPU would train alone
+    (`accelerate launch --cpu` sets the same variable itself)."""
+    return {"ACCELERATE_USE_CPU": "true"} if plan.gpus_per_node == 0 and plan.num_machines > 1 else {}
+
+
 def accelerate_command(plan: Plan, machine_rank: int) -> list[str]:
-    """`accelerate launch` for one training node; each node passes its own machine rank."""
+    """The training launcher for one training node; each node passes its own machine rank.
+
+    GPU nodes: `accelerate launch`, with accelerate's static rendezvous at the first training node across nodes.
+    One CPU node: `accelerate launch --cpu`, one process.
+    Several CPU nodes: torchrun, 1 process per node (gloo). `accelerate launch --cpu` cannot span nodes without
+    mpirun: it always takes accelerate's simple launcher (commands/launch.py: launch_command), which starts one
+    plain process with MASTER_ADDR/MASTER_PORT but no RANK/WORLD_SIZE (utils/launch.py:
+    prepare_simple_launcher_cmd_env), so every node would train alone unless mpirun (`--mpirun_hostfile`)
+    supplied the ranks; and its torchrun path (multi_gpu_launcher) refuses --cpu. torchrun's static
+    rendezvous (--nnodes, --node_rank, --master_addr/--master_port) is the one accelerate runs on GPU nodes."""
+    stage = ["-m", "r1repro.cli", plan.stage, "--config", plan.config, *plan.args, *plan.extra_args]
+    if plan.gpus_per_node == 0 and plan.num_machines > 1:
+        return ["torchrun", "--nnodes", str(plan.num_machines), "--nproc_per_node", "1",
+                "--node_rank", str(machine_rank), "--master_addr", plan.main_process_ip,
+                "--master_port", str(plan.main_process_port), "--rdzv_backend", "static", "--max_restarts", "0",
+                *stage]
     cmd = ["accelerate", "launch"]
     if plan.gpus_per_node == 0:
-        cmd += ["--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no"]
-    else:
-        if plan.accelerate_config:
-            cmd += ["--config_file", plan.accelerate_config]
-        elif plan.num_processes > 1:
-            cmd += ["--multi_gpu"]
-        cmd += ["--num_machines", str(plan.num_machines), "--num_processes", str(plan.num_processes),
-                "--machine_rank", str(machine_rank), "--main_process_ip", plan.main_process_ip,
-                "--main_process_port", str(plan.main_process_port)]
-        if plan.num_machines > 1:
-            cmd += ["--rdzv_backend", "static", "--same_network"]
-    return cmd + ["-m", "r1repro.cli", plan.stage, "--config", plan.config, *plan.args, *plan.extra_args]
+        return cmd + ["--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", *stage]
+    if plan.accelerate_config:
+        cmd += ["--config_file", plan.accelerate_config]
+    elif plan.num_processes > 1:
+        cmd += ["--multi_gpu"]
+    cmd += ["--num_machines", str(plan.num_machines), "--num_processes", str(plan.num_processes),
+            "--machine_rank", str(machine_rank), "--main_process_ip", plan.main_process_ip,
+            "--main_process_port", str(plan.main_process_port)]
+    if plan.num_machines > 1:
+        cmd += ["--rdzv_backend", "static", "--same_network"]
+    return cmd + stage
 
 
 def vllm_command(plan: Plan) -> list[str]:
