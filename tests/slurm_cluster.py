@@ -212,6 +212,14 @@ class LocalSlurm:
             time.sleep(0.5)
         raise TimeoutError(f"job {job_id} not in {states} after {timeout}s: {info}")
 
+    def cancel_leftovers(self) -> None:
+        """Cancel every job and wait (up to 30 s) for the queue to empty: a failed test must not leave jobs
+        that the next test's jobs queue behind."""
+        self.run(["scancel", "--user=root"], check=False)
+        deadline = time.monotonic() + 30
+        while self.run(["squeue", "-h", "-o", "%i"], check=False).stdout.strip() and time.monotonic() < deadline:
+            time.sleep(0.5)
+
     def stop(self) -> None:
         if "slurmctld" in self.procs and self.procs["slurmctld"].poll() is None:
             self.run(["scancel", "--full", "--user=root"], check=False)

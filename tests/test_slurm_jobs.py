@@ -35,14 +35,6 @@ SHRINK = {
 }
 
 
-def _cancel_leftovers(c: LocalSlurm) -> None:
-    """A failed test must not leave jobs that the next test's jobs queue behind."""
-    c.run(["scancel", "--user=root"], check=False)
-    deadline = time.monotonic() + 30
-    while c.run(["squeue", "-h", "-o", "%i"], check=False).stdout.strip() and time.monotonic() < deadline:
-        time.sleep(0.5)
-
-
 @pytest.fixture(scope="module")
 def one_node(tmp_path_factory):
     reason = ensure_installed()
@@ -59,7 +51,7 @@ def one_node(tmp_path_factory):
 @pytest.fixture
 def cluster(one_node):
     yield one_node
-    _cancel_leftovers(one_node)
+    one_node.cancel_leftovers()
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +277,7 @@ def three_nodes(tmp_path_factory):
 @pytest.fixture
 def nodes3(three_nodes):
     yield three_nodes
-    _cancel_leftovers(three_nodes)
+    three_nodes.cancel_leftovers()
 
 
 def test_server_mode_puts_vllm_on_its_own_node_and_fails_clearly(nodes3, tmp_path, base_model):

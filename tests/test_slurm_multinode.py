@@ -51,10 +51,7 @@ def two_nodes(tmp_path_factory):
 @pytest.fixture
 def cluster(two_nodes):
     yield two_nodes
-    two_nodes.run(["scancel", "--user=root"], check=False)
-    deadline = time.monotonic() + 30
-    while two_nodes.run(["squeue", "-h", "-o", "%i"], check=False).stdout.strip() and time.monotonic() < deadline:
-        time.sleep(0.5)
+    two_nodes.cancel_leftovers()
 
 
 @pytest.fixture(scope="module")
