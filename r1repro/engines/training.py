@@ -37,7 +37,7 @@ def sync_ranks(instances) -> None:
 
     transformers passes ddp_timeout on only off CPU (TrainingArguments._setup_devices drops it when
     use_cpu), so a CPU run with a hung peer would wait torch's gloo default of 30 minutes in a collective
-    (measured: still waiting after 70 s at ddp_timeout 10 without this)."""
+    (docs/architecture.md, measured facts)."""
     args = next((i for i in instances if isinstance(i, TrainingArguments)), None)
     if args is None or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return
