@@ -67,9 +67,16 @@ def run(stage: str, instances, config) -> dict:
     model_path = str(init_dir or model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=model_args.dtype or "auto")
-    dataset = corpus_dataset(cpt_args, data_args, sft_args.seed)
-    build_trainer = partial(SFTTrainer, model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer)
+    build_trainer = partial(build_cpt_trainer, model, tokenizer, sft_args, cpt_args, data_args)
     # No prompt_template: plain text, no chat template to write.
     train_and_save(build_trainer, sft_args, run_args, stage, tokenizer)
     return {}
+
+
+def build_cpt_trainer(model, tokenizer, sft_args, cpt_args, data_args, callbacks):
+    """SFTTrainer on the corpus, built here, after the preemption callback has taken the signals: a large tiny
+    corpus takes a while to build, and a signal meanwhile must end the stage with a checkpoint, not kill it."""
+    dataset = corpus_dataset(cpt_args, data_args, sft_args.seed)
+    return SFTTrainer(model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer,
+                      callbacks=callbacks)
 
