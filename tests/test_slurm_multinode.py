@@ -28,9 +28,9 @@ ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEM
 GRPO_ARGS = ["--config", "recipes/tiny/r1zero.yaml", "--per_device_train_batch_size", "4", "--num_generations", "4",
              "--max_completion_length", "8", "--num_train_samples", "64", "--logging_steps", "1",
              "--eval_num_problems", "0", "--disable_tqdm", "true"]
-# A SIGKILLed trainer: its torchrun notices within 0.1 s, srun's --kill-on-bad-exit stops the other node (SIGKILL
-# after KillWait, 10 s in tests/slurm_cluster.py), the batch shell reports; the bound is several times what it
-# took (docs/architecture.md, measured facts).
+# A SIGKILLed trainer: its torchrun notices at once, srun's --kill-on-bad-exit stops the other node (SIGKILL after
+# KillWait, 10 s in tests/slurm_cluster.py), the batch shell reports; the bound is several times what it took
+# (docs/architecture.md, measured facts).
 KILL_BOUND_S = 30
 DDP_TIMEOUT_S = 15
 
