@@ -72,8 +72,8 @@ vllm-venv:
 	bash .ci/setup-vllm-venv.sh
 
 # Parity with lighteval (open-r1's eval tool) in its own venv. Not part of `make test`: the venv takes
-# longer to install than CI's budget (1321 s on a loaded 2-core machine, 2026-12-03); without it the
-# `lighteval` test skips.
+# longer to install than CI's budget (docs/architecture.md, measured facts); without it the `lighteval` test
+# skips.
 lighteval-venv:
 	bash .ci/setup-lighteval-venv.sh
 

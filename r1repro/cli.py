@@ -39,9 +39,8 @@ def usage() -> str:
 def die_with_launcher() -> None:
     """In a stage process started by torchrun (TORCHELASTIC_RUN_ID; accelerate's multi-GPU launch is torchrun
     too): SIGKILL when the launcher dies. torchrun starts each worker in a session of its own, so a Slurm that
-    tracks a step by its process group (proctrack/pgid) kills the launcher but not a hung worker: measured
-    with a SIGSTOPped rank, the worker outlived its step and kept the step's output open, and slurmstepd held
-    the job 60 s more ("Abandoning IO 60 secs after job shutdown initiated")."""
+    tracks a step by its process group (proctrack/pgid) kills the launcher but not a hung worker, which then
+    outlives its step, keeps the step's output open and holds the job (docs/architecture.md, measured facts)."""
     if sys.platform != "linux" or "TORCHELASTIC_RUN_ID" not in os.environ:
         return
     launcher = os.getppid()

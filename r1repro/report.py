@@ -68,7 +68,7 @@ def training_summary(metrics: list[dict]) -> dict:
 
 
 def plot_curves(training: dict[str, list[dict]], path: Path) -> None:
-    import matplotlib  # lazy: ~1 s to import, paid only when a report is drawn
+    import matplotlib  # lazy: a slow import (docs/architecture.md, measured facts), paid only when a report is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

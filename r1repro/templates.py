@@ -23,12 +23,11 @@ R1ZERO_TEMPLATE = (
 # reward, as in R1-Zero. Saves ~400 characters (tokens) per sample.
 TINY_TEMPLATE = "User: {problem}. Assistant:"
 
-# R1-Zero's template with one worked example before the problem, for small real base models. Measured
-# 2026-12-03 on SmolLM2-135M-Instruct (64 single-digit sums, greedy, vLLM): with `r1zero` or its chat
-# template the model never writes the tags (format 0, accuracy 0); with this one example it answers in
-# the tags (strict format 0.35, accuracy 0.44), and 85% of its groups of 4 samples (T 0.8) differ in
-# reward: something for GRPO to amplify. The example is a sum, like part of the task; it shows the
-# format, not a way of reasoning.
+# R1-Zero's template with one worked example before the problem, for small real base models: with
+# `r1zero` or its chat template SmolLM2-135M-Instruct never writes the tags; with this one example it
+# answers in them often enough, and its groups of samples differ in reward often enough, for GRPO to
+# amplify (docs/architecture.md, measured facts). The example is a sum, like part of the task; it shows
+# the format, not a way of reasoning.
 R1ZERO_1SHOT_TEMPLATE = R1ZERO_TEMPLATE.replace(
     " User: {problem}. Assistant:",
     " User: What is 2 + 3? Assistant: <think> 2 + 3 = 5 </think> <answer> 5 </answer>\nUser: {problem}. Assistant:",

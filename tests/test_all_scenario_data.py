@@ -80,15 +80,12 @@ def test_check_names_the_missing_general_column(hs2_file, tmp_path):
 
 
 @pytest.mark.slow
-def test_reward_model_trains_on_helpsteer2_shaped_pairs_and_scores(hs2_file, tmp_path):
+def test_reward_model_trains_on_helpsteer2_shaped_pairs_and_scores(hs2_file, micro_model, tmp_path):
     from r1repro.rewards import resolve_reward
     from r1repro.stages.all_scenario_rl import train_reward_model
-    from r1repro.tiny.model import build_tiny_model
-
-    base = build_tiny_model(tmp_path / "base", size="micro")
     args = _args(hs2_file, rm_score_column="helpfulness", rm_max_steps=4, rm_batch_size=2, rm_learning_rate=1e-3,
                  rm_max_length=256)
-    rm_dir = train_reward_model(args, str(base), builder_for("tiny", None), str(tmp_path / "out"), seed=0)
+    rm_dir = train_reward_model(args, micro_model, builder_for("tiny", None), str(tmp_path / "out"), seed=0)
     assert (tmp_path / "out" / "reward_model" / "config.json").is_file()
     metrics = [json.loads(line) for line in open(tmp_path / "out" / "rm_trainer" / "metrics.jsonl")]
     assert any("train_loss" in m or "loss" in m for m in metrics), metrics
@@ -97,4 +94,4 @@ def test_reward_model_trains_on_helpsteer2_shaped_pairs_and_scores(hs2_file, tmp
                    prompts=["User: a. Assistant:", "User: b. Assistant:"])
     assert len(scores) == 2 and all(isinstance(s, float) for s in scores)
     # Trained again after an interruption: the saved model is reused, not retrained.
-    assert train_reward_model(args, str(base), builder_for("tiny", None), str(tmp_path / "out"), seed=0) == rm_dir
+    assert train_reward_model(args, micro_model, builder_for("tiny", None), str(tmp_path / "out"), seed=0) == rm_dir

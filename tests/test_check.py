@@ -3,7 +3,6 @@ tests/broken_recipes/ fails with exactly the one line its `# expect:` header nam
 imported once): the whole file runs in well under a minute."""
 
 import builtins
-import importlib.util
 import os
 import re
 import subprocess
@@ -149,53 +148,6 @@ def test_schedule_descriptions():
         == "1e-06 constant (warmup_steps ignored: use constant_with_warmup)"
     assert check.describe_schedule({"learning_rate": 2e-5, "lr_scheduler_type": "linear", "warmup_steps": 100}, 1000) \
         == "2e-05 peak, linear warmup over 100 steps, then linear decay to 0"
-
-
-# ---------------------------------------------------------------- bench/gpu.py (GPU readiness)
-
-def _gpu_bench():
-    spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "bench" / "gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_gpu_bench_refuses_without_a_gpu(capsys):
-    import torch
-
-    if torch.cuda.is_available():
-        pytest.skip("a GPU is here: the bench would run for real")
-    bench = _gpu_bench()
-    assert bench.main([]) == 2
-    assert "no CUDA GPU here; nothing measured" in capsys.readouterr().err
-    assert bench.main(["--skip-without-gpu"]) == 0
-
-
-def test_gpu_bench_smoke_mode_runs_grpo_and_prints_the_table_last(capsys):
-    import torch
-
-    threads = torch.get_num_threads()
-    try:
-        assert _gpu_bench().main(["--smoke"]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    lines = capsys.readouterr().out.strip().splitlines()
-    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in lines[-8:])  # "key<padding>  value"
-    assert list(rows)[0] == "device" and list(rows)[-1] == "wall"  # the table is the last thing printed
-    assert float(re.search(r"([\d.]+) s \(8 completions", rows["GRPO step"]).group(1)) > 0
-    assert float(re.search(r"(\d+) tok/s", rows["GRPO generated"]).group(1)) > 0
-    assert float(re.search(r"(\d+) tok/s", rows["decode bound"]).group(1)) > 0
-
-
-def test_decode_bound_is_bandwidth_over_bytes_per_step():
-    import torch
-
-    bench = _gpu_bench()
-    model = bench.build_model(bench.SMOKE, "cpu", torch.float32)
-    weights = sum(p.numel() for p in model.parameters()) * 4
-    kv_per_token = 2 * 2 * 2 * (64 // 4) * 4  # K and V x layers x KV heads x head_dim x fp32
-    assert bench.decode_bound(model, 1, 0, 1e9) == pytest.approx(1e9 / weights)
-    assert bench.decode_bound(model, 4, 100, 1e9) == pytest.approx(4e9 / (weights + kv_per_token * 4 * 100))
 
 
 def test_the_light_modules_import_neither_torch_nor_transformers():

@@ -99,8 +99,8 @@ def test_dynamic_sampling_on_two_ranks_with_groups_across_ranks(dist_base, tmp_p
 
 def test_sft_on_two_ranks_matches_one_rank(dist_base, tmp_path):
     """distill (SFTTrainer) at 2 ranks x 4 rows and 1 rank x 8, same seed: the same global batches in the same
-    order, so the loss curves agree. Measured (2 cores, loaded, 2026-12-03): largest relative difference over
-    6 steps 3e-6 (the order of float reductions); the bound is 30x that."""
+    order, so the loss curves agree up to the order of float reductions; the bound is 30x the largest
+    relative difference measured (docs/architecture.md, measured facts)."""
     traces = tmp_path / "traces.jsonl"
     traces.write_text("".join(json.dumps({"problem": r["problem"], "response": r["response"]}) + "\n"
                               for r in addition_rows("train", 64)))
@@ -147,7 +147,8 @@ def test_a_killed_rank_ends_the_run_and_two_ranks_resume(dist_base, tmp_path):
     out = tmp_path / "r1zero"
     args = r1zero_args(dist_base, out, "--max_steps", "200", "--save_steps", "2")
     ended = kill_rank_after_checkpoint("r1zero", args, out, tmp_path / "killed.log")
-    # Measured (2 cores, loaded): 4 s; gloo reports the closed connection to rank 0 at once.
+    # gloo reports the closed connection to rank 0 at once: the bound is many times what it took
+    # (docs/architecture.md, measured facts).
     assert ended < 60, f"the run took {ended:.0f} s to end after a rank was killed"
     (checkpoint,) = out.glob("checkpoint-*")
     step = int(checkpoint.name.split("-")[1])

@@ -111,7 +111,7 @@ def test_trace_sampling_killed_rank_leaves_no_sampler_and_resumes(dist_base, tmp
             wait_for(lambda: children(pids[1]), proc, "rank 1's sampler process", timeout=30)
             sampler = children(pids[1]) + children(pids[0])
             os.kill(pids[1], signal.SIGKILL)
-            # Measured without the fix: the sampler (loading the model, then generating) ran on for seconds.
+            # Without the fix the sampler (loading the model, then generating) ran on for seconds.
             deadline = time.time() + 5
             while any(Path(f"/proc/{p}").exists() for p in sampler) and time.time() < deadline:
                 time.sleep(0.1)

@@ -51,9 +51,8 @@ def vllm_probe(completions, prompts=None, **kwargs):
 
 def test_r1zero_vllm_colocate_on_two_ranks(dist_base, tmp_path):
     """Both ranks' engines generate with the weights being trained: at the last step each rank's vLLM
-    logprobs match its policy (float floor) and are far from the initial model's. Measured 2026-12-04 (2-core
-    Xeon, both ranks pinned to one core): gaps to the policy 0.002-0.006 on both ranks, to the initial model
-    0.9-1.7 from step 1 on; ~40 s."""
+    logprobs match its policy (float floor) and are far from the initial model's (the gaps measured:
+    docs/architecture.md, measured facts)."""
     if not VLLM_PYTHON.exists():
         pytest.skip(f"{VLLM_PYTHON} is absent: create it with `bash .ci/setup-vllm-venv.sh`")
     (tmp_path / "vprobe.py").write_text(VLLM_PROBE)

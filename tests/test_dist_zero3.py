@@ -68,7 +68,7 @@ def zero3(stage: str, args: list[str], tmp_path):
 
 
 def test_sft_under_zero3_on_two_ranks(dist_base, tmp_path):
-    """distill SFT: ZeRO-3 trains as DDP does (measured 2026-12-04: losses 4.297, 4.249, 4.296 both ways)."""
+    """distill SFT: ZeRO-3 trains as DDP does (the same losses both ways: docs/architecture.md, measured facts)."""
     traces = tmp_path / "traces.jsonl"
     traces.write_text("".join(json.dumps({"problem": r["problem"], "response": r["response"]}) + "\n"
                               for r in addition_rows("train", 64)))

@@ -144,16 +144,6 @@ def r1repro(*args, cwd=REPO):
     return subprocess.run([sys.executable, "-m", "r1repro.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
-@pytest.fixture(scope="module")
-def micro_base(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("micro")
-    result = r1repro("cpt", "--config", "recipes/tiny/cpt.yaml", "--run_dir", str(run_dir), "--init_tiny_model",
-                     "micro", "--max_steps", "1", "--corpus_num_docs", "16", "--per_device_train_batch_size", "8",
-                     "--save_steps", "1000", "--eval_num_problems", "0")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return run_dir
-
-
 @pytest.mark.slow
 def test_a_dynamic_run_trains_only_groups_with_variance(micro_base, tmp_path):
     plugin = tmp_path / "parity.py"

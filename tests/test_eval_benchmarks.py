@@ -31,12 +31,11 @@ def test_humaneval_reads_the_wheel_offline():
 
 
 @pytest.mark.sandbox
-def test_eval_cli_on_humaneval(tmp_path, capsys):
+def test_eval_cli_on_humaneval(micro_model, tmp_path, capsys):
     """`r1repro eval` on the real code benchmark (a tiny untrained model: the plumbing, not the score;
     tests/test_rewards_code_calls.py checks pass@k on known-good and known-bad answers)."""
-    base = build_tiny_model(tmp_path / "base", size="micro", seed=0)
     out = tmp_path / "out"
-    assert eval_main(["--checkpoint", f"base={base}", "--benchmark", "humaneval", "--limit", "2",
+    assert eval_main(["--checkpoint", f"base={micro_model}", "--benchmark", "humaneval", "--limit", "2",
                       "--output-dir", str(out), "--template", "tiny", "--num-samples", "2", "--max-new-tokens", "8",
                       "--pass-k", "1,2"]) == 0
     metrics = json.loads((out / "results.json").read_text())["evals"]["base"]["humaneval"]
@@ -101,8 +100,8 @@ def test_custom_benchmark_and_tiny_tasks(tmp_path):
     assert tiny.name == "reasoning" and len(tiny.rows) == 7 and tiny.rows[0]["task"] == "reasoning"
 
 
-def test_eval_cli_compares_checkpoints_and_resumes(tmp_path, capsys):
-    base = build_tiny_model(tmp_path / "base", size="micro", seed=0)
+def test_eval_cli_compares_checkpoints_and_resumes(micro_model, tmp_path, capsys):
+    base = micro_model
     other = build_tiny_model(tmp_path / "other", size="micro", seed=1)
     config = tmp_path / "eval.yaml"
     config.write_text(

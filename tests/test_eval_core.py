@@ -9,7 +9,6 @@ from r1repro.config import DataArgs, EvalArgs
 from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
 from r1repro.evaluation.stats import point, units_from_records
 from r1repro.generation import Sample
-from r1repro.tiny.model import build_tiny_model
 from r1repro.tiny.tasks import task_rows
 
 
@@ -102,12 +101,11 @@ def test_missing_column_is_one_clear_error():
         evaluate_model("unused", [EvalTask("reasoning", rows)], EvalSettings(), engine=ReplayEngine([], []))
 
 
-def test_real_micro_model_end_to_end(tmp_path):
-    model = build_tiny_model(tmp_path / "m", size="micro")
+def test_real_micro_model_end_to_end(micro_model, tmp_path):
     tasks = [EvalTask("reasoning", task_rows("addition", "test", 6)),
              EvalTask("general", task_rows("general", "test", 4), "exact_match")]
     settings = EvalSettings(template="tiny", num_samples=2, pass_k=(1, 2), max_new_tokens=24)
-    results = evaluate_model(str(model), tasks, settings, samples_path=str(tmp_path / "s.jsonl"))
+    results = evaluate_model(micro_model, tasks, settings, samples_path=str(tmp_path / "s.jsonl"))
     assert set(results) == {"reasoning", "general"}
     for metrics in results.values():
         assert {"accuracy_greedy", "pass@1", "pass@2", "cons@2", "format_rate", "mean_length"} <= set(metrics)

@@ -5,17 +5,12 @@ untrained model with a ChatML template: the plumbing, not the score)."""
 import json
 
 import pytest
-from transformers import AutoTokenizer
 
 from r1repro.evaluation.benchmarks import load_benchmark
 from r1repro.evaluation.cli import main as eval_main
 from r1repro.evaluation.protocols import R1_MATH_INSTRUCTION, ForcedStart, pass1_stderr
 from r1repro.generation import SamplingParams, get_engine
-from r1repro.tiny.model import build_tiny_model
 
-CHATML = ("{% for m in messages %}"
-          "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
-          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 GPQA_ROW = {"Question": "Which is a noble gas?", "Correct Answer": "Neon", "Incorrect Answer 1": "Iron",
             "Incorrect Answer 2": "Oxygen", "Incorrect Answer 3": "Sodium"}
 
@@ -25,22 +20,13 @@ def write_jsonl(path, rows):
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def chat_model(tmp_path_factory):
-    path = build_tiny_model(tmp_path_factory.mktemp("chat") / "model", size="micro", seed=0)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    tokenizer.chat_template = CHATML
-    tokenizer.save_pretrained(path)
-    return str(path)
-
-
-def test_open_r1_protocol_sets_everything_and_says_so(chat_model, tmp_path):
+def test_open_r1_protocol_sets_everything_and_says_so(micro_chat_model, tmp_path):
     math = write_jsonl(tmp_path / "math500.jsonl", [{"problem": "What is 2+3?", "answer": "5"},
                                                     {"problem": "What is 4+4?", "answer": "8"}])
     gpqa = write_jsonl(tmp_path / "gpqa.jsonl", [GPQA_ROW, {**GPQA_ROW, "Question": "Which is a metal?"}])
     out = tmp_path / "out"
     config = tmp_path / "eval.yaml"
-    config.write_text(json.dumps({"protocol": "open-r1", "checkpoints": {"base": chat_model},
+    config.write_text(json.dumps({"protocol": "open-r1", "checkpoints": {"base": micro_chat_model},
                                   "benchmarks": [{"name": "math500", "path": math},
                                                  {"name": "gpqa_diamond", "path": gpqa}]}))
     # max_new_tokens overridden for a CPU run: recorded as an override, everything else is the protocol's
@@ -73,11 +59,11 @@ def test_open_r1_protocol_sets_everything_and_says_so(chat_model, tmp_path):
     assert cached["fingerprint"]["protocol"]["name"] == "open-r1"
 
 
-def test_deepseek_r1_protocol_defaults(chat_model, tmp_path):
+def test_deepseek_r1_protocol_defaults(micro_chat_model, tmp_path):
     math = write_jsonl(tmp_path / "aime.jsonl", [{"problem": "What is 2+3?", "answer": "5"}])
     out = tmp_path / "out"
     config = tmp_path / "eval.yaml"
-    config.write_text(json.dumps({"protocol": "deepseek-r1", "checkpoints": {"base": chat_model},
+    config.write_text(json.dumps({"protocol": "deepseek-r1", "checkpoints": {"base": micro_chat_model},
                                   "benchmarks": [{"name": "aime24", "path": math}], "max_new_tokens": 2}))
     assert eval_main(["--config", str(config), "--output-dir", str(out)]) == 0
     block = json.loads((out / "results.json").read_text())["protocol"]
@@ -94,10 +80,10 @@ def test_unknown_protocol_is_one_line(capsys, tmp_path):
     assert capsys.readouterr().err.strip() == expected
 
 
-def test_forced_start_continues_after_the_prefix(chat_model):
+def test_forced_start_continues_after_the_prefix(micro_chat_model):
     """The real HF engine: greedy continuation of prompt + "<think>\\n" equals what ForcedStart returns
     after its prefix; a prompt that already opens <think> is not given a second one."""
-    engine = get_engine("hf", chat_model)
+    engine = get_engine("hf", micro_chat_model)
     greedy = SamplingParams(n=1, temperature=0.0, max_tokens=6, seed=0)
     forced = ForcedStart(engine, "<think>\n")
     prompt = "<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\n"

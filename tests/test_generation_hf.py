@@ -6,13 +6,6 @@ from r1repro.generation import Sample, SamplingParams, get_engine
 
 
 @pytest.fixture(scope="module")
-def micro_model(tmp_path_factory):
-    from r1repro.tiny.model import build_tiny_model
-
-    return str(build_tiny_model(tmp_path_factory.mktemp("micro"), size="micro"))
-
-
-@pytest.fixture(scope="module")
 def engine(micro_model):
     return get_engine("hf", micro_model, batch_size=8, progress=False)
 

@@ -10,13 +10,6 @@ from r1repro.generation.cli import main as sample_main
 from r1repro.generation.sampling import read_complete, sample_to_jsonl, shard_path, slurm_shard, take_shard
 
 
-@pytest.fixture(scope="module")
-def micro_model(tmp_path_factory):
-    from r1repro.tiny.model import build_tiny_model
-
-    return str(build_tiny_model(tmp_path_factory.mktemp("micro"), size="micro"))
-
-
 class Recording:
     """Passes every call to the real engine and remembers which prompts it was asked for."""
 

@@ -12,11 +12,11 @@ from r1repro import check
 from r1repro.config import ConfigError
 from r1repro.engines.sft import read_trace_rows
 from r1repro.engines.traces import canonical_response
-from r1repro.prompts import PromptBuilder, trace_row
+from r1repro.generation.cli import main as sample_main
+from r1repro.jsonl import read_jsonl
+from r1repro.prompts import PromptBuilder, builder_for, trace_row
 from r1repro.rewards import build_rewards
-from r1repro.rewards.format import format_reward
 from r1repro.rewards.reward_model import scored_text
-from r1repro.templates import R1ZERO_TEMPLATE, render_prompt
 from r1repro.tiny.model import build_char_tokenizer
 
 CHATML = ("{% for m in messages %}"
@@ -144,27 +144,16 @@ def test_check_reports_a_local_model_without_chat_template(tmp_path, monkeypatch
         assert errors == expected
 
 
-def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(tmp_path):
+def test_trace_sampling_with_a_chat_template_continues_the_rendered_text(micro_chat_model, tmp_path):
     """Trace sampling (cold_start / rejection_sft run `r1repro sample` as a step of its own) with
     prompt_template chat hands the engine the chat template's text (system prompt included), not
     message lists."""
-    from transformers import AutoTokenizer
-
-    from r1repro.generation.cli import main as sample_main
-    from r1repro.jsonl import read_jsonl
-    from r1repro.prompts import builder_for
-    from r1repro.tiny.model import build_tiny_model
-
-    model = build_tiny_model(tmp_path / "micro", size="micro")
-    tokenizer = AutoTokenizer.from_pretrained(model)
-    tokenizer.chat_template = CHATML
-    tokenizer.save_pretrained(model)
-    builder = builder_for("chat", "Be brief.", str(model))
+    builder = builder_for("chat", "Be brief.", micro_chat_model)
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"id": i, "problem": p, "solution": "0"}) + "\n"
                                for i, p in enumerate(["1+2", "3+4"])))
     out = tmp_path / "samples.jsonl"
-    assert sample_main(["--model", str(model), "--dataset", str(prompts), "--template", "chat",
+    assert sample_main(["--model", micro_chat_model, "--dataset", str(prompts), "--template", "chat",
                         "--system-prompt", "Be brief.", "--n", "2", "--max-tokens", "4", "--backend", "hf",
                         "--no-progress", "--output", str(out)]) == 0
     records = read_jsonl(out)
@@ -183,13 +172,3 @@ def test_reward_model_scores_the_text_form_it_was_trained_on():
     assert scored_text(tokenizer, builder.train_prompt("1+2"), RESPONSE) == trained_on
     assert scored_text(tokenizer, "User: 1+2. Assistant:", RESPONSE) == "User: 1+2. Assistant:" + RESPONSE
     assert scored_text(tokenizer, None, RESPONSE) == RESPONSE
-
-
-def test_r1zero_1shot_shows_one_formatted_example_then_the_problem():
-    text = render_prompt("r1zero_1shot", "What is 4 + 4?")
-    instruction, example_and_problem = text.split(" User: ", 1)
-    assert instruction == R1ZERO_TEMPLATE.split(" User: ")[0]  # the paper's instruction, unchanged
-    example, problem = example_and_problem.split("\nUser: ")
-    assert problem == "What is 4 + 4?. Assistant:"
-    shown = example.split(" Assistant:", 1)[1]
-    assert format_reward([shown]) == [1.0]  # the example is in the format the reward asks for

@@ -85,14 +85,11 @@ def test_the_tiny_gym_recipe_checks(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_the_tiny_gym_recipe_trains(tmp_path):
+def test_the_tiny_gym_recipe_trains(micro_model, tmp_path):
     """Two real GRPO steps on gym rows from a micro model (plumbing: rows, prompts, the reward inside TRL)."""
     from r1repro.report import read_metrics
-    from r1repro.tiny.model import build_tiny_model
-
-    model = build_tiny_model(tmp_path / "micro", size="micro", seed=0)
     args = ["--config", "recipes/tiny/reasoning_rl_gym.yaml", "--run_dir", str(tmp_path / "run"),
-            "--model_name_or_path", str(model), "--max_steps", "2", "--num_train_samples", "16",
+            "--model_name_or_path", micro_model, "--max_steps", "2", "--num_train_samples", "16",
             "--per_device_train_batch_size", "8", "--num_generations", "4", "--max_completion_length", "16",
             "--logging_steps", "1", "--save_steps", "1000", "--eval_num_problems", "0"]  # fmt: skip
     out = subprocess.run([sys.executable, "-m", "r1repro.cli", "reasoning_rl", *args], capture_output=True, text=True)

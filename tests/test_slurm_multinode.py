@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from r1repro.report import read_metrics
-from r1repro.tiny.model import build_tiny_model
 
 from slurm_cluster import LocalSlurm, ensure_installed
 
@@ -29,8 +28,9 @@ ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEM
 GRPO_ARGS = ["--config", "recipes/tiny/r1zero.yaml", "--per_device_train_batch_size", "4", "--num_generations", "4",
              "--max_completion_length", "8", "--num_train_samples", "64", "--logging_steps", "1",
              "--eval_num_problems", "0", "--disable_tqdm", "true"]
-# A SIGKILLed trainer: its torchrun notices within 0.1 s, srun's --kill-on-bad-exit stops the other node (SIGKILL
-# after KillWait, 10 s in tests/slurm_cluster.py), the batch shell reports. Measured here: 4.6-5.1 s.
+# A SIGKILLed trainer: its torchrun notices at once, srun's --kill-on-bad-exit stops the other node (SIGKILL after
+# KillWait, 10 s in tests/slurm_cluster.py), the batch shell reports; the bound is several times what it took
+# (docs/architecture.md, measured facts).
 KILL_BOUND_S = 30
 DDP_TIMEOUT_S = 15
 
@@ -52,11 +52,6 @@ def two_nodes(tmp_path_factory):
 def cluster(two_nodes):
     yield two_nodes
     two_nodes.cancel_leftovers()
-
-
-@pytest.fixture(scope="module")
-def micro_model(tmp_path_factory):
-    return str(build_tiny_model(tmp_path_factory.mktemp("micro") / "model", "micro"))
 
 
 def sbatch(cluster: LocalSlurm, tmp_path: Path, *args: str) -> str:

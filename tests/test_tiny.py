@@ -1,34 +1,12 @@
-"""The tiny world: template, character tokenizer, model round trip, tasks and corpus."""
+"""The tiny world: character tokenizer, model round trip, tasks and corpus."""
 
 import random
 
 import pytest
 
-from r1repro.templates import R1ZERO_TEMPLATE, get_template, render_prompt
 from r1repro.tiny.corpus import build_corpus
 from r1repro.tiny.model import build_char_tokenizer, build_tiny_model
 from r1repro.tiny.tasks import addition_steps, addition_trace, r1_response, task_rows
-
-
-def test_r1zero_template_is_the_papers():
-    prompt = render_prompt("r1zero", "Compute 2 + 3")
-    assert prompt.startswith("A conversation between User and Assistant.")
-    assert "<think> reasoning process here </think> <answer> answer here </answer>" in prompt
-    assert prompt.endswith("User: Compute 2 + 3. Assistant:")
-    assert render_prompt("chat", "hi", system_prompt="s") == [{"role": "system", "content": "s"},
-                                                              {"role": "user", "content": "hi"}]
-
-
-def test_template_from_file_and_errors(tmp_path):
-    path = tmp_path / "t.txt"
-    path.write_text("Q: {problem}\nA:")
-    assert render_prompt(str(path), "1+1") == "Q: 1+1\nA:"
-    (tmp_path / "bad.txt").write_text("no placeholder")
-    with pytest.raises(ValueError, match="must contain the placeholder"):
-        get_template(str(tmp_path / "bad.txt"))
-    with pytest.raises(ValueError, match="neither a known template"):
-        get_template("r1-zero")
-    assert get_template("r1zero") == R1ZERO_TEMPLATE
 
 
 def test_think_tags_are_plain_characters_not_special_tokens():

@@ -28,10 +28,9 @@ def r1repro(*args, env=None):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    return (str(build_tiny_model(root / "source", size="micro", seed=1)),
-            str(build_tiny_model(root / "base", size="micro")))
+def models(tmp_path_factory, micro_model):
+    """The source model traces are sampled from and the base the SFT trains."""
+    return str(build_tiny_model(tmp_path_factory.mktemp("source") / "model", size="micro", seed=1)), micro_model
 
 
 def _stage_args(tmp_path, models, *extra):

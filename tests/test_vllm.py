@@ -51,13 +51,6 @@ if __name__ == "__main__":  # vLLM starts worker processes: guard the entry poin
 
 
 @pytest.fixture(scope="module")
-def micro_model(tmp_path_factory):
-    from r1repro.tiny.model import build_tiny_model
-
-    return str(build_tiny_model(tmp_path_factory.mktemp("micro"), size="micro"))
-
-
-@pytest.fixture(scope="module")
 def prompts():
     return ([render_prompt("tiny", r["problem"]) for r in task_rows("addition", "test", 6)]
             + ["Hi:", "User: Reverse the word apple. Assistant:"])

@@ -112,8 +112,8 @@ def test_grpo_trains_with_vllm_colocate_rollouts(grpo_run):
 def test_vllm_generates_with_the_trained_weights(grpo_run):
     """The policy's weights reach vLLM before each rollout and after training. Measured as the mean
     |vLLM logprob - HF logprob| of vLLM's greedy tokens, against the trained policy and, as the control,
-    against the initial one (what stale weights would match). Seeds 0-2 on an AMX Xeon: trained 0.003-0.006,
-    initial 2.7-3.3 (ratio <= 0.0023); a sync that misses the linears matches neither."""
+    against the initial one (what stale weights would match; the gaps over seeds 0-2: docs/architecture.md,
+    measured facts); a sync that misses the linears matches neither."""
     assert len(grpo_run["syncs"]) >= grpo_run["steps"]  # one before each step's rollout, plus the last
     trained, initial = grpo_run["trained_gap"], grpo_run["initial_gap"]
     assert trained < 0.05 * initial, \

@@ -8,14 +8,15 @@ mask_truncated_completions, use_vllm/vllm_mode, ...) is a GRPOConfig field set i
 
 from __future__ import annotations
 
+from functools import partial
+
 import datasets
 from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RewardArgs, RunArgs
 from r1repro.data import dataset_rows, prompt_dataset
 from r1repro.dynamic_sampling import DynamicSamplingArgs, check_metric, parse_spec, trainer_class
-from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
-from r1repro.engines.training import load_policy, save_final_model, setup_tracking, train_with_resume
+from r1repro.engines.training import load_policy, train_and_save
 from r1repro.generation.vllm_sync import use_reload_sync_where_needed
 from r1repro.lengths import drop_long_prompts, prompt_token_limit, report_dropped
 from r1repro.prompts import builder_for
@@ -57,24 +58,20 @@ def run(stage: str, instances, config, train_rows=None, reward_funcs=None) -> di
         train_rows = dataset_rows(data_args, data_args.num_train_samples, grpo_args.seed)
     dataset = prompt_dataset(train_rows, builder)
     dataset, dropped = drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args)
-    setup_tracking(grpo_args, run_args, stage)
-    preemption = PreemptionCallback()
     trainer_cls, extra = (trainer_class(), {"dynamic_sampling": dynamic}) if dynamic else (GRPOTrainer, {})
-    trainer = trainer_cls(
-        **extra,
-        model=model,
-        reward_funcs=funcs,
-        args=grpo_args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[MetricsJsonlCallback(grpo_args.output_dir), preemption, RewardStatsCallback()],
-    )
+    build_trainer = partial(build_grpo_trainer, stage, trainer_cls, **extra, model=model, reward_funcs=funcs,
+                            args=grpo_args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+    train_and_save(build_trainer, grpo_args, run_args, stage, tokenizer, data_args.prompt_template,
+                   callbacks=[RewardStatsCallback()])
+    return {"dropped_long_prompts": dropped}
+
+
+def build_grpo_trainer(stage: str, trainer_cls, **trainer_kwargs):
+    """The GRPO trainer, its vLLM weight sync switched to in-place reload where vLLM packs weights on CPU."""
+    trainer = trainer_cls(**trainer_kwargs)
     if use_reload_sync_where_needed(trainer):
         print(f"{stage}: vLLM holds CPU-packed weights; syncing the policy through vLLM's in-place reload")
-    train_with_resume(trainer, grpo_args.output_dir, preemption)
-    save_final_model(trainer, tokenizer, grpo_args.output_dir, data_args.prompt_template)
-    return {"dropped_long_prompts": dropped}
+    return trainer
 
 
 def drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args):

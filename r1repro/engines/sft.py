@@ -9,6 +9,7 @@ Training data is TRL's prompt-completion format, so the loss covers the completi
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import datasets
@@ -16,10 +17,9 @@ from trl import ModelConfig, SFTConfig, SFTTrainer
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
 from r1repro.data import LOCAL_SUFFIXES, load_rows
-from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
 from r1repro.engines.trace_steps import ensure_traces
 from r1repro.engines.traces import TraceArgs
-from r1repro.engines.training import load_policy, save_final_model, setup_tracking, train_with_resume
+from r1repro.engines.training import load_policy, train_and_save
 from r1repro.jsonl import iter_jsonl, write_jsonl
 from r1repro.lengths import drop_long_sft_examples, report_dropped
 from r1repro.prompts import builder_for, trace_row
@@ -94,16 +94,7 @@ def run(stage: str, instances, config) -> dict:
     if not examples:
         raise ConfigError(f"max_length: every SFT example is longer than {sft_args.max_length} tokens")
     dataset = datasets.Dataset.from_list(examples)
-    setup_tracking(sft_args, run_args, stage)
-    preemption = PreemptionCallback()
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[MetricsJsonlCallback(sft_args.output_dir), preemption],
-    )
-    train_with_resume(trainer, sft_args.output_dir, preemption)
-    save_final_model(trainer, tokenizer, sft_args.output_dir, data_args.prompt_template)
+    build_trainer = partial(SFTTrainer, model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer,
+                            peft_config=peft_config)
+    train_and_save(build_trainer, sft_args, run_args, stage, tokenizer, data_args.prompt_template)
     return {"traces": summary}

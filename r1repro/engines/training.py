@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 from trl import get_peft_config
 
 from r1repro.config import ConfigError
-from r1repro.engines.callbacks import PreemptionCallback
+from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
 from r1repro.rundir import PREEMPTED_EXIT_CODE, last_checkpoint, require_stage_output
 from r1repro.templates import get_template
 
@@ -37,7 +37,7 @@ def sync_ranks(instances) -> None:
 
     transformers passes ddp_timeout on only off CPU (TrainingArguments._setup_devices drops it when
     use_cpu), so a CPU run with a hung peer would wait torch's gloo default of 30 minutes in a collective
-    (measured: still waiting after 70 s at ddp_timeout 10 without this)."""
+    (docs/architecture.md, measured facts)."""
     args = next((i for i in instances if isinstance(i, TrainingArguments)), None)
     if args is None or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return
@@ -88,6 +88,23 @@ def train_with_resume(trainer, output_dir: str | Path, preemption: PreemptionCal
     if preemption.requested:
         print(f"preempted: checkpoint saved in {output_dir}; rerun the same command to resume", file=sys.stderr)
         sys.exit(PREEMPTED_EXIT_CODE)
+
+
+def train_and_save(build_trainer, training_args, run_args, stage: str, tokenizer,
+                   prompt_template: str | None = None, callbacks=()):
+    """The lifecycle of every training stage: tracking, the preemption and metrics callbacks, the trainer that
+    build_trainer(callbacks=[...]) returns, training resumed from the last checkpoint (exit
+    PREEMPTED_EXIT_CODE if preempted), the final model saved into output_dir. Returns the trainer.
+
+    The trainer is built after PreemptionCallback has taken SIGUSR1/SIGTERM: a signal while a slow trainer
+    (vLLM colocate) starts up then checkpoints at the first step instead of killing the stage."""
+    output_dir = training_args.output_dir
+    setup_tracking(training_args, run_args, stage)
+    preemption = PreemptionCallback()
+    trainer = build_trainer(callbacks=[MetricsJsonlCallback(output_dir), preemption, *callbacks])
+    train_with_resume(trainer, output_dir, preemption)
+    save_final_model(trainer, tokenizer, output_dir, prompt_template)
+    return trainer
 
 
 def load_policy(model_args, field_name: str = "model_name_or_path"):

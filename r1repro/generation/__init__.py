@@ -50,8 +50,8 @@ def prompt_seeds(prompts: list[str], seed: int) -> list[int]:
     """One sampling seed per prompt, from the run's seed, the prompt's text and which repeat of that text it is.
 
     vLLM and the OpenAI API seed each request's random stream with the request's `seed`; one seed for every
-    prompt gives every prompt the same stream, so samples move together across problems (measured: SmolLM2's
-    format rate over 210 problems x 2 samples was 0.05 with seed 2 and 0.45 with seeds 0 and 1, same weights).
+    prompt gives every prompt the same stream, so samples move together across problems (a whole eval's
+    format rate then swings with the seed: docs/architecture.md, measured facts).
     Keyed on the text, not the position, so chunking and order do not change a prompt's samples."""
     seen: Counter[str] = Counter()
     seeds = []

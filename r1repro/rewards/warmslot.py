@@ -73,8 +73,9 @@ class WarmSlot:
         return self.proc.poll() is None
 
     def write_program(self, filename: str, program: str) -> None:
-        # Written in place: nothing reads it until the run starts, and a temp file + rename cost ~2 ms
-        # per run on an overlay /tmp. The run (another uid) needs it readable: chmod once, on creation.
+        # Written in place: nothing reads it until the run starts, and a temp file + rename costs time per run
+        # on an overlay /tmp (docs/architecture.md, measured facts). The run (another uid) needs it readable:
+        # chmod once, on creation.
         path = os.path.join(self.code_dir, filename)
         with open(path, "w") as f:
             f.write(program)

@@ -8,6 +8,7 @@ from scratch on a synthetic corpus (r1repro.tiny.corpus), so R1-Zero has a base 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import datasets
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -15,8 +16,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
 from r1repro.data import load_rows
-from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
-from r1repro.engines.training import setup_tracking, train_with_resume
+from r1repro.engines.training import train_and_save
 from r1repro.rundir import require_stage_output
 from r1repro.tiny.corpus import build_corpus
 from r1repro.tiny.model import build_tiny_model
@@ -67,18 +67,16 @@ def run(stage: str, instances, config) -> dict:
     model_path = str(init_dir or model_args.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=model_args.dtype or "auto")
-    setup_tracking(sft_args, run_args, stage)
-    preemption = PreemptionCallback()
-    trainer = SFTTrainer(
-        model=model,
-        args=sft_args,
-        train_dataset=corpus_dataset(cpt_args, data_args, sft_args.seed),
-        processing_class=tokenizer,
-        callbacks=[MetricsJsonlCallback(output_dir), preemption],
-    )
-    train_with_resume(trainer, output_dir, preemption)
-    trainer.save_model(output_dir)
-    if trainer.args.should_save:  # one writer (save_model asks, save_pretrained does not): no torn tokenizer files
-        tokenizer.save_pretrained(output_dir)
+    build_trainer = partial(build_cpt_trainer, model, tokenizer, sft_args, cpt_args, data_args)
+    # No prompt_template: plain text, no chat template to write.
+    train_and_save(build_trainer, sft_args, run_args, stage, tokenizer)
     return {}
+
+
+def build_cpt_trainer(model, tokenizer, sft_args, cpt_args, data_args, callbacks):
+    """SFTTrainer on the corpus, built here, after the preemption callback has taken the signals: a large tiny
+    corpus takes a while to build, and a signal meanwhile must end the stage with a checkpoint, not kill it."""
+    dataset = corpus_dataset(cpt_args, data_args, sft_args.seed)
+    return SFTTrainer(model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer,
+                      callbacks=callbacks)
 

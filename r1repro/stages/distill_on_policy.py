@@ -11,13 +11,14 @@ cheaper per point of accuracy. Teacher and student must share a tokenizer.
 
 from __future__ import annotations
 
+from functools import partial
+
 from transformers import AutoModelForCausalLM
 from trl import DistillationConfig, DistillationTrainer, ModelConfig
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
 from r1repro.data import dataset_rows, prompt_dataset
-from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
-from r1repro.engines.training import load_policy, save_final_model, setup_tracking, train_with_resume
+from r1repro.engines.training import load_policy, train_and_save
 from r1repro.prompts import builder_for
 from r1repro.rundir import require_stage_output
 
@@ -40,18 +41,8 @@ def run(stage: str, instances, config) -> dict:
     rows = dataset_rows(data_args, data_args.num_train_samples, distill_args.seed)
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path, tokenizer)
     dataset = prompt_dataset(rows, builder).select_columns(["prompt"])
-    setup_tracking(distill_args, run_args, stage)
-    preemption = PreemptionCallback()
-    trainer = DistillationTrainer(
-        model=model,
-        teacher_model=teacher,
-        args=distill_args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[MetricsJsonlCallback(distill_args.output_dir), preemption],
-    )
-    train_with_resume(trainer, distill_args.output_dir, preemption)
-    save_final_model(trainer, tokenizer, distill_args.output_dir, data_args.prompt_template)
+    build_trainer = partial(DistillationTrainer, model=model, teacher_model=teacher, args=distill_args,
+                            train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
+    train_and_save(build_trainer, distill_args, run_args, stage, tokenizer, data_args.prompt_template)
     return {}
 

@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import datasets
 from trl import DPOConfig, DPOTrainer, ModelConfig
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
-from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
-from r1repro.engines.training import load_policy, save_final_model, setup_tracking, train_with_resume
+from r1repro.engines.training import load_policy, train_and_save
 from r1repro.jsonl import read_jsonl
 from r1repro.prompts import builder_for
 
@@ -47,11 +47,8 @@ def run(stage: str, instances, config) -> dict:
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path, tokenizer)
     dataset = datasets.Dataset.from_list(
         [builder.preference_example(p["problem"], p["chosen"], p["rejected"]) for p in pairs])
-    setup_tracking(dpo_config, run_args, stage)
-    preemption = PreemptionCallback()
-    trainer = DPOTrainer(model=model, args=dpo_config, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config, callbacks=[MetricsJsonlCallback(dpo_config.output_dir), preemption])
-    train_with_resume(trainer, dpo_config.output_dir, preemption)
-    save_final_model(trainer, tokenizer, dpo_config.output_dir)
+    build_trainer = partial(DPOTrainer, model=model, args=dpo_config, train_dataset=dataset,
+                            processing_class=tokenizer, peft_config=peft_config)
+    train_and_save(build_trainer, dpo_config, run_args, stage, tokenizer)
     return {"pairs": len(pairs)}
 

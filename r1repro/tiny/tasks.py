@@ -20,13 +20,9 @@ import random
 import zlib
 
 # Why these two, digits and no tags: the tiny base copies digits it has seen in addition problems, and
-# only over a short distance. Measured (CPT, 15-20% general docs, greedy on held-out problems): words
-# (uppercase / reverse / repeat) 0.00 and random letter strings 0.00, tagged or not; tagged digit
-# answers 0.04; untagged say / repeat 0.92-1.00. Reversing a number ("Reverse 47" -> "74") was learned
-# less well (0.26) and is left out: it asks for the digit-order skill R1-Zero uses to read the sum off
-# the units-first trace. Whether it hurt R1-Zero is not settled: greedy accuracy after r1zero was 0.11
-# and 0.15 in two runs with it, 0.54 and 0.16 in two runs without (1 vs 2 threads; r1zero's outcome
-# varies that much between runs of the same recipe).
+# only over a short distance; words, letter strings and tagged answers it barely learned. Reversing a
+# number ("Reverse 47" -> "74") was learned less well and is left out: it asks for the digit-order skill
+# R1-Zero uses to read the sum off the units-first trace (docs/architecture.md, measured facts).
 GENERAL_KINDS = ("say", "repeat")
 GENERAL_TEST_FRACTION = 0.3
 
@@ -69,9 +65,9 @@ def r1_response(trace: str, answer: str) -> str:
     """The completion format R1-Zero rewards: think (the trace, ending `so N`), then answer (leading space
     follows `Assistant:`). Every reasoning format with steps reads the sum off the steps the same way, after
     `so`, so the arithmetic the base learns from its most common (untagged) format carries over to the
-    tagged ones; putting the answer in the tags is then a short copy. Measured (CPT, 2026-12-03): with the
-    tagged formats ending `</think> N` instead, the base's accuracy *inside* them was 0.16-0.36 (0.79-0.98
-    in the untagged trace) and depended on the float path, and so did everything R1-Zero could amplify."""
+    tagged ones; putting the answer in the tags is then a short copy. With the tagged formats ending
+    `</think> N` instead, the base added worse inside them than in the untagged trace, and how much worse
+    depended on the float path (docs/architecture.md, measured facts)."""
     return f" <think> {trace} </think> <answer> {answer} </answer>"
 
 
@@ -104,7 +100,7 @@ def general_answer(kind: str, number: str) -> str:
 def general_rows(split: str, n: int, seed: int = 0) -> list[dict]:
     """`n` rows cycling through the split's (kind, number) problems: 3-digit numbers, 1,800 in all, 30% of
     them test (~540, enough for evals of 500 distinct held-out problems). 2-digit numbers were left out: as a
-    10% minority beside 3-digit ones the base answered them 0.0-0.6 (measured)."""
+    minority beside 3-digit ones the base answered them poorly (docs/architecture.md, measured facts)."""
     problems = [(kind, str(x)) for kind in GENERAL_KINDS for x in range(100, 1000)
                 if _split_of(f"{kind}:{x}", GENERAL_TEST_FRACTION) == split]
     random.Random(f"general-{split}-{seed}").shuffle(problems)
