@@ -115,7 +115,7 @@ def test_trl_derives_the_batch_at_the_cluster_world_size_and_nothing_global_chan
     cpu = {"output_dir": "unused", "bf16": False}  # this machine has no GPU; the cluster's would
     args = grpo(**cpu, per_device_train_batch_size=4, gradient_accumulation_steps=16, num_generations=16)
     assert args.world_size == 16 and args.generation_batch_size == 1024 and args.steps_per_generation == 16
-    assert check.trl_batch("r1zero", [args], 16)["prompts_per_generation"] == 64
+    assert check.trl_batch("r1zero", args, 16)["prompts_per_generation"] == 64
     with pytest.raises(ValueError):  # TRL's own rule: whole groups of num_generations per generation batch
         grpo(**cpu, per_device_train_batch_size=1, num_generations=24, gradient_accumulation_steps=1)
     check.check_file("recipes/qwen2.5-math-7b/r1zero.yaml")
