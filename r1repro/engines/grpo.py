@@ -68,7 +68,7 @@ def run(stage: str, args: GRPOStageArgs, train_rows=None, reward_funcs=None) -> 
     run_args, data_args, grpo_args, model_args = args.run, args.data, args.train, args.model
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
     # Fail on a bad reward before loading anything.
-    funcs = reward_funcs or build_reward_funcs(inputs(args).rewards, grpo_args, builder)
+    funcs = reward_funcs or build_reward_funcs(args.reward.rewards, grpo_args, builder)
     dynamic = parse_spec(args.dynamic.dynamic_sampling)
     check_metric(dynamic, [f.__name__ for f in funcs])
     if any(getattr(f, "__name__", "").startswith("accuracy") for f in funcs):

@@ -255,7 +255,7 @@ def run(stage: str, args: AllScenarioStageArgs) -> dict:
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
     rm_dir = scenario.reward_model_path or train_reward_model(scenario, model_args.model_name_or_path, builder,
                                                               grpo_args.output_dir, grpo_args.seed)
-    funcs = grpo.build_reward_funcs(inputs(args).rewards, grpo_args, builder)
+    funcs = grpo.build_reward_funcs(routed_rewards(args), grpo_args, builder)  # as inputs() declares them
     rows = mixed_rows(data_args, scenario, data_args.num_train_samples, grpo_args.seed)
     grpo.run(stage, args, train_rows=rows, reward_funcs=funcs)
     return {"reward_model": rm_dir, "train_rows": len(rows)}

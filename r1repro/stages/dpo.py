@@ -46,7 +46,7 @@ def run(stage: str, args: DpoStageArgs) -> dict:
     # Named as the trainer section below reads them.
     run_args, data_args, dpo_args, dpo_config, model_args = args.run, args.data, args.dpo, args.train, args.model
     try:
-        pairs = read_jsonl(dpo_args.pairs, required=inputs(args).columns["pairs"])
+        pairs = read_jsonl(dpo_args.pairs, required=PREFERENCE_COLUMNS)
     except FileNotFoundError:
         raise ConfigError(f"pairs: {dpo_args.pairs} not found (run rejection_sft first)") from None
     except ValueError as err:
