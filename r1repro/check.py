@@ -45,7 +45,7 @@ from r1repro.pipeline import load_pipeline, stage_args
 from r1repro.rundir import resolved_config
 from r1repro.slurm.plan import PlanError, Shape, make_plan, parse_overrides, read_recipe
 from r1repro.stages import STAGES, part_types
-from r1repro.stages.args import at_world_size, load_args, parts  # noqa: F401  (at_world_size re-exported)
+from r1repro.stages.args import load_args, parts
 
 HARDWARE_RE = re.compile(r"^#\s*hardware:\s*(\d+)\s*nodes?\s*x\s*(\d+)\s*GPUs?\b", re.IGNORECASE | re.MULTILINE)
 # TrainingArguments checks that need the hardware to exist; a GPU shape is checked on this CPU without them.

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from r1repro import check
+from r1repro.stages.args import at_world_size
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "recipes").rglob("*.yaml"))
@@ -111,7 +112,7 @@ def test_trl_derives_the_batch_at_the_cluster_world_size_and_nothing_global_chan
     from trl import GRPOConfig
 
     before = TrainingArguments.__dict__["world_size"]
-    (grpo,) = check.at_world_size((GRPOConfig,), 16)
+    (grpo,) = at_world_size((GRPOConfig,), 16)
     cpu = {"output_dir": "unused", "bf16": False}  # this machine has no GPU; the cluster's would
     args = grpo(**cpu, per_device_train_batch_size=4, gradient_accumulation_steps=16, num_generations=16)
     assert args.world_size == 16 and args.generation_batch_size == 1024 and args.steps_per_generation == 16

@@ -114,8 +114,9 @@ def test_the_light_batch_rule_is_trls(fields):
 
     from trl import GRPOConfig
 
-    from r1repro.check import at_world_size, trl_batch
+    from r1repro.check import trl_batch
     from r1repro.slurm.plan import DEFAULTS, batch_arithmetic
+    from r1repro.stages.args import at_world_size
 
     trl_defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
     assert DEFAULTS == {key: trl_defaults[key] for key in DEFAULTS}
