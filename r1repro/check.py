@@ -39,11 +39,13 @@ import yaml
 from r1repro.check_inputs import ERROR, INPUT_CHECKS, NOTE, SUMMARY, Finding, note, summary
 from r1repro.check_lengths import check_lengths
 from r1repro.check_summary import describe_schedule, summarise, trl_batch  # noqa: F401  (re-exported)
-from r1repro.config import ConfigError, load_recipe, parse_config, validate_recipe
+from r1repro.config import ConfigError, load_recipe, validate_recipe
 from r1repro.dynamic_sampling import check_recipe as check_dynamic_sampling
 from r1repro.pipeline import load_pipeline, stage_args
+from r1repro.rundir import resolved_config
 from r1repro.slurm.plan import PlanError, Shape, make_plan, parse_overrides, read_recipe
-from r1repro.stages import STAGES
+from r1repro.stages import STAGES, part_types
+from r1repro.stages.args import load_args, parts
 
 HARDWARE_RE = re.compile(r"^#\s*hardware:\s*(\d+)\s*nodes?\s*x\s*(\d+)\s*GPUs?\b", re.IGNORECASE | re.MULTILINE)
 # TrainingArguments checks that need the hardware to exist; a GPU shape is checked on this CPU without them.
@@ -212,7 +214,7 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
     report = Report(path, stage)
     try:
         module_name = STAGES[stage].module if stage in STAGES else f"r1repro.stages.{stage}"
-        types = importlib.import_module(module_name).dataclass_types()
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name != module_name:
             raise
@@ -225,7 +227,7 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
         _config_error(report, err)
         return report
     try:  # unknown fields and wrong types first: the plan and the parse would trip over them less clearly
-        validate_recipe(raw, types, path)
+        validate_recipe(raw, part_types(module.ARGS), path)
     except ConfigError as err:
         _config_error(report, err)
         return report
@@ -236,49 +238,37 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
     except PlanError as err:
         prefix = f"cluster {nodes} node(s) x {gpus} GPU(s): " + (f"field '{err.field}': " if err.field else "")
         _config_error(report, err, prefix)
-    # TRL's own checks (GRPOConfig's generation batch among them) at the plan's process count; without a
-    # plan that count is unknown and the cluster line above says why.
-    instances = _parse(report, stage, types, path, raw, overrides, plan.num_processes, gpus) if plan else None
-    config = _defaults(types) | raw
+    # Loaded as the stage will (TRL's own checks, GRPOConfig's generation batch among them) at the plan's
+    # process count. Without a plan the cluster line above says what is wrong; a load at the shape's count
+    # still gives the input checks the stage's values, its own errors left unsaid (they repeat the plan's).
+    num_processes = plan.num_processes if plan else nodes * max(gpus, 1)
+    args = _load(report if plan else None, stage, module.ARGS, path, raw, overrides, num_processes, gpus)
+    # The stage's values, defaults included; a recipe that does not load is checked on what it says.
+    config = resolved_config(*parts(args)) if args is not None else raw
+    stage_inputs = module.inputs(args) if args is not None else None
     bad = report.bad_fields()
     for check in CHECKS:
-        report.add(*check(stage, config, bad))
+        report.add(*check(stage, config, bad, stage_inputs))
     if gpus and raw.get("use_cpu"):
         report.add(note("use_cpu", f"use_cpu is true but the shape has {gpus} GPU(s) per node: training would "
                                    "ignore them"))
-    if instances is not None:
-        report.add(*summarise(stage, instances, plan, num_samples, config))
+    if args is not None and plan is not None:
+        report.add(*summarise(stage, args, stage_inputs, plan, num_samples))
     return report
 
 
-def at_world_size(types, num_processes: int) -> tuple:
-    """The stage's dataclasses, the TrainingArguments among them answering `world_size` with num_processes.
-    TRL's __post_init__ derives the generation batch from TrainingArguments.world_size, a read-only property
-    that only a launched job's process state sets (1 here); a subclass answers the cluster's count for this
-    parse alone, so TRL's own rules and defaults check the batch and nothing global changes."""
-    # Imported on use: the stage's dataclass_types() has loaded transformers by now, and a pipeline or an
-    # accelerate config is checked without it.
-    from transformers import TrainingArguments
-
-    def world_size(self) -> int:
-        return num_processes
-
-    return tuple(type(dc.__name__, (dc,), {"world_size": property(world_size), "__module__": dc.__module__,
-                                           "__doc__": dc.__doc__})
-                 if issubclass(dc, TrainingArguments) else dc for dc in types)
-
-
-def _parse(report: Report, stage: str, types, path: str, raw: dict, overrides: list[str], num_processes: int,
-           gpus: int):
-    """Parse as the stage will, but at the plan's process count and without this machine's lack of GPUs."""
+def _load(report: Report | None, stage: str, args_type, path: str, raw: dict, overrides: list[str],
+          num_processes: int, gpus: int):
+    """The stage's args, loaded as the stage will, but at `num_processes` and without this machine's lack of
+    GPUs; None when they do not load (the reason added to `report` when one is given)."""
     argv = ["--config", path, *overrides]
     if gpus:
         argv += [a for flag in HARDWARE_FLAGS if raw.get(flag) for a in (f"--{flag}", "false")]
     try:
-        instances, _ = parse_config(at_world_size(types, num_processes), argv, stage=stage)
-        return instances
+        return load_args(args_type, argv, stage, num_processes)
     except ConfigError as err:
-        report.add(_field_finding(err, raw, path))
+        if report is not None:
+            report.add(_field_finding(err, raw, path))
         return None
 
 
@@ -293,19 +283,6 @@ def _field_finding(err: ConfigError, raw: dict, path: str) -> Finding:
                 isinstance(value, str) and value and re.search(rf"\b{re.escape(value)}\b", message)):
             return Finding(key, f"field '{key}': {message}")
     return Finding(None, message)
-
-
-def _defaults(types) -> dict:
-    """Field defaults of our own dataclasses (TRL's are not needed by the checks below)."""
-    out = {}
-    for dc in types:
-        if dc.__module__.startswith("r1repro"):
-            for f in dataclasses.fields(dc):
-                if f.default is not dataclasses.MISSING:
-                    out[f.name] = f.default
-                elif f.default_factory is not dataclasses.MISSING:
-                    out[f.name] = f.default_factory()
-    return out
 
 
 # ------------------------------------------------------------------------------------------ CLI

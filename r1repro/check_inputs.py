@@ -1,11 +1,15 @@
 """The input checks of `r1repro check` (r1repro/check.py): files and model paths present, dataset
 columns readable where the data is local, rewards resolvable, the prompt template renders, eval
-tasks valid. Each check takes (stage, config, fields already reported bad) and returns Findings: one
-per problem, naming the field, plus notes; r1repro/check.py renders them."""
+tasks valid. Each check takes (stage, config, fields already reported bad, the stage's inputs) and returns
+Findings: one per problem, naming the field, plus notes; r1repro/check.py renders them.
+
+`config` is the stage's resolved config (defaults included) when its recipe loads, else the recipe as
+written; the stage's inputs (which datasets it reads with which columns, its rewards as it builds them)
+come from the stage's own `inputs(args)` (r1repro/stages/inputs.py), None when the recipe does not load:
+no stage rule is written here."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from collections.abc import Iterator
@@ -18,7 +22,7 @@ from r1repro.gym import COLUMNS as GYM_COLUMNS
 from r1repro.gym import spec_error
 from r1repro.rewards import build_rewards, resolve_reward
 from r1repro.rundir import DEFAULT_RUN_DIR
-from r1repro.stages import GRPO_STAGES
+from r1repro.stages.inputs import StageInputs
 from r1repro.templates import render_prompt
 from r1repro.tiny.tasks import TASKS, task_rows
 
@@ -72,7 +76,7 @@ def where_is(value: str, run_dir: str) -> str:
     return "hub" if HUB_ID_RE.match(value) and ".." not in value and "--" not in value else "bad"
 
 
-def check_paths(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
+def check_paths(stage: str, config: dict, bad: set[str], inputs: StageInputs | None) -> Iterator[Finding]:
     run_dir = run_dir_of(config)
     for name, kind in PATH_FIELDS:
         value = config.get(name)
@@ -94,7 +98,8 @@ def check_paths(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
             yield problem(name, f"{value!r} is neither an existing path nor a hub id (owner/name)")
         elif where == "hub":
             yield note(name, f"{name}: {value} is a hub id (not downloaded; checked for syntax only)")
-    yield from _check_columns(stage, config, bad)
+    if inputs is not None:
+        yield from _check_columns(config, inputs, bad)
 
 
 def _check_tiny(name: str, value: str) -> Iterator[Finding]:
@@ -103,56 +108,13 @@ def _check_tiny(name: str, value: str) -> Iterator[Finding]:
         yield problem(name, f"unknown tiny task '{task}' (one of {', '.join(TASKS)})")
 
 
-def _required_columns(stage: str, config: dict) -> dict[str, list[str]]:
-    """{dataset field: columns its rows need} for what this stage reads."""
-    need: dict[str, list[str]] = {}
-    uses_prompts = stage in GRPO_STAGES or (config.get("source_model") and not config.get("source_dataset"))
-    if uses_prompts and config.get("dataset"):
-        cols = [config.get("problem_column", "problem")]
-        for column in _reward_columns(_reward_specs(stage, config)) if stage in GRPO_STAGES else ["solution"]:
-            if column == "task" and stage == "all_scenario_rl":
-                continue  # all_scenario_rl tags rows without one by their source (mixed_rows)
-            cols.append(config.get("solution_column", "solution") if column == "solution" else column)
-        need["dataset"] = list(dict.fromkeys(cols))
-    if config.get("source_dataset"):
-        need["source_dataset"] = ["problem", "response"]
-    if config.get("general_dataset") and config.get("general_fraction", 0):
-        need["general_dataset"] = ["problem", "response"]
-        if stage == "all_scenario_rl":  # its own column names; the response only when it trains the reward model
-            need["general_dataset"] = [config.get("general_problem_column", "problem")]
-            if not config.get("reward_model_path") and not config.get("rm_pairs"):
-                need["general_dataset"].append(config.get("general_response_column", "response"))
-                if config.get("rm_score_column"):
-                    need["general_dataset"].append(config["rm_score_column"])
-    if config.get("pairs"):
-        need["pairs"] = ["problem", "chosen", "rejected"]
-    return need
-
-
-def _reward_columns(specs) -> list[str]:
-    """Dataset columns the rewards take: parameters without a default that the recipe does not set."""
-    cols = []
-    for spec in specs if isinstance(specs, list) else []:
-        try:
-            reward = resolve_reward(spec)
-        except Exception:
-            continue  # reported by check_rewards
-        for p in inspect.signature(reward.func).parameters.values():
-            if p.name not in ("completions", "prompts") and p.default is p.empty and p.name not in reward.params \
-                    and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                cols.append(p.name)
-        one_of = getattr(reward.func, "columns_one_of", None)  # e.g. code_tests: tests, input_output or test
-        if one_of:
-            cols.append("|".join(one_of))
-        if reward.tasks:
-            cols.append("task")
-    return cols
-
-
-def _check_columns(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
+def _check_columns(config: dict, inputs: StageInputs, bad: set[str]) -> Iterator[Finding]:
+    """The columns the stage reads from each dataset it names (StageInputs.columns), where they can be read."""
     run_dir = run_dir_of(config)
-    for name, cols in _required_columns(stage, config).items():
-        value = str(config[name])
+    for name, cols in inputs.columns.items():
+        if not isinstance(config.get(name), str):
+            continue
+        value = config[name]
         where = where_is(value, run_dir)
         if name in bad or where in ("produced", "bad"):
             continue
@@ -197,11 +159,11 @@ def _tiny_columns(spec: str) -> set[str] | None:
     return set(task_rows(task, "train", 1, 0)[0]) if task in TASKS else None
 
 
-def check_rewards(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
+def check_rewards(stage: str, config: dict, bad: set[str], inputs: StageInputs | None) -> Iterator[Finding]:
     run_dir = run_dir_of(config)
-    if stage in GRPO_STAGES and "rewards" not in bad:
+    if inputs is not None and inputs.rewards is not None and "rewards" not in bad:
         try:
-            funcs, _ = build_rewards(_reward_specs(stage, config))
+            funcs, _ = build_rewards(inputs.rewards)
         except (ValueError, TypeError) as err:
             # a parameter naming an earlier stage's output (a reward model it trains) cannot exist yet
             if run_dir not in str(err):
@@ -218,17 +180,7 @@ def check_rewards(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
             yield problem("answer_reward", str(err))
 
 
-def _reward_specs(stage: str, config: dict):
-    """The reward specs as the stage builds them: all_scenario_rl points reward_model rewards without a
-    model at reward_model_path, else at the reward model it trains into <output_dir>/reward_model."""
-    specs = config.get("rewards")
-    if stage != "all_scenario_rl" or not isinstance(specs, list):
-        return specs
-    model = config.get("reward_model_path") or f"{config.get('output_dir')}/reward_model"
-    return [{"model": model, **s} if isinstance(s, dict) and s.get("name") == "reward_model" else s for s in specs]
-
-
-def check_template(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
+def check_template(stage: str, config: dict, bad: set[str], inputs: StageInputs | None) -> Iterator[Finding]:
     if bad & {"prompt_template", "system_prompt"} or "prompt_template" not in config:
         return
     try:
@@ -285,7 +237,7 @@ def _has_chat_template(locate) -> bool | None:
         return None
 
 
-def check_eval_tasks(stage: str, config: dict, bad: set[str]) -> Iterator[Finding]:
+def check_eval_tasks(stage: str, config: dict, bad: set[str], inputs: StageInputs | None) -> Iterator[Finding]:
     tasks = config.get("eval_tasks") or []
     if "eval_tasks" in bad or not config.get("eval_num_problems", 1) or not isinstance(tasks, list):
         return

@@ -12,30 +12,29 @@ from r1repro.dynamic_sampling import cost_line, parse_spec
 from r1repro.rundir import resolved_config
 from r1repro.slurm.plan import Plan
 from r1repro.stages import GRPO_STAGES
+from r1repro.stages.args import parts
+from r1repro.stages.inputs import StageInputs
 
 
-def trl_batch(stage: str, instances, num_processes: int) -> dict:
+def trl_batch(stage: str, train_args, num_processes: int) -> dict:
     """The batch numbers TRL derived when it parsed the recipe at num_processes (GRPOConfig's
-    generation_batch_size, its defaults included), in the keys of the plan's batch."""
-    # Imported on use, as in check.at_world_size: the parse has loaded transformers, `import r1repro.check` has not.
-    from transformers import TrainingArguments
-
-    args = next(i for i in instances if isinstance(i, TrainingArguments))
-    per_device, accum = args.per_device_train_batch_size, args.gradient_accumulation_steps
+    generation_batch_size, its defaults included) from the stage's training args, in the keys of the plan's
+    batch."""
+    per_device, accum = train_args.per_device_train_batch_size, train_args.gradient_accumulation_steps
     out = {"num_processes": num_processes, "per_device_train_batch_size": per_device,
            "gradient_accumulation_steps": accum, "global_batch": per_device * num_processes * accum}
     if stage in GRPO_STAGES:
-        out.update(num_generations=args.num_generations, generation_batch_size=args.generation_batch_size,
-                   prompts_per_generation=args.generation_batch_size // args.num_generations)
+        out.update(num_generations=train_args.num_generations, generation_batch_size=train_args.generation_batch_size,
+                   prompts_per_generation=train_args.generation_batch_size // train_args.num_generations)
     return out
 
 
-def summarise(stage: str, instances, plan: Plan, num_samples: int | None, config: dict) -> list[Finding]:
-    """The summary lines of a stage that parsed: cluster, batch, generation, run length, learning rate, where
-    it writes."""
+def summarise(stage: str, args, inputs: StageInputs, plan: Plan, num_samples: int | None) -> list[Finding]:
+    """The summary lines of a stage whose args loaded: cluster, batch, generation, run length, learning rate,
+    where it writes."""
     out: list[Finding] = []
-    cfg = resolved_config(*instances)
-    b = trl_batch(stage, instances, plan.num_processes)
+    cfg = resolved_config(*parts(args))
+    b = trl_batch(stage, args.train, plan.num_processes)
     where = f"{len(plan.nodes)} node(s) x {plan.gpus_per_node} GPU(s)" if plan.gpus_per_node else "CPU, 1 process"
     server = (f"; vLLM server on {plan.vllm_node} (tensor parallel {plan.vllm_tensor_parallel_size})"
               if plan.vllm_node else "")
@@ -59,7 +58,7 @@ def summarise(stage: str, instances, plan: Plan, num_samples: int | None, config
                                          cfg.get("max_completion_length") or 0)))
     else:
         out.append(summary(line))
-    n = num_samples or cfg.get("num_train_samples") or _count_rows(config)
+    n = num_samples or cfg.get("num_train_samples") or _count_rows(cfg, inputs)
     epochs, max_steps = cfg.get("num_train_epochs"), cfg.get("max_steps") or -1
     total = None
     if max_steps > 0:
@@ -81,8 +80,9 @@ def summarise(stage: str, instances, plan: Plan, num_samples: int | None, config
     return out
 
 
-def _count_rows(config: dict) -> int | None:
-    for name in ("source_dataset", "dataset", "pairs"):
+def _count_rows(config: dict, inputs: StageInputs) -> int | None:
+    """Rows of the first local .jsonl the stage trains on (its first input: the traces, prompts or pairs)."""
+    for name in list(inputs.columns)[:1]:
         value = config.get(name)
         if isinstance(value, str) and value.endswith(".jsonl") and Path(value).is_file():
             with open(value) as f:

@@ -24,7 +24,6 @@ from datasets import IterableDataset
 
 from r1repro.check_inputs import problem
 from r1repro.config import ConfigError
-from r1repro.stages import GRPO_STAGES
 
 KEYS = ("metric", "max_generation_batches")
 
@@ -117,12 +116,13 @@ def cost_line(spec: DynamicSampling, prompts: int, num_generations: int, max_com
             f"{tokens * n:,} completion tokens; zero-std groups dropped")
 
 
-def check_recipe(stage: str, config: dict, bad: set[str]):
-    """`r1repro check`: the metric names a reward of the recipe (the field's own shape is checked by the parse)."""
-    if stage not in GRPO_STAGES or "dynamic_sampling" in bad or "rewards" in bad:
+def check_recipe(stage: str, config: dict, bad: set[str], inputs):
+    """`r1repro check`: the metric names a reward of the stage (the field's own shape is checked by the parse).
+    `inputs`: the stage's StageInputs (r1repro/stages/inputs.py), None when the recipe does not load."""
+    if inputs is None or inputs.rewards is None or "dynamic_sampling" in bad or "rewards" in bad:
         return
     try:
-        check_metric(parse_spec(config.get("dynamic_sampling")), reward_names(config.get("rewards")))
+        check_metric(parse_spec(config.get("dynamic_sampling")), reward_names(inputs.rewards))
     except ConfigError as err:
         yield problem("dynamic_sampling", str(err).removeprefix("field 'dynamic_sampling': "))
 

@@ -29,14 +29,14 @@ from r1repro.config import (
     OldSpelling,
     expand_run_dir,
     load_recipe,
-    parse_config,
     read_recipe_file,
     with_default_output_dir,
 )
-from r1repro.engines.evaluate import STAGE_EVAL_ENV
+from r1repro.engines.evaluate import STAGE_EVAL_ENV, eval_wanted
 from r1repro.report import write_report
 from r1repro.rundir import DEFAULT_RUN_DIR, PREEMPTED_EXIT_CODE, is_done, read_done, resolved_config
-from r1repro.stages import STAGES, TRACE_STAGES, checkpoint_name
+from r1repro.stages import STAGES, checkpoint_name
+from r1repro.stages.args import load_stage_args, parts
 from r1repro.studies import parse_study, run_pass_at_k_study
 
 PIPELINE_KEYS = {"run_dir", "stages", "description", "pass_at_k"}
@@ -87,9 +87,17 @@ def stage_argv(stage: dict, run_dir: str, extra: list[str]) -> list[str]:
 
 def stage_state(stage: dict, argv: list[str]) -> tuple[str, dict]:
     """(output_dir, resolved config) of a stage, parsed exactly as the stage process will."""
-    instances, _ = parse_config(STAGES[stage["stage"]].dataclass_types(), argv, stage=stage["stage"])
-    config = resolved_config(*instances)
-    return config["output_dir"], config
+    return state_of(load_stage_args(stage["stage"], argv))
+
+
+def state_of(args) -> tuple[str, dict]:
+    """(output_dir, resolved config: what DONE.json fingerprints) of a stage's loaded args."""
+    return args.train.output_dir, resolved_config(*parts(args))
+
+
+def samples_traces(stage: dict, args) -> bool:
+    """Whether the stage samples its traces in a step of their own first (a trace stage with a source_model)."""
+    return STAGES[stage["stage"]].samples_traces and bool(args.traces.source_model)
 
 
 def _call(name: str, step: str, args: list[str]) -> int:
@@ -99,10 +107,9 @@ def _call(name: str, step: str, args: list[str]) -> int:
                            env={**os.environ, STAGE_EVAL_ENV: "0"})
 
 
-def _eval_needed(output_dir: str, config: dict) -> bool:
+def _eval_needed(output_dir: str, eval_args) -> bool:
     done, result = Path(output_dir) / "DONE.json", Path(output_dir) / "eval.json"
-    wanted = (config.get("eval_num_problems") or 0) > 0 and bool(config.get("eval_tasks"))
-    return wanted and not (result.is_file() and result.stat().st_mtime >= done.stat().st_mtime)
+    return eval_wanted(eval_args) and not (result.is_file() and result.stat().st_mtime >= done.stat().st_mtime)
 
 
 def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None = None,
@@ -120,7 +127,8 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
         if only and name not in only:
             continue
         argv = stage_argv(stage, run_dir, extra or [])
-        output_dir, config = stage_state(stage, argv)
+        args = load_stage_args(stage["stage"], argv)
+        output_dir, config = state_of(args)
         if is_done(output_dir, config):
             print(f"[pipeline] {name}: done already, skipping")
             statuses[name] = {"status": "done", "wall_s": read_done(output_dir).get("wall_s"),
@@ -128,7 +136,7 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
         else:
             started = time.time()
             code = 0
-            if stage["stage"] in TRACE_STAGES and config.get("source_model"):
+            if samples_traces(stage, args):
                 code = _call(name, "traces", [stage["stage"], *argv])
             if code == 0:
                 code = _call(name, stage["stage"], argv)
@@ -141,7 +149,7 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
                 exit_code = code
                 break
             statuses[name] = {"status": "done", "wall_s": wall, "output_dir": output_dir}
-        if _eval_needed(output_dir, config):
+        if _eval_needed(output_dir, args.eval):
             code = _call(name, "stage-eval", [stage["stage"], *argv])
             statuses[name]["eval"] = "done" if code == 0 else "failed"
             if code != 0:

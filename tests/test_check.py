@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from r1repro import check
+from r1repro.stages.args import at_world_size
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "recipes").rglob("*.yaml"))
@@ -110,11 +111,11 @@ def test_trl_derives_the_batch_at_the_cluster_world_size_and_nothing_global_chan
     from trl import GRPOConfig
 
     before = TrainingArguments.__dict__["world_size"]
-    (grpo,) = check.at_world_size((GRPOConfig,), 16)
+    (grpo,) = at_world_size((GRPOConfig,), 16)
     cpu = {"output_dir": "unused", "bf16": False}  # this machine has no GPU; the cluster's would
     args = grpo(**cpu, per_device_train_batch_size=4, gradient_accumulation_steps=16, num_generations=16)
     assert args.world_size == 16 and args.generation_batch_size == 1024 and args.steps_per_generation == 16
-    assert check.trl_batch("r1zero", [args], 16)["prompts_per_generation"] == 64
+    assert check.trl_batch("r1zero", args, 16)["prompts_per_generation"] == 64
     with pytest.raises(ValueError):  # TRL's own rule: whole groups of num_generations per generation batch
         grpo(**cpu, per_device_train_batch_size=1, num_generations=24, gradient_accumulation_steps=1)
     check.check_file("recipes/qwen2.5-math-7b/r1zero.yaml")

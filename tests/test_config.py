@@ -16,7 +16,7 @@ from r1repro.config import (
 )
 from r1repro.engines import grpo
 from r1repro.pipeline import load_pipeline, stage_argv, stage_state
-from r1repro.stages import cpt
+from r1repro.stages import cpt, part_types
 from r1repro.stages.runner import run_stage
 
 
@@ -42,7 +42,7 @@ rewards:
 
 
 def parse_grpo(tmp_path, text, *cli):
-    instances, recipe = parse_config(grpo.dataclass_types(), ["--config", write(tmp_path, text), *cli])
+    instances, recipe = parse_config(part_types(grpo.ARGS), ["--config", write(tmp_path, text), *cli])
     return instances[:6], recipe  # the seventh, DynamicSamplingArgs, is tested in test_dynamic_sampling.py
 
 
@@ -87,10 +87,10 @@ def test_every_run_dir_spelling_moves_every_path(tmp_path, spelling):
 def test_output_dir_defaults_to_the_stage_folder_of_the_run(tmp_path, spelling):
     text = GRPO_OK.format(run_dir="runs/a").replace("output_dir: ${run_dir}/r1zero\n", "")
     recipe = write(tmp_path, text)
-    (_, _, _, _, args, _, _), _ = parse_config(grpo.dataclass_types(), ["--config", recipe], stage="r1zero")
+    (_, _, _, _, args, _, _), _ = parse_config(part_types(grpo.ARGS), ["--config", recipe], stage="r1zero")
     assert args.output_dir == "runs/a/r1zero"  # not TrainingArguments' ./trainer_output
     argv = ["--config", recipe, *run_dir_flag(spelling, "runs/b")]
-    (_, _, _, _, args, _, _), _ = parse_config(grpo.dataclass_types(), argv, stage="r1zero")
+    (_, _, _, _, args, _, _), _ = parse_config(part_types(grpo.ARGS), argv, stage="r1zero")
     assert args.output_dir == "runs/b/r1zero"
 
 
@@ -148,12 +148,12 @@ def test_bad_cli_value_is_one_line(tmp_path):
 
 def test_missing_recipe_and_invalid_yaml(tmp_path):
     with pytest.raises(ConfigError, match="nope.yaml: recipe file not found"):
-        parse_config(cpt.dataclass_types(), ["--config", str(tmp_path / "nope.yaml")])
+        parse_config(part_types(cpt.ARGS), ["--config", str(tmp_path / "nope.yaml")])
     bad = write(tmp_path, "a: [1, 2\n", "bad.yaml")
     with pytest.raises(ConfigError, match="bad.yaml: line .* is not valid YAML"):
-        parse_config(cpt.dataclass_types(), ["--config", bad])
+        parse_config(part_types(cpt.ARGS), ["--config", bad])
     with pytest.raises(ConfigError, match="must be a YAML mapping"):
-        parse_config(cpt.dataclass_types(), ["--config", write(tmp_path, "- a\n- b\n", "list.yaml")])
+        parse_config(part_types(cpt.ARGS), ["--config", write(tmp_path, "- a\n- b\n", "list.yaml")])
 
 
 def test_missing_stage_input_fails_before_loading(tmp_path, capsys):
@@ -198,7 +198,7 @@ def test_every_tiny_recipe_parses():
 def test_optional_mapping_fields_take_yaml_on_the_command_line(tmp_path):
     recipe = write(tmp_path, "output_dir: out\nuse_cpu: true\nbf16: false\n")
     argv = ["--config", recipe, "--corpus_format_mix", "{r1: 0.7, plain: 0.3}"]
-    instances, _ = parse_config(cpt.dataclass_types(), argv)
+    instances, _ = parse_config(part_types(cpt.ARGS), argv)
     assert instances[3].corpus_format_mix == {"r1": 0.7, "plain": 0.3}
 
 

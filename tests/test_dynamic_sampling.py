@@ -22,6 +22,7 @@ from r1repro.dynamic_sampling import (
 )
 from r1repro.engines import grpo
 from r1repro.report import read_metrics
+from r1repro.stages import part_types
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ def parse(tmp_path, value_yaml: str, *cli):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(f"run_dir: {tmp_path}\nnum_generations: 4\nper_device_train_batch_size: 8\n"
                       f"use_cpu: true\n{value_yaml}")
-    instances, _ = parse_config(grpo.dataclass_types(), ["--config", str(recipe), *cli], stage="r1zero")
+    instances, _ = parse_config(part_types(grpo.ARGS), ["--config", str(recipe), *cli], stage="r1zero")
     return instances[-1].dynamic_sampling
 
 

@@ -114,14 +114,15 @@ def test_the_light_batch_rule_is_trls(fields):
 
     from trl import GRPOConfig
 
-    from r1repro.check import at_world_size, trl_batch
+    from r1repro.check import trl_batch
     from r1repro.slurm.plan import DEFAULTS, batch_arithmetic
+    from r1repro.stages.args import at_world_size
 
     trl_defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
     assert DEFAULTS == {key: trl_defaults[key] for key in DEFAULTS}
     (grpo,) = at_world_size((GRPOConfig,), 8)
     args = grpo(output_dir="unused", bf16=False, **fields)
-    assert batch_arithmetic("r1zero", fields, 8) == trl_batch("r1zero", [args], 8)
+    assert batch_arithmetic("r1zero", fields, 8) == trl_batch("r1zero", args, 8)
 
 
 def test_vllm_mode_defaults_to_trl_colocate(recipe, tmp_path):

@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from r1repro.config import ConfigError, DataArgs, EvalArgs, parse_config
+from r1repro.config import ConfigError
 from r1repro.data import load_rows
 from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
 from r1repro.files import write_json_atomic
 from r1repro.rundir import is_main_process
 from r1repro.stages import STAGES
+from r1repro.stages.args import load_stage_args
 
 
 def evaluate_stage(model_dir: str, eval_args, data_args, seed: int = 0) -> dict:
@@ -80,19 +81,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stage, rest = argv[0], argv[1:]
     try:
-        instances, _ = parse_config(STAGES[stage].dataclass_types(), rest, stage=stage)
+        args = load_stage_args(stage, rest)
     except ConfigError as err:
         print(f"r1repro stage-eval: error: {err}", file=sys.stderr)
         return 2
-    eval_args = next(i for i in instances if isinstance(i, EvalArgs))
-    data_args = next(i for i in instances if isinstance(i, DataArgs))
-    trained = next(i for i in instances if hasattr(i, "output_dir") and hasattr(i, "seed"))
+    trained = args.train
     if not (Path(trained.output_dir) / "DONE.json").is_file():
         print(f"r1repro stage-eval: error: {trained.output_dir} has no DONE.json: the {stage} stage has not finished",
               file=sys.stderr)
         return 2
-    if not eval_wanted(eval_args):
+    if not eval_wanted(args.eval):
         print(f"r1repro stage-eval: {stage}: eval disabled (eval_num_problems 0 or no eval_tasks)")
         return 0
-    evaluate_stage(trained.output_dir, eval_args, data_args, trained.seed)
+    evaluate_stage(trained.output_dir, args.eval, args.data, trained.seed)
     return 0

@@ -8,6 +8,7 @@ mask_truncated_completions, use_vllm/vllm_mode, ...) is a GRPOConfig field set i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import datasets
@@ -22,16 +23,33 @@ from r1repro.lengths import drop_long_prompts, prompt_token_limit, report_droppe
 from r1repro.prompts import builder_for
 from r1repro.rewards import RewardStatsCallback, build_rewards
 from r1repro.rewards.mathpool import get_pool
+from r1repro.stages.inputs import StageInputs, prompt_columns, reward_columns
 
 
-def dataclass_types():
-    return (RunArgs, DataArgs, RewardArgs, EvalArgs, GRPOConfig, ModelConfig, DynamicSamplingArgs)
+@dataclass
+class GRPOStageArgs:
+    run: RunArgs
+    data: DataArgs
+    reward: RewardArgs
+    eval: EvalArgs
+    train: GRPOConfig
+    model: ModelConfig
+    dynamic: DynamicSamplingArgs
 
 
-def build_reward_funcs(reward_args, grpo_args, builder=None):
-    """The recipe's rewards; with a PromptBuilder whose prompt pre-fills `<think>`, the tag-reading
-    builtins are told so (think_opened)."""
-    specs = builder.reward_specs(reward_args.rewards) if builder is not None else reward_args.rewards
+ARGS = GRPOStageArgs
+
+
+def inputs(args: GRPOStageArgs) -> StageInputs:
+    """The prompts' dataset, with the columns the rewards take, and the rewards."""
+    return StageInputs(columns={"dataset": prompt_columns(args.data, reward_columns(args.reward.rewards))},
+                       rewards=args.reward.rewards)
+
+
+def build_reward_funcs(reward_specs: list, grpo_args, builder=None):
+    """The stage's rewards (StageInputs.rewards); with a PromptBuilder whose prompt pre-fills `<think>`, the
+    tag-reading builtins are told so (think_opened)."""
+    specs = builder.reward_specs(reward_specs) if builder is not None else reward_specs
     try:
         funcs, weights = build_rewards(specs)
     except ValueError as err:
@@ -43,13 +61,15 @@ def build_reward_funcs(reward_args, grpo_args, builder=None):
     return funcs
 
 
-def run(stage: str, instances, config, train_rows=None, reward_funcs=None) -> dict:
-    """Train with GRPO, save the final model into output_dir, evaluate it."""
-    run_args, data_args, reward_args, eval_args, grpo_args, model_args, ds_args = instances
+def run(stage: str, args: GRPOStageArgs, train_rows=None, reward_funcs=None) -> dict:
+    """Train with GRPO, save the final model into output_dir. `train_rows` and `reward_funcs`: a stage built
+    on this engine (all_scenario_rl) passes its own."""
+    # Named as the trainer section below reads them.
+    run_args, data_args, grpo_args, model_args = args.run, args.data, args.train, args.model
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
     # Fail on a bad reward before loading anything.
-    funcs = reward_funcs or build_reward_funcs(reward_args, grpo_args, builder)
-    dynamic = parse_spec(ds_args.dynamic_sampling)
+    funcs = reward_funcs or build_reward_funcs(args.reward.rewards, grpo_args, builder)
+    dynamic = parse_spec(args.dynamic.dynamic_sampling)
     check_metric(dynamic, [f.__name__ for f in funcs])
     if any(getattr(f, "__name__", "").startswith("accuracy") for f in funcs):
         get_pool().start()  # math-verify workers start while the model loads, not on the first batch

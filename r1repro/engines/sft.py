@@ -9,6 +9,7 @@ Training data is TRL's prompt-completion format, so the loss covers the completi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -24,10 +25,33 @@ from r1repro.jsonl import iter_jsonl, write_jsonl
 from r1repro.lengths import drop_long_sft_examples, report_dropped
 from r1repro.prompts import builder_for, trace_row
 from r1repro.rundir import is_main_process, require_stage_output
+from r1repro.stages.inputs import StageInputs, prompt_columns
 
 
-def dataclass_types():
-    return (RunArgs, DataArgs, EvalArgs, TraceArgs, SFTConfig, ModelConfig)
+@dataclass
+class TraceSFTStageArgs:
+    run: RunArgs
+    data: DataArgs
+    eval: EvalArgs
+    traces: TraceArgs
+    train: SFTConfig
+    model: ModelConfig
+
+
+ARGS = TraceSFTStageArgs
+
+
+def inputs(args: TraceSFTStageArgs) -> StageInputs:
+    """Ready traces (source_dataset), or the prompts and gold answers source_model is sampled on; general rows
+    mixed in when general_fraction asks for them."""
+    trace_args, columns = args.traces, {}
+    if trace_args.source_dataset:
+        columns["source_dataset"] = ["problem", "response"]
+    elif trace_args.source_model:
+        columns["dataset"] = prompt_columns(args.data, ["solution"])
+    if trace_args.general_dataset and trace_args.general_fraction > 0:
+        columns["general_dataset"] = ["problem", "response"]
+    return StageInputs(columns=columns)
 
 
 def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str,
@@ -81,8 +105,9 @@ def read_trace_rows(spec: str, split: str) -> list[dict]:
     return rows
 
 
-def run(stage: str, instances, config) -> dict:
-    run_args, data_args, eval_args, trace_args, sft_args, model_args = instances
+def run(stage: str, args: TraceSFTStageArgs) -> dict:
+    # Named as the trainer section below reads them.
+    run_args, data_args, trace_args, sft_args, model_args = args.run, args.data, args.traces, args.train, args.model
     # The student's template decides the training form; fail on a missing chat template before sampling.
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
     rows, summary = collect_traces(trace_args, data_args, sft_args.output_dir, sft_args.seed)

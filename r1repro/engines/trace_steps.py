@@ -36,14 +36,15 @@ from pathlib import Path
 
 import torch
 
-from r1repro.config import ConfigError, parse_config
+from r1repro.config import ConfigError
 from r1repro.data import dataset_rows
 from r1repro.engines.traces import preference_pairs, score_samples, select_traces
 from r1repro.engines.training import collective_failure, sync_ranks
 from r1repro.files import write_json_atomic
 from r1repro.jsonl import read_jsonl, write_jsonl
 from r1repro.prompts import builder_for
-from r1repro.stages import STAGES, TRACE_STAGES
+from r1repro.stages import TRACE_STAGES
+from r1repro.stages.args import load_stage_args
 
 
 def samples_dir(output_dir: str | Path) -> Path:
@@ -208,7 +209,7 @@ def sample_over_ranks(trace_args, data_args, sft_args) -> None:
     child's engine (not measured yet; the Slurm scripts shard with srun tasks instead, no group)."""
     output_dir, seed = sft_args.output_dir, sft_args.seed
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    sync_ranks([sft_args])  # the group's timeout set to ddp_timeout (transformers drops it on CPU)
+    sync_ranks(sft_args)  # the group's timeout set to ddp_timeout (transformers drops it on CPU)
     if rank == 0:
         write_prompts(trace_args, data_args, output_dir, seed)
     sft_args.distributed_state.wait_for_everyone()
@@ -233,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-index", type=int, help="the shard (default: SLURM_ARRAY_TASK_ID, else SLURM_PROCID)")
     args, rest = parser.parse_known_args(argv)
     try:
-        instances, _ = parse_config(STAGES[args.stage].dataclass_types(), rest, stage=args.stage)
-        _, data_args, _, trace_args, sft_args, _ = instances
+        stage_args = load_stage_args(args.stage, rest)
+        data_args, trace_args, sft_args = stage_args.data, stage_args.traces, stage_args.train
         output_dir, seed = sft_args.output_dir, sft_args.seed
         main_process = int(os.environ.get("RANK", "0")) == 0  # one line for a launch of N processes, not N
         if not trace_args.source_model:

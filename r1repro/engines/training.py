@@ -30,7 +30,7 @@ def setup_tracking(training_args, run_args, stage: str) -> None:
         training_args.run_name = training_args.run_name or f"{Path(run_args.run_dir).name}-{stage}"
 
 
-def sync_ranks(instances) -> None:
+def sync_ranks(args: TrainingArguments) -> None:
     """In a multi-process launch: give the process group the recipe's `ddp_timeout` (seconds), then wait
     until every rank is past rundir.start_stage, so that no rank looks for checkpoints while the main
     process still removes those of another config.
@@ -38,8 +38,7 @@ def sync_ranks(instances) -> None:
     transformers passes ddp_timeout on only off CPU (TrainingArguments._setup_devices drops it when
     use_cpu), so a CPU run with a hung peer would wait torch's gloo default of 30 minutes in a collective
     (docs/architecture.md, measured facts)."""
-    args = next((i for i in instances if isinstance(i, TrainingArguments)), None)
-    if args is None or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return
     args.device  # sets up the process group (accelerate's PartialState) if the parse has not
     if dist.is_initialized():

@@ -24,6 +24,9 @@ from r1repro.stages import GRPO_STAGES
 # GRPOConfig's defaults, used when a recipe leaves a field unset. This module runs in the sbatch scripts before
 # anything imports transformers, so it mirrors TRL's generation-batch rule (batch_arithmetic) and these
 # defaults; tests/test_slurm_plan.py checks both against GRPOConfig (`r1repro check` asks TRL itself).
+# It does not load the recipe through the stages' loader (r1repro/stages/args.py) on purpose: TRL's parse
+# validates the generation batch at a world size, and the world size is what this plan derives from the
+# recipe (a vLLM server node is taken out of the training nodes), so the layout has to be read first.
 DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 8,
             "vllm_server_port": 8000, "vllm_tensor_parallel_size": 1}
 

@@ -2,16 +2,23 @@
 the report, `r1repro check` and the Slurm planner need to know about it.
 
 A stage's module (an engine in r1repro/engines/ shared by several stages, or a module of its own in
-this package) has `dataclass_types()` (the config dataclasses its recipe fills) and
-`run(stage, instances, config) -> dict` (train, save the model into output_dir, return extra fields
-for DONE.json); r1repro/stages/runner.py does the rest (parse, skip if done, mark done, eval).
+this package) has
+- `ARGS`: its typed args, one dataclass whose fields are the config dataclasses its recipe fills, by role
+  (`run`, `data`, `eval`, `train`, `model`, its own); r1repro/stages/args.py loads a recipe into it;
+- `inputs(args) -> StageInputs` (r1repro/stages/inputs.py): the data and rewards it reads, resolved from its
+  args; `run` trains on them and `r1repro check` checks them, so the stage's rules live in one place;
+- `run(stage, args) -> dict`: train, save the model into args.train.output_dir, return extra fields for
+  DONE.json.
+r1repro/stages/runner.py does the rest (load the args, skip if done, mark done, eval).
 
 This module imports nothing heavy: the Slurm helpers and `r1repro check` read it without torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import typing
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -23,7 +30,7 @@ GENERIC_SLURM_SCRIPT = "stage.sh"
 @dataclass(frozen=True)
 class Stage:
     name: str
-    module: str  # dotted name of the module with dataclass_types() and run(stage, instances, config)
+    module: str  # dotted name of the module with ARGS, inputs(args) and run(stage, args)
     help: str  # one line for `r1repro --help`
     slurm_script: str = GENERIC_SLURM_SCRIPT  # file in slurm/; users call the numbered ones by name
     checkpoint: str = ""  # the model's name in the run report; default: the stage name
@@ -38,8 +45,18 @@ class Stage:
         # Imported on use: the table stays light, and only the stage that runs pays for TRL.
         return importlib.import_module(self.module)
 
+    def args_type(self) -> type:
+        return self.load().ARGS
+
     def dataclass_types(self) -> tuple:
-        return self.load().dataclass_types()
+        return part_types(self.args_type())
+
+
+def part_types(args_type) -> tuple:
+    """The config dataclasses a stage's args class holds, in its field order (the order TRL's parser fills
+    them in, and resolved_config merges them in)."""
+    hints = typing.get_type_hints(args_type)  # resolves the stage module's `from __future__` annotations
+    return tuple(hints[f.name] for f in dataclasses.fields(args_type))
 
 
 GRPO_ENGINE = "r1repro.engines.grpo"

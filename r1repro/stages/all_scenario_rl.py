@@ -33,6 +33,7 @@ from r1repro.engines import grpo
 from r1repro.engines.callbacks import MetricsJsonlCallback
 from r1repro.jsonl import read_jsonl
 from r1repro.prompts import builder_for
+from r1repro.stages.inputs import PREFERENCE_COLUMNS, StageInputs, prompt_columns, reward_columns
 
 
 @dataclass
@@ -66,8 +67,49 @@ class AllScenarioArgs:
         "help": "RewardTrainer drops (does not truncate) longer pairs."})
 
 
-def dataclass_types():
-    return (*grpo.dataclass_types(), AllScenarioArgs)
+@dataclass
+class AllScenarioStageArgs(grpo.GRPOStageArgs):
+    scenario: AllScenarioArgs
+
+
+ARGS = AllScenarioStageArgs
+def reward_model_dir(args: AllScenarioStageArgs) -> str:
+    """The reward model the general rows are scored with: reward_model_path, else the one trained here."""
+    return args.scenario.reward_model_path or str(Path(args.train.output_dir) / "reward_model")
+
+
+def routed_rewards(args: AllScenarioStageArgs) -> list:
+    """The recipe's reward specs, reward_model rewards without a model of their own pointed at ours."""
+    return [{"model": reward_model_dir(args), **spec} if isinstance(spec, dict) and spec.get("name") == "reward_model"
+            else spec for spec in args.reward.rewards]
+
+
+def pair_source_columns(args: AllScenarioArgs) -> tuple[str, ...]:
+    """The general-dataset columns the reward model's pairs are made from, as load_rows names them (the prompt
+    as `problem`, the others as in the file): none with a pairs file, the response and its human score with
+    rm_score_column, else the response."""
+    if args.rm_pairs:
+        return ()
+    scored = (args.rm_score_column,) if args.rm_score_column else ()
+    return ("problem", args.general_response_column, *scored)
+
+
+def inputs(args: AllScenarioStageArgs) -> StageInputs:
+    """GRPO's prompts (a reward's `task` column is not needed: mixed_rows tags rows by their source), the
+    general prompts, and when the reward model is trained here the rows or pairs it is trained on."""
+    scenario = args.scenario
+    rewards = routed_rewards(args)
+    needed = [c for c in reward_columns(rewards) if c != "task"]
+    columns = {"dataset": prompt_columns(args.data, needed)}
+    if scenario.general_dataset and scenario.general_fraction:
+        general = ["problem"]
+        if not scenario.reward_model_path:
+            general += pair_source_columns(scenario)
+        columns["general_dataset"] = list(dict.fromkeys(
+            scenario.general_problem_column if c == "problem" else c for c in general))
+    if scenario.rm_pairs and not scenario.reward_model_path:
+        columns["rm_pairs"] = list(PREFERENCE_COLUMNS)
+    return StageInputs(columns=columns, rewards=rewards)
 
 
 def wrong_answer(row: dict, rng: random.Random) -> str:
@@ -126,10 +168,9 @@ def general_rows(args: AllScenarioArgs, split: str, n: int | None, seed: int, re
 
 def reward_model_pairs(args: AllScenarioArgs, seed: int) -> list[dict]:
     if args.rm_pairs:
-        return read_jsonl(args.rm_pairs, required=("problem", "chosen", "rejected"))
+        return read_jsonl(args.rm_pairs, required=PREFERENCE_COLUMNS)
     if args.rm_score_column:
-        rows = general_rows(args, "train", None, seed,
-                            required=("problem", args.general_response_column, args.rm_score_column))
+        rows = general_rows(args, "train", None, seed, required=pair_source_columns(args))
         pairs = scored_pairs(rows, args.rm_score_column, args.rm_min_score_gap, args.rm_num_pairs, seed)
         if not pairs:
             raise ConfigError(f"rm_score_column: no two responses to one prompt in {args.general_dataset} differ by "
@@ -139,7 +180,7 @@ def reward_model_pairs(args: AllScenarioArgs, seed: int) -> list[dict]:
         raise ConfigError("reward_model_path, rm_pairs or rm_score_column: a real general dataset needs real "
                           "preferences (a published reward model, a pairs file, or a human-score column); corrupted "
                           "answers are for the tiny world")
-    rows = general_rows(args, "train", args.rm_num_pairs, seed, required=("problem", args.general_response_column))
+    rows = general_rows(args, "train", args.rm_num_pairs, seed, required=pair_source_columns(args))
     return general_pairs(rows, seed)
 
 
@@ -207,19 +248,15 @@ def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> li
     return rows
 
 
-def run(stage: str, instances, config) -> dict:
-    *grpo_instances, args = instances
-    run_args, data_args, reward_args, eval_args, grpo_args, model_args, _ = grpo_instances
-    if not 0 <= args.general_fraction < 1:
-        raise ConfigError(f"general_fraction: must be in [0, 1), got {args.general_fraction}")
+def run(stage: str, args: AllScenarioStageArgs) -> dict:
+    scenario, data_args, grpo_args, model_args = args.scenario, args.data, args.train, args.model
+    if not 0 <= scenario.general_fraction < 1:
+        raise ConfigError(f"general_fraction: must be in [0, 1), got {scenario.general_fraction}")
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
-    rm_dir = args.reward_model_path or train_reward_model(args, model_args.model_name_or_path, builder,
-                                                          grpo_args.output_dir, grpo_args.seed)
-    for spec in reward_args.rewards:  # point reward_model rewards without an explicit model at ours
-        if spec.get("name") == "reward_model":
-            spec.setdefault("model", rm_dir)
-    funcs = grpo.build_reward_funcs(reward_args, grpo_args, builder)
-    rows = mixed_rows(data_args, args, data_args.num_train_samples, grpo_args.seed)
-    grpo.run(stage, tuple(grpo_instances), config, train_rows=rows, reward_funcs=funcs)
+    rm_dir = scenario.reward_model_path or train_reward_model(scenario, model_args.model_name_or_path, builder,
+                                                              grpo_args.output_dir, grpo_args.seed)
+    funcs = grpo.build_reward_funcs(routed_rewards(args), grpo_args, builder)  # as inputs() declares them
+    rows = mixed_rows(data_args, scenario, data_args.num_train_samples, grpo_args.seed)
+    grpo.run(stage, args, train_rows=rows, reward_funcs=funcs)
     return {"reward_model": rm_dir, "train_rows": len(rows)}
 

@@ -18,6 +18,7 @@ from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
 from r1repro.data import load_rows
 from r1repro.engines.training import train_and_save
 from r1repro.rundir import require_stage_output
+from r1repro.stages.inputs import StageInputs
 from r1repro.tiny.corpus import build_corpus
 from r1repro.tiny.model import build_tiny_model
 
@@ -36,8 +37,22 @@ class CptArgs:
     corpus_general_fraction: float = 0.05
 
 
-def dataclass_types():
-    return (RunArgs, DataArgs, EvalArgs, CptArgs, SFTConfig, ModelConfig)
+@dataclass
+class CptStageArgs:
+    run: RunArgs
+    data: DataArgs
+    eval: EvalArgs
+    cpt: CptArgs
+    train: SFTConfig
+    model: ModelConfig
+
+
+ARGS = CptStageArgs
+
+
+def inputs(args: CptStageArgs) -> StageInputs:
+    """A corpus file's `text` column (the tiny corpus is built here)."""
+    return StageInputs(columns={} if args.cpt.corpus == "tiny" else {"corpus": ["text"]})
 
 
 def corpus_dataset(cpt_args, data_args, seed: int):
@@ -49,8 +64,9 @@ def corpus_dataset(cpt_args, data_args, seed: int):
     return datasets.Dataset.from_list([{"text": r["text"]} for r in rows])
 
 
-def run(stage: str, instances, config) -> dict:
-    run_args, data_args, eval_args, cpt_args, sft_args, model_args = instances
+def run(stage: str, args: CptStageArgs) -> dict:
+    # Named as the trainer section below reads them.
+    run_args, data_args, cpt_args, sft_args, model_args = args.run, args.data, args.cpt, args.train, args.model
     output_dir = sft_args.output_dir
     init_dir = None
     if cpt_args.init_tiny_model:

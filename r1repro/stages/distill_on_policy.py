@@ -11,6 +11,7 @@ cheaper per point of accuracy. Teacher and student must share a tokenizer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 from transformers import AutoModelForCausalLM
@@ -21,14 +22,29 @@ from r1repro.data import dataset_rows, prompt_dataset
 from r1repro.engines.training import load_policy, train_and_save
 from r1repro.prompts import builder_for
 from r1repro.rundir import require_stage_output
+from r1repro.stages.inputs import StageInputs, prompt_columns
 
 
-def dataclass_types():
-    return (RunArgs, DataArgs, EvalArgs, DistillationConfig, ModelConfig)
+@dataclass
+class DistillOnPolicyStageArgs:
+    run: RunArgs
+    data: DataArgs
+    eval: EvalArgs
+    train: DistillationConfig
+    model: ModelConfig
 
 
-def run(stage: str, instances, config) -> dict:
-    run_args, data_args, eval_args, distill_args, model_args = instances
+ARGS = DistillOnPolicyStageArgs
+
+
+def inputs(args: DistillOnPolicyStageArgs) -> StageInputs:
+    """The prompts the student samples on (no answers: the teacher's distributions are the target)."""
+    return StageInputs(columns={"dataset": prompt_columns(args.data, [])})
+
+
+def run(stage: str, args: DistillOnPolicyStageArgs) -> dict:
+    # Named as the trainer section below reads them.
+    run_args, data_args, distill_args, model_args = args.run, args.data, args.train, args.model
     teacher_path = distill_args.teacher_model_name_or_path
     if not teacher_path:
         raise ConfigError("teacher_model_name_or_path: required (the teacher's stage directory or model id)")

@@ -16,6 +16,7 @@ from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
 from r1repro.engines.training import load_policy, train_and_save
 from r1repro.jsonl import read_jsonl
 from r1repro.prompts import builder_for
+from r1repro.stages.inputs import PREFERENCE_COLUMNS, StageInputs
 
 
 @dataclass
@@ -24,14 +25,28 @@ class DpoArgs:
                        metadata={"help": "JSONL with problem, chosen, rejected."})
 
 
-def dataclass_types():
-    return (RunArgs, DataArgs, EvalArgs, DpoArgs, DPOConfig, ModelConfig)
+@dataclass
+class DpoStageArgs:
+    run: RunArgs
+    data: DataArgs
+    eval: EvalArgs
+    dpo: DpoArgs
+    train: DPOConfig
+    model: ModelConfig
 
 
-def run(stage: str, instances, config) -> dict:
-    run_args, data_args, eval_args, dpo_args, dpo_config, model_args = instances
+ARGS = DpoStageArgs
+
+
+def inputs(args: DpoStageArgs) -> StageInputs:
+    return StageInputs(columns={"pairs": list(PREFERENCE_COLUMNS)})
+
+
+def run(stage: str, args: DpoStageArgs) -> dict:
+    # Named as the trainer section below reads them.
+    run_args, data_args, dpo_args, dpo_config, model_args = args.run, args.data, args.dpo, args.train, args.model
     try:
-        pairs = read_jsonl(dpo_args.pairs, required=("problem", "chosen", "rejected"))
+        pairs = read_jsonl(dpo_args.pairs, required=PREFERENCE_COLUMNS)
     except FileNotFoundError:
         raise ConfigError(f"pairs: {dpo_args.pairs} not found (run rejection_sft first)") from None
     except ValueError as err:
@@ -39,7 +54,7 @@ def run(stage: str, instances, config) -> dict:
     if not pairs:
         raise ConfigError(f"pairs: {dpo_args.pairs} holds no pairs")
     for i, pair in enumerate(pairs, 1):
-        for column in ("problem", "chosen", "rejected"):
+        for column in PREFERENCE_COLUMNS:
             if not isinstance(pair[column], str):
                 raise ConfigError(f"pairs: {dpo_args.pairs}: row {i}: column '{column}' must be a string, "
                                   f"got {type(pair[column]).__name__}")
