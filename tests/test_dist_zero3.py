@@ -29,8 +29,10 @@ from r1repro.tiny.tasks import addition_rows
 HAVE_DEEPSPEED = importlib.util.find_spec("deepspeed") is not None
 # CI's ZeRO-3 pass sets it: there, a missing deepspeed is a broken install, not a reason to skip.
 REQUIRED = os.environ.get("R1REPRO_REQUIRE_DEEPSPEED") == "1"
+if REQUIRED and not HAVE_DEEPSPEED:
+    pytest.fail("R1REPRO_REQUIRE_DEEPSPEED=1 but deepspeed does not import: run `make deepspeed-deps`", pytrace=False)
 pytestmark = [pytest.mark.dist, pytest.mark.slow,
-              pytest.mark.skipif(not HAVE_DEEPSPEED and not REQUIRED, reason="deepspeed is not installed")]
+              pytest.mark.skipif(not HAVE_DEEPSPEED, reason="deepspeed is not installed")]
 
 ZERO3 = "recipes/accelerate/zero3.yaml"
 PROBED_CLI = '''import json, os, sys
@@ -61,7 +63,6 @@ if __name__ == "__main__":
 
 def zero3(stage: str, args: list[str], tmp_path):
     """The stage on 2 ranks under ZeRO-3, asserted sharded on both ranks; the launch's result."""
-    assert HAVE_DEEPSPEED, "R1REPRO_REQUIRE_DEEPSPEED=1 but deepspeed does not import: run `make deepspeed-deps`"
     (tmp_path / "probed_cli.py").write_text(PROBED_CLI)
     (tmp_path / "probe").mkdir()
     result = launch(stage, *args, accelerate_config=ZERO3, entry=(str(tmp_path / "probed_cli.py"),),
