@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Tests (and the Slurm jobs they submit) call `r1repro`: put the venv's scripts first, as `activate` would.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install demo lint test test-fast test-dist test-slurm test-vllm test-cluster test-real test-lighteval demo-real smollm2 vllm-venv cluster-venv lighteval-venv system-deps bench clean
+.PHONY: install demo lint test test-fast test-dist test-zero3 test-slurm test-vllm test-cluster test-real test-lighteval demo-real smollm2 vllm-venv cluster-venv deepspeed-deps lighteval-venv system-deps bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,10 +37,11 @@ lint: install
 	$(BIN)/ruff check .
 
 # Everything CI runs: ruff first (seconds, fails fast), then unit tests, slow training tests (2-rank `dist` runs
-# among them), real Slurm and real vLLM tests; then the unit tests (with `r1repro check` on every recipe) again
-# under the versions a cluster install resolves to.
-test: lint vllm-venv cluster-venv system-deps smollm2
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# among them), real Slurm and real vLLM tests; then the ZeRO-3 tests with deepspeed from its side folder; then
+# the unit tests (with `r1repro check` on every recipe) again under the versions a cluster install resolves to.
+test: lint vllm-venv cluster-venv deepspeed-deps system-deps smollm2
+	$(BIN)/python -m pytest --ignore=$(ZERO3_TESTS) $(PYTEST_ARGS)
+	$(ZERO3_PYTEST) $(PYTEST_ARGS)
 	$(CLUSTER_PYTEST) $(PYTEST_ARGS)
 
 # Quick loop while developing: no training runs, no Slurm, no vLLM.
@@ -50,6 +51,20 @@ test-fast: install
 # Stages on 2 ranks (torchrun, gloo on CPU): finish, write once, resume, batch arithmetic, lost peers.
 test-dist: install
 	$(BIN)/python -m pytest -m dist $(PYTEST_ARGS)
+
+# DeepSpeed ZeRO-3 on 2 CPU ranks (tests/test_dist_zero3.py). deepspeed stays out of the main venv (accelerate
+# and transformers behave differently when it imports): .ci/setup-deepspeed.sh puts it in DS_DEPS, which this
+# pass alone has on PYTHONPATH (its bin/ on PATH: the ninja that builds deepspeed's shm op, with system-deps'
+# g++). R1REPRO_REQUIRE_DEEPSPEED=1 turns the tests' skip into a failure if deepspeed does not import.
+DS_DEPS     := $(abspath .deps-deepspeed)
+ZERO3_TESTS := tests/test_dist_zero3.py
+ZERO3_PYTEST = PATH=$(DS_DEPS)/bin:$$PATH PYTHONPATH=$(DS_DEPS)$${PYTHONPATH:+:$$PYTHONPATH} R1REPRO_REQUIRE_DEEPSPEED=1 \
+	$(BIN)/python -m pytest $(ZERO3_TESTS)
+deepspeed-deps: install
+	PYTHON=$(abspath $(BIN))/python bash .ci/setup-deepspeed.sh $(DS_DEPS)
+
+test-zero3: deepspeed-deps system-deps
+	$(ZERO3_PYTEST) $(PYTEST_ARGS)
 
 test-slurm: install system-deps
 	$(BIN)/python -m pytest -m slurm $(PYTEST_ARGS)
@@ -90,11 +105,15 @@ CLUSTER_PYTEST = PATH=$(abspath .venv-cluster/bin):$$PATH .venv-cluster/bin/pyth
 test-cluster: cluster-venv
 	$(CLUSTER_PYTEST) $(PYTEST_ARGS)
 
-# Debian packages the sandbox and Slurm tests use (bubblewrap, slurm-wlm, munge, shellcheck).
+# Debian packages the sandbox, Slurm and ZeRO-3 tests use (bubblewrap, slurm-wlm, munge, shellcheck; g++ and
+# Python's headers, which torch needs to build deepspeed's shm op on first use).
 # Needs root; without it the tests that need them install or skip on their own.
 system-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  command -v bwrap >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; }; \
+	  command -v g++ >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q g++; }; \
+	  $(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(sysconfig.get_paths()["include"] + "/Python.h"))' \
+	    || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-dev; }; \
 	  bash .ci/setup-slurm.sh; \
 	fi
 

@@ -122,11 +122,11 @@ def kill_workers(pids) -> None:
             pass
 
 
-def kill_rank_after_checkpoint(stage: str, args: list[str], out: Path, log_path: Path) -> float:
-    """Start a 2-rank run, SIGKILL rank 1 once a checkpoint is complete, wait for the run to end; the
-    seconds from the kill to the end."""
+def kill_rank_after_checkpoint(stage: str, args: list[str], out: Path, log_path: Path, **launch_kwargs) -> float:
+    """Start a 2-rank run (`launch_kwargs`: another interpreter, env), SIGKILL rank 1 once a checkpoint is
+    complete, wait for the run to end; the seconds from the kill to the end."""
     with open(log_path, "w") as log:
-        proc = launch(stage, *args, popen=True, log=log)
+        proc = launch(stage, *args, popen=True, log=log, **launch_kwargs)
         pids = {}
         try:
             wait_for(lambda: list(out.glob("checkpoint-*/trainer_state.json")), proc, "checkpoint")

@@ -8,6 +8,12 @@ raises the same `ChildFailedError`, and a peer that never joins its rendezvous e
 Here the launchers' own parsers and code run unchanged, in this process; only their failure is turned
 back into the trainer's exit code, with one line naming the process.
 
+A peer that never joins: torch's static rendezvous waits 600 s for it (static_tcp_rendezvous's default) on
+every node that did come. Across nodes this module bounds that wait with R1REPRO_RENDEZVOUS_TIMEOUT seconds
+(default RENDEZVOUS_TIMEOUT_S), passed as the rendezvous conf's `timeout` unless the command sets one: the
+first node then fails with one line ("... 1/2 clients joined"), the others ("timed out ... trying to
+connect") when the first node never comes.
+
 Run as `python -m r1repro.slurm.accelerate_exec accelerate launch ARGS` or `... torchrun ARGS`
 (by `launch.run_train`).
 """
@@ -22,6 +28,34 @@ import torch.distributed.run as torchrun
 from accelerate.commands.launch import launch_command, launch_command_parser
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
+# Seconds the nodes that came wait for a missing one. Slurm starts all nodes' steps together, so the wait
+# covers one node's slow start (imports from a shared file system, seconds to a minute or two), not
+# scheduling; half of torch's 600 s, and settable for clusters whose nodes start slower.
+RENDEZVOUS_TIMEOUT_S = 300
+RENDEZVOUS_TIMEOUT_ENV = "R1REPRO_RENDEZVOUS_TIMEOUT"
+
+
+class LaunchSettingError(ValueError):
+    """A launch setting (environment variable) with a bad value: one line naming it, exit code 2."""
+
+
+def rendezvous_timeout(env: dict[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    text = env.get(RENDEZVOUS_TIMEOUT_ENV, "").strip()
+    if not text:
+        return RENDEZVOUS_TIMEOUT_S
+    if not text.isdigit() or int(text) < 1:
+        raise LaunchSettingError(f"{RENDEZVOUS_TIMEOUT_ENV} must be a whole number of seconds >= 1, got {text!r}")
+    return int(text)
+
+
+def with_rendezvous_timeout(rdzv_conf: str, timeout_s: int) -> str:
+    """torch's `key=value,...` rendezvous conf with `timeout` added; a `timeout` the command sets wins."""
+    keys = {item.split("=", 1)[0].strip() for item in rdzv_conf.split(",") if item.strip()}
+    if "timeout" in keys:
+        return rdzv_conf
+    return ",".join(filter(None, [rdzv_conf, f"timeout={timeout_s}"]))
 
 
 def _shell_code(returncode: int) -> int:
@@ -46,6 +80,8 @@ def _child_failed(err: ChildFailedError, where: str = "") -> int:
 def run_torchrun(argv: list[str]) -> int:
     args = torchrun.get_args_parser().parse_args(argv)
     where = f" (node rank {args.node_rank} of {args.nnodes})"
+    if args.rdzv_backend == "static":
+        args.rdzv_conf = with_rendezvous_timeout(args.rdzv_conf, rendezvous_timeout())
     try:
         torchrun.run(args)
     except ChildFailedError as err:
@@ -63,6 +99,9 @@ def run_torchrun(argv: list[str]) -> int:
 
 def run_accelerate(argv: list[str]) -> int:
     args = launch_command_parser().parse_args(argv)
+    # accelerate hands rdzv_conf to torch's launcher (multi_gpu_launcher), the static rendezvous by default.
+    if (args.num_machines or 1) > 1 and args.rdzv_backend == "static":
+        args.rdzv_conf = with_rendezvous_timeout(args.rdzv_conf, rendezvous_timeout())
     try:
         launch_command(args)
     except subprocess.CalledProcessError as err:
@@ -74,10 +113,14 @@ def run_accelerate(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["torchrun"]:
-        return run_torchrun(argv[1:])
-    if argv[:2] == ["accelerate", "launch"]:
-        return run_accelerate(argv[2:])
+    try:
+        if argv[:1] == ["torchrun"]:
+            return run_torchrun(argv[1:])
+        if argv[:2] == ["accelerate", "launch"]:
+            return run_accelerate(argv[2:])
+    except LaunchSettingError as err:
+        _say("", str(err))
+        return 2
     print(f"r1repro.slurm.accelerate_exec: expected `accelerate launch ...` or `torchrun ...`, got {argv[:2]}",
           file=sys.stderr)
     return 2
