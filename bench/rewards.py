@@ -66,7 +66,7 @@ def bench_accuracy(n: int, repeat: int = 1) -> None:
     from trl.rewards import accuracy_reward
 
     from r1repro.rewards import STATS, resolve_reward
-    from r1repro.rewards.mathpool import get_pool
+    from r1repro.sandbox.mathpool import get_pool
 
     ours = resolve_reward("accuracy")
     t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def plain_run(program: str, stdin: str, timeout: float) -> str:
 
 def bench_code(runs: int, parallel: int, repeat: int = 1) -> None:
     from r1repro.rewards.code import outputs_match
-    from r1repro.rewards.sandbox import Sandbox
+    from r1repro.sandbox.box import Sandbox
 
     warm = Sandbox(slots=parallel)
     cold = Sandbox(slots=parallel, warm=False, uid_base=warm.uid_base + parallel)

@@ -18,11 +18,11 @@ TOOLS = {
     "pipeline": ("r1repro.pipeline", "run the stages of a pipeline recipe in order, resumable"),
     "eval": ("r1repro.evaluation.cli", "evaluate checkpoints on benchmarks (pass@1, cons@k, pass@k)"),
     "sample": ("r1repro.generation.cli", "sample completions to JSONL with hf / vllm / server"),
-    "traces": ("r1repro.engines.trace_steps",
+    "traces": ("r1repro.stages.traces",
                "sample, score and filter the traces a cold_start / rejection_sft stage trains on"),
-    "stage-eval": ("r1repro.engines.evaluate", "evaluate a finished stage's model on its recipe's eval tasks"),
+    "stage-eval": ("r1repro.stages.evaluate", "evaluate a finished stage's model on its recipe's eval tasks"),
     "rewards": ("r1repro.rewards.cli", "list rewards, or score a JSONL file with one"),
-    "check": ("r1repro.check", "validate a recipe without downloading anything"),
+    "check": ("r1repro.check.cli", "validate a recipe without downloading anything"),
     "slurm": ("r1repro.slurm", "plan or print the Slurm/accelerate command lines for a recipe"),
 }
 

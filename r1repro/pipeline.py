@@ -32,11 +32,11 @@ from r1repro.config import (
     read_recipe_file,
     with_default_output_dir,
 )
-from r1repro.engines.evaluate import STAGE_EVAL_ENV, eval_wanted
 from r1repro.report import write_report
 from r1repro.rundir import DEFAULT_RUN_DIR, PREEMPTED_EXIT_CODE, is_done, read_done, resolved_config
 from r1repro.stages import STAGES, checkpoint_name
 from r1repro.stages.args import load_stage_args, parts
+from r1repro.stages.evaluate import STAGE_EVAL_ENV, eval_wanted
 from r1repro.studies import parse_study, run_pass_at_k_study
 
 PIPELINE_KEYS = {"run_dir", "stages", "description", "pass_at_k"}

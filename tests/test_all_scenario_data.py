@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from r1repro import check
+from r1repro.check import cli as check
 from r1repro.config import ConfigError, DataArgs
 from r1repro.prompts import builder_for
 from r1repro.stages.all_scenario_rl import AllScenarioArgs, general_rows, mixed_rows, reward_model_pairs, scored_pairs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from r1repro import check
+from r1repro.check import cli as check
 from r1repro.stages.args import at_world_size
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,7 +133,7 @@ def test_a_stage_without_a_module_is_one_clear_line(monkeypatch):
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kwargs):
-        if name == "r1repro.engines.sft":  # the engine the distill stage runs (r1repro.stages.STAGES)
+        if name == "r1repro.trainers.sft":  # the trainer the distill stage runs (r1repro.stages.STAGES)
             raise ModuleNotFoundError(f"No module named '{name}'", name=name)
         return real_import(name, *args, **kwargs)
 
@@ -141,7 +141,7 @@ def test_a_stage_without_a_module_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(check.importlib, "import_module", lambda name: fake_import(name))
     (report,) = check.check_file("recipes/tiny/distill.yaml")
     assert report.errors == [
-        "stage 'distill' is not implemented in this checkout (r1repro/engines/sft.py is missing)"]
+        "stage 'distill' is not implemented in this checkout (r1repro/trainers/sft.py is missing)"]
 
 
 def test_schedule_descriptions():
@@ -154,7 +154,7 @@ def test_schedule_descriptions():
 def test_the_light_modules_import_neither_torch_nor_transformers():
     """The CLI, the pipeline, the Slurm planner (run in sbatch scripts) and `r1repro check` load TRL only
     for a stage that needs it: importing them must not pull torch or transformers in."""
-    code = ("import sys, r1repro.check, r1repro.slurm.plan, r1repro.slurm.submit, r1repro.pipeline, r1repro.cli; "
+    code = ("import sys, r1repro.check.cli, r1repro.slurm.plan, r1repro.slurm.submit, r1repro.pipeline, r1repro.cli; "
             "print('transformers' in sys.modules, 'torch' in sys.modules)")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)

@@ -14,10 +14,10 @@ from r1repro.config import (
     load_recipe,
     parse_config,
 )
-from r1repro.engines import grpo
 from r1repro.pipeline import load_pipeline, stage_argv, stage_state
 from r1repro.stages import cpt, part_types
 from r1repro.stages.runner import run_stage
+from r1repro.trainers import grpo
 
 
 def write(tmp_path, text, name="recipe.yaml"):

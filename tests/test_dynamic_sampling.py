@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from r1repro.config import ConfigError, parse_config
-from r1repro.dynamic_sampling import (
+from r1repro.report import read_metrics
+from r1repro.stages import part_types
+from r1repro.trainers import grpo
+from r1repro.trainers.dynamic_sampling import (
     HANDLED_KEYS,
     LEFT_PADDED,
     RIGHT_PADDED,
@@ -20,9 +23,6 @@ from r1repro.dynamic_sampling import (
     cost_line,
     reward_names,
 )
-from r1repro.engines import grpo
-from r1repro.report import read_metrics
-from r1repro.stages import part_types
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,7 @@ def test_check_validates_and_prints_the_cost(tmp_path):
 def test_trl_extension_point_is_what_dynamic_sampling_was_built_on():
     """If this fails, TRL changed the methods DynamicSamplingGRPOTrainer overrides: re-read
     grpo_trainer.py's _prepare_inputs / _generate_and_score_completions / _calculate_rewards and adapt
-    r1repro/dynamic_sampling.py before relaxing anything here."""
+    r1repro/trainers/dynamic_sampling.py before relaxing anything here."""
     from trl import GRPOConfig, GRPOTrainer
     from trl.trainer.utils import RepeatSampler
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from r1repro import check
+from r1repro.check import cli as check
 from r1repro.lengths import (
     drop_long_prompts,
     drop_long_sft_examples,
@@ -80,7 +80,7 @@ def test_grpo_stage_drops_prompts_that_leave_no_room(micro_model):
     from trl import GRPOConfig
 
     from r1repro.config import ConfigError
-    from r1repro.engines.grpo import drop_long_grpo_prompts
+    from r1repro.trainers.grpo import drop_long_grpo_prompts
 
     model = AutoModelForCausalLM.from_pretrained(micro_model)
     tokenizer = AutoTokenizer.from_pretrained(micro_model)

@@ -10,10 +10,11 @@ import time
 
 import pytest
 
-from r1repro.rewards import STATS, mathpool, resolve_reward
+from r1repro.rewards import STATS, resolve_reward
 from r1repro.rewards.accuracy import score_answers
-from r1repro.rewards.mathpool import MathPool
 from r1repro.rewards.mathtext import brace_arguments, clean_math_text, is_prose
+from r1repro.sandbox import mathpool
+from r1repro.sandbox.mathpool import MathPool
 
 accuracy = resolve_reward("accuracy")
 

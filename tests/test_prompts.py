@@ -8,16 +8,16 @@ import json
 
 import pytest
 
-from r1repro import check
+from r1repro.check import cli as check
 from r1repro.config import ConfigError
-from r1repro.engines.sft import read_trace_rows
-from r1repro.engines.traces import canonical_response
 from r1repro.generation.cli import main as sample_main
 from r1repro.jsonl import read_jsonl
 from r1repro.prompts import PromptBuilder, builder_for, trace_row
 from r1repro.rewards import build_rewards
 from r1repro.rewards.reward_model import scored_text
 from r1repro.tiny.model import build_char_tokenizer
+from r1repro.trainers.sft import read_trace_rows
+from r1repro.trainers.traces import canonical_response
 
 CHATML = ("{% for m in messages %}"
           "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from r1repro import check
+from r1repro.check import cli as check
 from r1repro.data import load_rows
 from r1repro.gym import parse_spec, spec_error
 from r1repro.rewards import STATS, resolve_reward

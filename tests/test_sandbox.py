@@ -19,7 +19,7 @@ import uuid
 import pytest
 
 from r1repro.rewards import STATS, resolve_reward
-from r1repro.rewards.sandbox import Limits, Sandbox
+from r1repro.sandbox.box import Limits, Sandbox
 
 pytestmark = pytest.mark.sandbox
 

@@ -114,7 +114,7 @@ def test_the_light_batch_rule_is_trls(fields):
 
     from trl import GRPOConfig
 
-    from r1repro.check import trl_batch
+    from r1repro.check.cli import trl_batch
     from r1repro.slurm.plan import DEFAULTS, batch_arithmetic
     from r1repro.stages.args import at_world_size
 

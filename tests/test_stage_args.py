@@ -4,9 +4,6 @@ import pytest
 from trl import DistillationConfig, DPOConfig, GRPOConfig, ModelConfig, SFTConfig
 
 from r1repro.config import DataArgs, EvalArgs, RewardArgs, RunArgs, parse_config
-from r1repro.dynamic_sampling import DynamicSamplingArgs
-from r1repro.engines import grpo
-from r1repro.engines.traces import TraceArgs
 from r1repro.pipeline import load_pipeline, stage_argv, state_of
 from r1repro.rundir import fingerprint, resolved_config
 from r1repro.stages import STAGES, all_scenario_rl
@@ -14,6 +11,9 @@ from r1repro.stages.all_scenario_rl import AllScenarioArgs
 from r1repro.stages.args import load_stage_args
 from r1repro.stages.cpt import CptArgs
 from r1repro.stages.dpo import DpoArgs
+from r1repro.trainers import grpo
+from r1repro.trainers.dynamic_sampling import DynamicSamplingArgs
+from r1repro.trainers.traces import TraceArgs
 
 GRPO_TYPES = (RunArgs, DataArgs, RewardArgs, EvalArgs, GRPOConfig, ModelConfig, DynamicSamplingArgs)
 TRACE_SFT_TYPES = (RunArgs, DataArgs, EvalArgs, TraceArgs, SFTConfig, ModelConfig)
@@ -52,7 +52,7 @@ def test_the_loader_keeps_every_tiny_stage_fingerprint(tmp_path):
 def test_args_are_named_by_role(tmp_path):
     args = load_stage_args("all_scenario_rl", ["--config", "recipes/tiny/all_scenario_rl.yaml",
                                                "--run_dir", str(tmp_path)])
-    assert isinstance(args, grpo.GRPOStageArgs)  # the GRPO engine trains it as it is
+    assert isinstance(args, grpo.GRPOStageArgs)  # the GRPO trainer trains it as it is
     assert isinstance(args.train, GRPOConfig) and isinstance(args.scenario, AllScenarioArgs)
     assert args.train.output_dir == f"{tmp_path}/all_scenario_rl"
     assert args.eval.eval_num_problems > 0 and args.data.dataset == "tiny:addition"

@@ -5,10 +5,10 @@ exactly that prompt (issue 12: distilled students were saved with the base's Cha
 import pytest
 from transformers import AutoTokenizer
 
-from r1repro.engines.training import plain_chat_template
 from r1repro.rewards.format import format_reward
 from r1repro.templates import R1ZERO_TEMPLATE, get_template, render_prompt
 from r1repro.tiny.model import build_char_tokenizer
+from r1repro.trainers.training import plain_chat_template
 
 PROBLEMS = ["What is 12+7?", "Solve x^2 = 4.", 'A "quoted" {brace} problem. ', "문제 하나"]
 

@@ -64,8 +64,8 @@ def test_sharded_sampling_then_select(tmp_path, models):
 def test_a_multi_process_launch_never_samples(tmp_path, models, monkeypatch):
     """Each rank of an `accelerate launch` finds no traces: one line, no engine built on any rank."""
     from r1repro.config import ConfigError, DataArgs
-    from r1repro.engines.trace_steps import ensure_traces
-    from r1repro.engines.traces import TraceArgs
+    from r1repro.trainers.trace_steps import ensure_traces
+    from r1repro.trainers.traces import TraceArgs
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match="sampling is a step of its own, run `r1repro traces <stage>"):
@@ -77,7 +77,7 @@ def test_a_ranks_sampling_child_gets_its_own_gpu_and_no_launch_variables(monkeyp
     """`r1repro traces` over N ranks (sample_over_ranks, run for real in tests/test_dist_more.py on CPU): the
     sampling child of the rank with LOCAL_RANK 1 sees only the second visible GPU, and none of torchrun's
     variables (an engine that reads them would take itself for a rank of the launch)."""
-    from r1repro.engines.trace_steps import rank_child_env
+    from r1repro.trainers.trace_steps import rank_child_env
 
     for key, value in {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "MASTER_PORT": "29500",
                        "TORCHELASTIC_RUN_ID": "x", "CUDA_VISIBLE_DEVICES": "4,5"}.items():

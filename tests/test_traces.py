@@ -5,7 +5,9 @@ import random
 
 import pytest
 
-from r1repro.engines.traces import (
+from r1repro.jsonl import read_jsonl, write_jsonl
+from r1repro.stages.all_scenario_rl import general_pairs, wrong_answer
+from r1repro.trainers.traces import (
     TraceArgs,
     canonical_response,
     preference_pairs,
@@ -13,8 +15,6 @@ from r1repro.engines.traces import (
     score_samples,
     select_traces,
 )
-from r1repro.jsonl import read_jsonl, write_jsonl
-from r1repro.stages.all_scenario_rl import general_pairs, wrong_answer
 
 ROW = {"id": "a", "problem": "Compute 12 + 34", "solution": "46", "task": "reasoning", "lang": "en"}
 OTHER = {"id": "b", "problem": "Compute 50 + 50", "solution": "100", "task": "reasoning", "lang": "en"}

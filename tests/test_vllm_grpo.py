@@ -127,7 +127,7 @@ import json, sys
 if __name__ == "__main__":
     from datasets import Dataset
     from trl import GRPOConfig
-    from r1repro.dynamic_sampling import DynamicSampling, trainer_class
+    from r1repro.trainers.dynamic_sampling import DynamicSampling, trainer_class
     from r1repro.generation.vllm_sync import use_reload_sync_where_needed
     from r1repro.templates import render_prompt
     from r1repro.tiny.model import build_tiny_model

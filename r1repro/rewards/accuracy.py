@@ -8,7 +8,7 @@ are first cleaned as models and datasets write them (`mathtext.py`: `\\$18`, `18
 
 Plain integers on both sides (the tiny recipe's case: "579" vs "579") are compared right here: that is
 exactly what math-verify concludes for them, and it keeps a 64-completion batch well under a
-millisecond. Everything else goes to the worker pool (`mathpool.py`), which bounds every sample by a
+millisecond. Everything else goes to the worker pool (`r1repro/sandbox/mathpool.py`), which bounds every sample by a
 hard timeout.
 """
 
@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from .mathpool import get_pool
+from r1repro.sandbox.mathpool import get_pool
+
 from .mathtext import clean_math_text, is_prose
 from .registry import _bump, current_reward_name, note_timeouts, register
 from .text import completion_text, extract_answer, last_boxed

@@ -1,4 +1,4 @@
-"""`code_tests`: run the completion's program against the row's tests in the sandbox (`sandbox.py`).
+"""`code_tests`: run the completion's program against the row's tests in the sandbox (`r1repro/sandbox/box.py`).
 
 The program is the last fenced code block of the answer part (the last `<answer>` block, else what
 follows `</think>`, else the whole completion); without a fence, the answer part itself when it is
@@ -21,9 +21,10 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from r1repro.sandbox.box import Limits, Sandbox, SandboxUnavailable
+
 from .codecall import Case, call_cases, call_spec, check_cases, stdin_shape
 from .registry import note_timeouts, register
-from .sandbox import Limits, Sandbox, SandboxUnavailable
 from .text import answer_part, completion_text, last_code_block
 
 logger = logging.getLogger(__name__)

@@ -4,25 +4,23 @@ Rows come from a `gym:<task>` dataset (r1repro/gym.py), whose `gym` column says 
 row is; rows without it score None (does not apply), so the reward mixes with other datasets. The
 answer is the last `<answer>` block (else the text after `</think>`, else the whole completion, with
 `answer_fallback: true`). Scores are the task's: 1.0 correct, partial credit where the task gives it.
-Verifiers run in worker processes with a hard per-sample timeout, like math-verify (mathpool.py).
+Verifiers run in worker processes with a hard per-sample timeout, like math-verify (r1repro/sandbox/mathpool.py).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
-from .mathpool import MathPool, shared_pool
+from r1repro.sandbox.mathpool import GYM_WORKER, MathPool, shared_pool
+
 from .registry import _bump, current_reward_name, note_timeouts, register
 from .text import answer_part, completion_text, extract_answer
-
-WORKER = Path(__file__).with_name("_gymworker.py")
 
 
 def get_gym_pool() -> MathPool:
     """Process-wide pool of gym workers. Size: $R1REPRO_GYM_WORKERS, else min(2, CPUs)."""
-    return shared_pool(WORKER, "R1REPRO_GYM_WORKERS", max_size=2)
+    return shared_pool(GYM_WORKER, "R1REPRO_GYM_WORKERS", max_size=2)
 
 
 @register("reasoning_gym")

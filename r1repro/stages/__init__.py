@@ -1,15 +1,17 @@
 """The R1 chain as one table: every stage, the module that runs it and what the CLI, the pipeline,
 the report, `r1repro check` and the Slurm planner need to know about it.
 
-A stage's module (an engine in r1repro/engines/ shared by several stages, or a module of its own in
+A stage's module (a trainer in r1repro/trainers/ that several stages share, or a module of its own in
 this package) has
 - `ARGS`: its typed args, one dataclass whose fields are the config dataclasses its recipe fills, by role
   (`run`, `data`, `eval`, `train`, `model`, its own); r1repro/stages/args.py loads a recipe into it;
-- `inputs(args) -> StageInputs` (r1repro/stages/inputs.py): the data and rewards it reads, resolved from its
+- `inputs(args) -> StageInputs` (r1repro/trainers/inputs.py): the data and rewards it reads, resolved from its
   args; `run` trains on them and `r1repro check` checks them, so the stage's rules live in one place;
 - `run(stage, args) -> dict`: train, save the model into args.train.output_dir, return extra fields for
   DONE.json.
-r1repro/stages/runner.py does the rest (load the args, skip if done, mark done, eval).
+r1repro/stages/runner.py does the rest (load the args, skip if done, mark done, eval). The steps of a stage
+that run in processes of their own live here too: `r1repro stage-eval` (evaluate.py) and `r1repro traces`
+(traces.py). Nothing below this package imports it: the trainers are named here by string only.
 
 This module imports nothing heavy: the Slurm helpers and `r1repro check` read it without torch.
 """
@@ -59,26 +61,26 @@ def part_types(args_type) -> tuple:
     return tuple(hints[f.name] for f in dataclasses.fields(args_type))
 
 
-GRPO_ENGINE = "r1repro.engines.grpo"
-TRACE_SFT_ENGINE = "r1repro.engines.sft"
+GRPO_TRAINER = "r1repro.trainers.grpo"
+TRACE_SFT_TRAINER = "r1repro.trainers.sft"
 
 # In pipeline order.
 STAGES: dict[str, Stage] = {stage.name: stage for stage in [
     Stage("cpt", "r1repro.stages.cpt", checkpoint="base",
           help="continued pre-training on plain text; on CPU it builds the tiny base model"),
-    Stage("r1zero", GRPO_ENGINE, grpo=True, slurm_script="stage0_r1zero.sh",
+    Stage("r1zero", GRPO_TRAINER, grpo=True, slurm_script="stage0_r1zero.sh",
           help="stage 0: GRPO from a base model, R1-Zero template, rule rewards (format + accuracy)"),
-    Stage("cold_start", TRACE_SFT_ENGINE, samples_traces=True, slurm_script="stage1_cold_start.sh",
+    Stage("cold_start", TRACE_SFT_TRAINER, samples_traces=True, slurm_script="stage1_cold_start.sh",
           help="stage 1: readable long-CoT traces (from the R1-Zero model or a dataset), SFT of the base"),
-    Stage("reasoning_rl", GRPO_ENGINE, grpo=True, slurm_script="stage2_grpo.sh",
+    Stage("reasoning_rl", GRPO_TRAINER, grpo=True, slurm_script="stage2_grpo.sh",
           help="stage 2: GRPO from the cold-start model: accuracy + format + language consistency"),
-    Stage("rejection_sft", TRACE_SFT_ENGINE, samples_traces=True, slurm_script="stage3_rejection_sft.sh",
+    Stage("rejection_sft", TRACE_SFT_TRAINER, samples_traces=True, slurm_script="stage3_rejection_sft.sh",
           help="stage 3: sample k, verify, keep <= m correct, mix general data, SFT of the base"),
     Stage("dpo", "r1repro.stages.dpo",
           help="optional: DPO on stage 3's correct-vs-incorrect pairs"),
     Stage("all_scenario_rl", "r1repro.stages.all_scenario_rl", grpo=True, slurm_script="stage4_all_scenario_rl.sh",
           help="stage 4: GRPO over mixed prompts, rewards (rules, reward model) routed by `task`"),
-    Stage("distill", TRACE_SFT_ENGINE, slurm_script="stage5_distill.sh",
+    Stage("distill", TRACE_SFT_TRAINER, slurm_script="stage5_distill.sh",
           help="stage 5: SFT of a smaller student on the traces rejection_sft kept"),
     Stage("distill_on_policy", "r1repro.stages.distill_on_policy",
           help="stage 5 option: on-policy distillation (the student samples, matches the teacher)"),
@@ -86,8 +88,8 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in [
 
 GRPO_STAGES = frozenset(name for name, stage in STAGES.items() if stage.grpo)
 TRACE_STAGES = tuple(name for name, stage in STAGES.items() if stage.samples_traces)
-# SFT on problem/response traces (the engine drops examples longer than max_length at load).
-TRACE_SFT_STAGES = tuple(name for name, stage in STAGES.items() if stage.module == TRACE_SFT_ENGINE)
+# SFT on problem/response traces (the trainer drops examples longer than max_length at load).
+TRACE_SFT_STAGES = tuple(name for name, stage in STAGES.items() if stage.module == TRACE_SFT_TRAINER)
 
 
 def checkpoint_name(entry: str) -> str:

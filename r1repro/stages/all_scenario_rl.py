@@ -29,11 +29,11 @@ from trl import RewardConfig, RewardTrainer
 
 from r1repro.config import ConfigError, installed_field_name
 from r1repro.data import dataset_rows, load_rows
-from r1repro.engines import grpo
-from r1repro.engines.callbacks import MetricsJsonlCallback
 from r1repro.jsonl import read_jsonl
 from r1repro.prompts import builder_for
-from r1repro.stages.inputs import PREFERENCE_COLUMNS, StageInputs, prompt_columns, reward_columns
+from r1repro.trainers import grpo
+from r1repro.trainers.callbacks import MetricsJsonlCallback
+from r1repro.trainers.inputs import PREFERENCE_COLUMNS, StageInputs, prompt_columns, reward_columns
 
 
 @dataclass

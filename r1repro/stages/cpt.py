@@ -16,11 +16,11 @@ from trl import ModelConfig, SFTConfig, SFTTrainer
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
 from r1repro.data import load_rows
-from r1repro.engines.training import train_and_save
 from r1repro.rundir import require_stage_output
-from r1repro.stages.inputs import StageInputs
 from r1repro.tiny.corpus import build_corpus
 from r1repro.tiny.model import build_tiny_model
+from r1repro.trainers.inputs import StageInputs
+from r1repro.trainers.training import train_and_save
 
 
 @dataclass

@@ -19,10 +19,10 @@ from trl import DistillationConfig, DistillationTrainer, ModelConfig
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
 from r1repro.data import dataset_rows, prompt_dataset
-from r1repro.engines.training import load_policy, train_and_save
 from r1repro.prompts import builder_for
 from r1repro.rundir import require_stage_output
-from r1repro.stages.inputs import StageInputs, prompt_columns
+from r1repro.trainers.inputs import StageInputs, prompt_columns
+from r1repro.trainers.training import load_policy, train_and_save
 
 
 @dataclass

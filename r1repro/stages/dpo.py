@@ -13,10 +13,10 @@ import datasets
 from trl import DPOConfig, DPOTrainer, ModelConfig
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
-from r1repro.engines.training import load_policy, train_and_save
 from r1repro.jsonl import read_jsonl
 from r1repro.prompts import builder_for
-from r1repro.stages.inputs import PREFERENCE_COLUMNS, StageInputs
+from r1repro.trainers.inputs import PREFERENCE_COLUMNS, StageInputs
+from r1repro.trainers.training import load_policy, train_and_save
 
 
 @dataclass

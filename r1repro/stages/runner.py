@@ -2,7 +2,7 @@
 
 Load the recipe into the stage's typed args (r1repro/stages/args.py), skip the stage when its DONE.json
 matches the resolved config, else train (the stage module's `run`) and write DONE.json (r1repro.rundir).
-The end-of-stage eval then runs in a child process (r1repro/engines/evaluate.py).
+The end-of-stage eval then runs in a child process (r1repro/stages/evaluate.py).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import sys
 import time
 
 from r1repro.config import ConfigError
-from r1repro.engines.evaluate import eval_here, run_eval_child
-from r1repro.engines.training import collective_failure, sync_ranks
 from r1repro.rundir import finish_stage, is_main_process, resolved_config, start_stage
 from r1repro.stages import STAGES
 from r1repro.stages.args import load_stage_args, parts
+from r1repro.stages.evaluate import eval_here, run_eval_child
+from r1repro.trainers.training import collective_failure, sync_ranks
 
 
 def run_stage(stage: str, argv: list[str] | None = None) -> int:

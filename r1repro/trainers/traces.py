@@ -1,6 +1,6 @@
 """Sample, verify, filter: turn a model's outputs into SFT traces and preference pairs.
 
-The sampling itself runs outside the training process (r1repro/engines/trace_steps.py, through
+The sampling itself runs outside the training process (r1repro/trainers/trace_steps.py, through
 `r1repro sample`); this module scores and filters what it wrote.
 
 Used by stage 1 (cold start from R1-Zero samples) and stage 3 (rejection sampling). The R1 paper's

@@ -7,13 +7,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from r1repro.check_inputs import Finding, note, summary
-from r1repro.dynamic_sampling import cost_line, parse_spec
+from r1repro.check.inputs import Finding, note, summary
 from r1repro.rundir import resolved_config
 from r1repro.slurm.plan import Plan
 from r1repro.stages import GRPO_STAGES
 from r1repro.stages.args import parts
-from r1repro.stages.inputs import StageInputs
+from r1repro.trainers.dynamic_sampling import cost_line, parse_spec
+from r1repro.trainers.inputs import StageInputs
 
 
 def trl_batch(stage: str, train_args, num_processes: int) -> dict:

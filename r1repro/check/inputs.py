@@ -1,11 +1,11 @@
-"""The input checks of `r1repro check` (r1repro/check.py): files and model paths present, dataset
+"""The input checks of `r1repro check` (r1repro/check/cli.py): files and model paths present, dataset
 columns readable where the data is local, rewards resolvable, the prompt template renders, eval
 tasks valid. Each check takes (stage, config, fields already reported bad, the stage's inputs) and returns
-Findings: one per problem, naming the field, plus notes; r1repro/check.py renders them.
+Findings: one per problem, naming the field, plus notes; r1repro/check/cli.py renders them.
 
 `config` is the stage's resolved config (defaults included) when its recipe loads, else the recipe as
 written; the stage's inputs (which datasets it reads with which columns, its rewards as it builds them)
-come from the stage's own `inputs(args)` (r1repro/stages/inputs.py), None when the recipe does not load:
+come from the stage's own `inputs(args)` (r1repro/trainers/inputs.py), None when the recipe does not load:
 no stage rule is written here."""
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from pathlib import Path
 
 from huggingface_hub import try_to_load_from_cache
 
+from r1repro.config import ConfigError
 from r1repro.gym import COLUMNS as GYM_COLUMNS
 from r1repro.gym import spec_error
 from r1repro.rewards import build_rewards, resolve_reward
 from r1repro.rundir import DEFAULT_RUN_DIR
-from r1repro.stages.inputs import StageInputs
 from r1repro.templates import render_prompt
 from r1repro.tiny.tasks import TASKS, task_rows
+from r1repro.trainers.dynamic_sampling import check_metric, parse_spec, reward_names
+from r1repro.trainers.inputs import StageInputs
 
 ERROR, NOTE, SUMMARY = "error", "note", "summary"
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
@@ -258,5 +260,16 @@ def check_eval_tasks(stage: str, config: dict, bad: set[str], inputs: StageInput
             yield problem("eval_tasks", f"eval_tasks[{i}].answer_reward: {err}")
 
 
-# check_lengths (r1repro/check_lengths.py) runs after these: it reads the data these checks vouch for.
+def check_dynamic_sampling(stage: str, config: dict, bad: set[str], inputs):
+    """dynamic_sampling's metric names a reward of the stage (the field's own shape is checked by the parse).
+    `inputs`: the stage's StageInputs (r1repro/trainers/inputs.py), None when the recipe does not load."""
+    if inputs is None or inputs.rewards is None or "dynamic_sampling" in bad or "rewards" in bad:
+        return
+    try:
+        check_metric(parse_spec(config.get("dynamic_sampling")), reward_names(inputs.rewards))
+    except ConfigError as err:
+        yield problem("dynamic_sampling", str(err).removeprefix("field 'dynamic_sampling': "))
+
+
+# check_lengths (r1repro/check/lengths.py) runs after these: it reads the data these checks vouch for.
 INPUT_CHECKS = (check_paths, check_rewards, check_template, check_eval_tasks)

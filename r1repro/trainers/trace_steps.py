@@ -8,7 +8,7 @@ be held. So a trace-SFT stage with `source_model` runs in three steps:
 2. sample: `r1repro sample` on them in its own process: one shard, or one per node / job-array
    task (`--num-shards N`, shard from `--shard-index` or SLURM_ARRAY_TASK_ID), each writing
    <output_dir>/samples/samples[.shard-i-of-N].jsonl (resumable);
-3. select: score and filter every shard's samples (R1's filters, engines/traces.py) into
+3. select: score and filter every shard's samples (R1's filters, trainers/traces.py) into
    samples/selected.jsonl, dpo_pairs.jsonl and traces_summary.json in output_dir.
 
 Then the stage trains on the selected traces (plus general rows), written to traces.jsonl.
@@ -22,7 +22,6 @@ rank r samples shard r of N (its child pinned to the rank's GPU), and rank 0 sel
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import dataclasses
 import functools
@@ -38,13 +37,11 @@ import torch
 
 from r1repro.config import ConfigError
 from r1repro.data import dataset_rows
-from r1repro.engines.traces import preference_pairs, score_samples, select_traces
-from r1repro.engines.training import collective_failure, sync_ranks
 from r1repro.files import write_json_atomic
 from r1repro.jsonl import read_jsonl, write_jsonl
 from r1repro.prompts import builder_for
-from r1repro.stages import TRACE_STAGES
-from r1repro.stages.args import load_stage_args
+from r1repro.trainers.traces import preference_pairs, score_samples, select_traces
+from r1repro.trainers.training import sync_ranks
 
 
 def samples_dir(output_dir: str | Path) -> Path:
@@ -217,62 +214,3 @@ def sample_over_ranks(trace_args, data_args, sft_args) -> None:
     sft_args.distributed_state.wait_for_everyone()
     if rank == 0:
         select_from_samples(trace_args, data_args, output_dir, seed)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`r1repro traces STAGE --config R [--prepare | --num-shards N [--shard-index I] | --select] [--field value ...]`
-
-    Without a step flag: all three steps in this process (sampling in a child), or, in an N-process launch,
-    over its ranks (`sample_over_ranks`). A Slurm job runs --prepare once, then --num-shards N on every node
-    (or as a job array), then --select."""
-    parser = argparse.ArgumentParser(prog="r1repro traces", description=__doc__.split("\n")[0], allow_abbrev=False)
-    parser.add_argument("stage", choices=TRACE_STAGES)
-    step = parser.add_mutually_exclusive_group()
-    step.add_argument("--prepare", action="store_true", help="only write the prompts (step 1)")
-    step.add_argument("--num-shards", type=int, help="only sample this process's shard of N (step 2)")
-    step.add_argument("--select", action="store_true", help="only score and filter the sampled shards (step 3)")
-    parser.add_argument("--shard-index", type=int, help="the shard (default: SLURM_ARRAY_TASK_ID, else SLURM_PROCID)")
-    args, rest = parser.parse_known_args(argv)
-    try:
-        stage_args = load_stage_args(args.stage, rest)
-        data_args, trace_args, sft_args = stage_args.data, stage_args.traces, stage_args.train
-        output_dir, seed = sft_args.output_dir, sft_args.seed
-        main_process = int(os.environ.get("RANK", "0")) == 0  # one line for a launch of N processes, not N
-        if not trace_args.source_model:
-            if main_process:
-                print(f"r1repro traces: {args.stage} trains on source_dataset (no source_model): nothing to sample")
-            return 0
-        if traces_ready(trace_args, data_args, output_dir, seed):
-            if main_process:
-                print(f"r1repro traces: {summary_path(output_dir)} is up to date")
-            return 0
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if args.num_shards is not None:
-            shard = args.shard_index
-            if shard is None and "SLURM_ARRAY_TASK_ID" not in os.environ:
-                # one shard per task of an srun step, or per rank of a torchrun / accelerate launch
-                shard = int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
-            run_sampling(trace_args, data_args, output_dir, seed, args.num_shards, shard)
-            return 0
-        if world > 1 and not (args.prepare or args.select):
-            sample_over_ranks(trace_args, data_args, sft_args)
-            return 0
-        if not main_process:
-            return 0  # one writer: the main process runs a single step (--prepare / --select) for the launch
-        if not args.select:
-            write_prompts(trace_args, data_args, output_dir, seed)
-        if args.prepare:
-            return 0
-        if not args.select:
-            run_sampling(trace_args, data_args, output_dir, seed)
-        select_from_samples(trace_args, data_args, output_dir, seed)
-    except ConfigError as err:
-        print(f"r1repro traces: error: {err}", file=sys.stderr)
-        return 2
-    except RuntimeError as err:  # a peer of sample_over_ranks died or hung: one line, not gloo's traceback
-        lost = collective_failure(err)
-        if lost is None:
-            raise
-        print(f"r1repro traces: error: {lost}", file=sys.stderr, flush=True)
-        return 1
-    return 0

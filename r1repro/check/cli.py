@@ -36,11 +36,10 @@ from pathlib import Path
 
 import yaml
 
-from r1repro.check_inputs import ERROR, INPUT_CHECKS, NOTE, SUMMARY, Finding, note, summary
-from r1repro.check_lengths import check_lengths
-from r1repro.check_summary import describe_schedule, summarise, trl_batch  # noqa: F401  (re-exported)
+from r1repro.check.inputs import ERROR, INPUT_CHECKS, NOTE, SUMMARY, Finding, check_dynamic_sampling, note, summary
+from r1repro.check.lengths import check_lengths
+from r1repro.check.summary import describe_schedule, summarise, trl_batch  # noqa: F401  (re-exported)
 from r1repro.config import ConfigError, load_recipe, validate_recipe
-from r1repro.dynamic_sampling import check_recipe as check_dynamic_sampling
 from r1repro.pipeline import load_pipeline, stage_args
 from r1repro.rundir import resolved_config
 from r1repro.slurm.plan import PlanError, Shape, make_plan, parse_overrides, read_recipe

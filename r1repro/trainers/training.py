@@ -1,4 +1,4 @@
-"""What the training engines share: model loading and saving, tracking, resume and preemption."""
+"""What the trainers share: model loading and saving, tracking, resume and preemption."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainingArguments
 from trl import get_peft_config
 
 from r1repro.config import ConfigError
-from r1repro.engines.callbacks import MetricsJsonlCallback, PreemptionCallback
 from r1repro.rundir import PREEMPTED_EXIT_CODE, last_checkpoint, require_stage_output
 from r1repro.templates import get_template
+from r1repro.trainers.callbacks import MetricsJsonlCallback, PreemptionCallback
 
 
 def setup_tracking(training_args, run_args, stage: str) -> None:

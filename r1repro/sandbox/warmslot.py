@@ -2,11 +2,11 @@
 
 Starting bubblewrap (namespaces, mounts, a tmpfs) costs about as much as starting Python, so a cold
 sandbox ran at ~0.45x a plain subprocess runner. Here each slot starts bwrap once, with the same
-isolation as a cold run (sandbox.Sandbox._bwrap: user/pid/net/ipc/uts/cgroup namespaces, --cap-drop
+isolation as a cold run (box.Sandbox._bwrap: user/pid/net/ipc/uts/cgroup namespaces, --cap-drop
 ALL, read-only /usr, a size-capped private /tmp, the slot's own unprivileged uid, a scrubbed
 environment), running `_zygote.py` as PID 1. Per run the host writes the program into the slot's
 read-only /code, hands the zygote the run's stdin file and stdout/stderr pipes over a socket
-(SCM_RIGHTS), and reads the pipes exactly as for a cold run (sandbox._collect). The zygote forks a
+(SCM_RIGHTS), and reads the pipes exactly as for a cold run (box._collect). The zygote forks a
 child that takes the rlimits and runs the program in its copy of the pre-warmed interpreter (the
 default `/usr/bin/python3 -I`) or execs the configured one; afterwards it kills every process of the
 run, empties /tmp and removes SysV IPC objects, so no state passes from one run to the next.

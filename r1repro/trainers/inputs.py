@@ -1,6 +1,6 @@
 """What a stage reads, resolved from its args: each stage module's `inputs(args)` returns a StageInputs, and
 both the stage's `run` and `r1repro check` use it, so a stage's data and reward rules are written once, in the
-stage (r1repro/check_inputs.py checks what it declares, without knowing stage rules)."""
+stage (r1repro/check/inputs.py checks what it declares, without knowing stage rules)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the r1repro package this file belongs to
 
 from r1repro.gym import _import, entry_of  # noqa: E402
-from r1repro.rewards._mathworker import serve, start_worker  # noqa: E402
+from r1repro.sandbox._mathworker import serve, start_worker  # noqa: E402
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
-"""GRPO with TRL's GRPOTrainer: the engine of stages r1zero, reasoning_rl and all_scenario_rl.
+"""GRPO with TRL's GRPOTrainer: the trainer of stages r1zero, reasoning_rl and all_scenario_rl.
 
 The stages only differ in their recipes and what they feed in; the loop is TRL's. Every GRPO knob
 (loss_type, beta, epsilon, epsilon_high, scale_rewards, num_generations, temperature,
 mask_truncated_completions, use_vllm/vllm_mode, ...) is a GRPOConfig field set in the recipe; ours on top:
-`dynamic_sampling` (DAPO's, r1repro/dynamic_sampling.py).
+`dynamic_sampling` (DAPO's, r1repro/trainers/dynamic_sampling.py).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RewardArgs, RunArgs
 from r1repro.data import dataset_rows, prompt_dataset
-from r1repro.dynamic_sampling import DynamicSamplingArgs, check_metric, parse_spec, trainer_class
-from r1repro.engines.training import load_policy, train_and_save
 from r1repro.generation.vllm_sync import use_reload_sync_where_needed
 from r1repro.lengths import drop_long_prompts, prompt_token_limit, report_dropped
 from r1repro.prompts import builder_for
 from r1repro.rewards import RewardStatsCallback, build_rewards
-from r1repro.rewards.mathpool import get_pool
-from r1repro.stages.inputs import StageInputs, prompt_columns, reward_columns
+from r1repro.sandbox.mathpool import get_pool
+from r1repro.trainers.dynamic_sampling import DynamicSamplingArgs, check_metric, parse_spec, trainer_class
+from r1repro.trainers.inputs import StageInputs, prompt_columns, reward_columns
+from r1repro.trainers.training import load_policy, train_and_save
 
 
 @dataclass
@@ -63,7 +63,7 @@ def build_reward_funcs(reward_specs: list, grpo_args, builder=None):
 
 def run(stage: str, args: GRPOStageArgs, train_rows=None, reward_funcs=None) -> dict:
     """Train with GRPO, save the final model into output_dir. `train_rows` and `reward_funcs`: a stage built
-    on this engine (all_scenario_rl) passes its own."""
+    on this trainer (all_scenario_rl) passes its own."""
     # Named as the trainer section below reads them.
     run_args, data_args, grpo_args, model_args = args.run, args.data, args.train, args.model
     builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import yaml
 from datasets import IterableDataset
 
-from r1repro.check_inputs import problem
 from r1repro.config import ConfigError
 
 KEYS = ("metric", "max_generation_batches")
@@ -116,17 +115,6 @@ def cost_line(spec: DynamicSampling, prompts: int, num_generations: int, max_com
             f"{tokens * n:,} completion tokens; zero-std groups dropped")
 
 
-def check_recipe(stage: str, config: dict, bad: set[str], inputs):
-    """`r1repro check`: the metric names a reward of the stage (the field's own shape is checked by the parse).
-    `inputs`: the stage's StageInputs (r1repro/stages/inputs.py), None when the recipe does not load."""
-    if inputs is None or inputs.rewards is None or "dynamic_sampling" in bad or "rewards" in bad:
-        return
-    try:
-        check_metric(parse_spec(config.get("dynamic_sampling")), reward_names(inputs.rewards))
-    except ConfigError as err:
-        yield problem("dynamic_sampling", str(err).removeprefix("field 'dynamic_sampling': "))
-
-
 # --------------------------------------------------------------------------------------------------
 # The trainer half.
 
@@ -216,7 +204,7 @@ def trainer_class():
             if unsupported or unknown:
                 raise ConfigError(f"field 'dynamic_sampling': TRL's batch holds {', '.join(unsupported + unknown)}, "
                                   "which dynamic sampling cannot join across generation batches (text-only "
-                                  "GRPO; see r1repro/dynamic_sampling.py)", "dynamic_sampling")
+                                  "GRPO; see r1repro/trainers/dynamic_sampling.py)", "dynamic_sampling")
             pad_id = self._tokenizer.pad_token_id
             gathered = {}
             for key, value in out.items():

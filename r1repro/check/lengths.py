@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from r1repro.check_inputs import Finding, note, run_dir_of, summary, where_is
+from r1repro.check.inputs import Finding, note, run_dir_of, summary, where_is
 from r1repro.data import load_rows
 from r1repro.jsonl import read_jsonl
 from r1repro.lengths import drop_long_prompts, drop_long_sft_examples, model_context, prompt_token_limit
@@ -78,7 +78,7 @@ def _sft_examples(config: dict, model: str, bad: set[str]) -> Finding | None:
 
 
 def _tokenizer(model: str):
-    # transformers is imported here, not at the top: r1repro.check imports this module, and `r1repro check` of
+    # transformers is imported here, not at the top: r1repro.check.cli imports this module, and `r1repro check` of
     # a pipeline or an accelerate config (and the CLI that dispatches to it) must not pay for torch.
     from transformers import AutoTokenizer
 

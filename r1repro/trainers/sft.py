@@ -1,4 +1,4 @@
-"""SFT on reasoning traces with TRL's SFTTrainer: the engine of cold_start, rejection_sft and distill.
+"""SFT on reasoning traces with TRL's SFTTrainer: the trainer of cold_start, rejection_sft and distill.
 
 The three stages differ only in where their traces come from:
 - cold_start: sample the R1-Zero model, keep correct, readable, single-language traces;
@@ -18,14 +18,14 @@ from trl import ModelConfig, SFTConfig, SFTTrainer
 
 from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
 from r1repro.data import LOCAL_SUFFIXES, load_rows
-from r1repro.engines.trace_steps import ensure_traces
-from r1repro.engines.traces import TraceArgs
-from r1repro.engines.training import load_policy, train_and_save
 from r1repro.jsonl import iter_jsonl, write_jsonl
 from r1repro.lengths import drop_long_sft_examples, report_dropped
 from r1repro.prompts import builder_for, trace_row
 from r1repro.rundir import is_main_process, require_stage_output
-from r1repro.stages.inputs import StageInputs, prompt_columns
+from r1repro.trainers.inputs import StageInputs, prompt_columns
+from r1repro.trainers.trace_steps import ensure_traces
+from r1repro.trainers.traces import TraceArgs
+from r1repro.trainers.training import load_policy, train_and_save
 
 
 @dataclass
@@ -63,7 +63,7 @@ def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str,
         summary = {"source": trace_args.source_dataset, "kept": len(rows)}
     elif trace_args.source_model:
         require_stage_output(trace_args.source_model, "source_model")
-        # Sampled in steps of their own (never in this training process): r1repro/engines/trace_steps.py.
+        # Sampled in steps of their own (never in this training process): r1repro/trainers/trace_steps.py.
         rows, summary = ensure_traces(trace_args, data_args, output_dir, seed)
     else:
         raise ConfigError("source_model or source_dataset: one of them is required")

@@ -23,6 +23,7 @@ from collections import deque
 from pathlib import Path
 
 WORKER = Path(__file__).with_name("_mathworker.py")
+GYM_WORKER = Path(__file__).with_name("_gymworker.py")  # the reasoning_gym reward's worker
 STARTUP_TIMEOUT_S = 120.0  # importing sympy on a loaded 2-core machine can be slow
 KILL_GRACE_S = 1.0  # the soft timer gets this long to work before we kill
 
