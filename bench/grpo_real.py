@@ -25,7 +25,10 @@ second, where a step's time goes, and the ratios the issue sets goals for: vllm 
     python bench/grpo_real.py [--steps 4] [--threads 1] [--modes vllm vllm_no_is hf plain]
 
 On the 2-core machines pin it (`taskset -c 0`) and run nothing else beside it: the ratios compare runs
-made one after another, so a neighbour that comes and goes skews them.
+made one after another, so a neighbour that comes and goes skews them. Each mode's process also times one
+fixed forward + backward of the model before and after its steps; the bench warns when those probes
+differ by more than 20% (the machine's speed changed under the run). It also prints the floor on
+vllm / hf that the step's other parts set: hf's step time without its generation, over hf's step time.
 """
 
 from __future__ import annotations
@@ -74,6 +77,50 @@ def on_log(self, args, state, control, logs, **kwargs):
     return log(self, args, state, control, logs, **kwargs)
 CallbackHandler.on_step_begin, CallbackHandler.on_step_end, CallbackHandler.on_log = on_step_begin, on_step_end, on_log
 
+# The backward and the optimizer step as spans of their own (TRL times neither).
+import accelerate
+def timed(name, call):
+    def run(*args, **kwargs):
+        t = time.perf_counter()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            record["spans"].append({"step": len(record["steps"]), "name": name, "s": time.perf_counter() - t})
+    return run
+accelerate.Accelerator.backward = timed("backward", accelerate.Accelerator.backward)
+pre_step, post_step = CallbackHandler.on_pre_optimizer_step, CallbackHandler.on_optimizer_step
+def on_pre_optimizer_step(self, args, state, control, **kwargs):
+    record["t_opt"] = time.perf_counter()
+    return pre_step(self, args, state, control, **kwargs)
+def on_optimizer_step(self, args, state, control, **kwargs):
+    record["spans"].append({"step": len(record["steps"]), "name": "optimizer",
+                            "s": time.perf_counter() - record.pop("t_opt")})
+    return post_step(self, args, state, control, **kwargs)
+CallbackHandler.on_pre_optimizer_step, CallbackHandler.on_optimizer_step = on_pre_optimizer_step, on_optimizer_step
+
+import os, torch
+from transformers import AutoModelForCausalLM
+
+def speed_probe():
+    # The machine's speed now: one fixed forward + backward of the model, the same in every mode. A
+    # neighbour's load (memory bandwidth on a 2-core machine) can double a step; this shows when it did.
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(os.environ["GRPO_REAL_MODEL"])
+    x = torch.randint(0, 1000, (4, 192))
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        model(x, labels=x).loss.backward()
+        times.append(time.perf_counter() - t)
+    record["probe"].append(sorted(times)[1])
+
+record["probe"] = []
+speed_probe()
+train_end = CallbackHandler.on_train_end
+def on_train_end(self, args, state, control, **kwargs):
+    speed_probe()
+    return train_end(self, args, state, control, **kwargs)
+CallbackHandler.on_train_end = on_train_end
 if mode == "plain":
     exec(compile(open(sys.argv[3]).read(), "plain_trl.py", "exec"))
 else:
@@ -123,6 +170,8 @@ MODES = ("vllm", "vllm_no_is", "hf", "plain")
 # TRL's span names, grouped into the parts of a step.
 GENERATION = {"vLLM.generate", "transformers.generate", "transformers.generate_batch"}
 SCORING = {"_calculate_rewards"}
+# Probes further apart than this mean the modes ran on a machine of changing speed.
+PROBE_SPREAD = 1.2
 
 
 def run_mode(mode: str, steps: int, threads: int, work: Path) -> dict:
@@ -138,7 +187,7 @@ def run_mode(mode: str, steps: int, threads: int, work: Path) -> dict:
                 "--disable_tqdm", "true", "--use_vllm", "false" if mode == "hf" else "true",
                 "--vllm_importance_sampling_correction", "false" if mode == "vllm_no_is" else "true"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "TOKENIZERS_PARALLELISM": "false"}
+           "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "TOKENIZERS_PARALLELISM": "false", "GRPO_REAL_MODEL": str(MODEL)}
     hook = work / "hook.py"
     hook.write_text(HOOK)
     proc = subprocess.run([str(VLLM_PYTHON), str(hook), str(out), mode, *tail], cwd=ROOT, env=env,
@@ -163,10 +212,12 @@ def summarize(mode: str, record: dict, completions_per_step: int) -> dict:
     prepare, loss = per_step({"_prepare_inputs"}), per_step({"compute_loss"})
     part["old-policy logprobs, batching"] = prepare - sum(part.values())
     part["loss forward"] = loss
-    part["backward + optimizer"] = step - prepare - loss
+    part["backward"] = per_step({"backward"})
+    part["optimizer"] = per_step({"optimizer"})
+    part["rest"] = step - prepare - loss - part["backward"] - part["optimizer"]
     lengths = [m["completions/mean_length"] for m in record["logs"][1:] if "completions/mean_length" in m]
     tokens = statistics.median(lengths) * completions_per_step if lengths else None
-    return {"mode": mode, "step_s": step, "steps_measured": len(kept), "parts": part,
+    return {"mode": mode, "step_s": step, "steps_measured": len(kept), "parts": part, "probe_s": record["probe"],
             "mean_completion_tokens": statistics.median(lengths) if lengths else None,
             "tokens_per_s": tokens / step if tokens else None,
             "generation_tokens_per_s": tokens / part["generation"] if tokens and part["generation"] else None}
@@ -197,9 +248,19 @@ def main() -> None:
         length = f"{r['mean_completion_tokens']:.0f}" if r["mean_completion_tokens"] else "?"
         print(f"  {r['mode']:10s} {r['step_s']:7.1f} s/step  completions ~{length} tokens  {tps}")
         print("         " + ", ".join(f"{k} {v:.1f} s" for k, v in r["parts"].items()))
+    probes = [p for r in rows for p in r["probe_s"]]
+    print("machine speed probe (fixed forward + backward, before / after each mode): "
+          + ", ".join(f"{r['mode']} " + " / ".join(f"{p:.2f}" for p in r["probe_s"]) + " s" for r in rows))
+    if max(probes) > PROBE_SPREAD * min(probes):
+        print(f"WARNING: the probe varied {max(probes) / min(probes):.2f}x: the machine's speed changed during "
+              "the run (a neighbour's load?), so the ratios below compare unlike conditions")
     by = {r["mode"]: r["step_s"] for r in rows}
     if {"vllm", "hf"} <= by.keys():
         print(f"vllm / hf step time: {by['vllm'] / by['hf']:.2f} (goal <= 0.50)")
+        hf = next(r for r in rows if r["mode"] == "hf")
+        floor = (hf["step_s"] - hf["parts"]["generation"]) / hf["step_s"]
+        print(f"  floor with generation free and the rest as in hf: {floor:.2f} (generation is "
+              f"{1 - floor:.0%} of an hf step)")
     if {"hf", "plain"} <= by.keys():
         print(f"ours (hf) / plain TRL (hf) step time: {by['hf'] / by['plain']:.2f} (goal <= 1.10)")
     if args.out:
