@@ -11,6 +11,7 @@ stops it on Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -21,6 +22,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 
@@ -240,6 +243,27 @@ class LocalSlurm:
                     p.kill()
                     p.wait()
         self.procs.clear()
+
+
+def log_of(cluster: LocalSlurm, job_id: str) -> str:
+    """A job's output so far ('' before its file exists)."""
+    path = Path(cluster.job(job_id)["StdOut"])
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+@contextlib.contextmanager
+def running_cluster(workdir: Path, nodes: int = 1):
+    """A started LocalSlurm, stopped on the way out: the body of every cluster fixture. Skips the test when
+    Slurm cannot run on this machine."""
+    reason = ensure_installed()
+    if reason:
+        pytest.skip(reason)
+    cluster = LocalSlurm(workdir, nodes=nodes)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import yaml
 
 from r1repro.report import read_metrics
 
-from slurm_cluster import LocalSlurm, ensure_installed
+from slurm_cluster import LocalSlurm, log_of, running_cluster
 
 pytestmark = pytest.mark.slurm
 
@@ -37,15 +37,8 @@ SHRINK = {
 
 @pytest.fixture(scope="module")
 def one_node(tmp_path_factory):
-    reason = ensure_installed()
-    if reason:
-        pytest.skip(reason)
-    c = LocalSlurm(tmp_path_factory.mktemp("slurm"))
-    try:
-        c.start()
-        yield c
-    finally:
-        c.stop()
+    with running_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -65,11 +58,6 @@ def sbatch(cluster: LocalSlurm, *args: str) -> str:
     # From the repository root, as users do: the scripts find slurm/lib.sh through the submit dir.
     r = cluster.run(["sbatch", "--parsable", *args], cwd=REPO)
     return r.stdout.strip().split(";")[0]
-
-
-def log_of(cluster: LocalSlurm, job_id: str) -> str:
-    path = Path(cluster.job(job_id)["StdOut"])
-    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def wait_ended(cluster: LocalSlurm, job_id: str, timeout: float) -> dict:
@@ -263,15 +251,8 @@ def test_pipeline_submitter_runs_the_tiny_chain(cluster, tmp_path):
 @pytest.fixture(scope="module")
 def three_nodes(tmp_path_factory):
     """Three slurmd (n1, n2, n3) on this machine: real multi-node allocations and job steps."""
-    reason = ensure_installed()
-    if reason:
-        pytest.skip(reason)
-    c = LocalSlurm(tmp_path_factory.mktemp("slurm3"), nodes=3)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.stop()
+    with running_cluster(tmp_path_factory.mktemp("slurm3"), nodes=3) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from r1repro.report import read_metrics
 
-from slurm_cluster import LocalSlurm, ensure_installed
+from slurm_cluster import LocalSlurm, log_of, running_cluster
 
 pytestmark = pytest.mark.slurm
 
@@ -37,15 +37,8 @@ DDP_TIMEOUT_S = 15
 
 @pytest.fixture(scope="module")
 def two_nodes(tmp_path_factory):
-    reason = ensure_installed()
-    if reason:
-        pytest.skip(reason)
-    c = LocalSlurm(tmp_path_factory.mktemp("slurm2"), nodes=2)
-    try:
-        c.start()
-        yield c
-    finally:
-        c.stop()
+    with running_cluster(tmp_path_factory.mktemp("slurm2"), nodes=2) as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -59,11 +52,6 @@ def sbatch(cluster: LocalSlurm, tmp_path: Path, *args: str) -> str:
     r = cluster.run(["sbatch", "--parsable", "--nodes=2", f"--output={tmp_path}/%x-%j.out", "slurm/stage0_r1zero.sh",
                      *args], cwd=REPO, env={"OMP_NUM_THREADS": "1"})
     return r.stdout.strip().split(";")[0]
-
-
-def log_of(cluster: LocalSlurm, job_id: str) -> str:
-    path = Path(cluster.job(job_id)["StdOut"])
-    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def node_lines(log: str) -> dict[str, list[str]]:
