@@ -39,8 +39,10 @@ lint: install
 # Everything CI runs: ruff first (seconds, fails fast), then unit tests, slow training tests (2-rank `dist` runs
 # among them), real Slurm and real vLLM tests; then the ZeRO-3 tests with deepspeed from its side folder; then
 # the unit tests (with `r1repro check` on every recipe) again under the versions a cluster install resolves to.
-test: lint vllm-venv cluster-venv deepspeed-deps system-deps smollm2
-	$(BIN)/python -m pytest --ignore=$(ZERO3_TESTS) $(PYTEST_ARGS)
+# The lighteval parity test runs in the main pass (lighteval from its own venv); R1REPRO_REQUIRE_LIGHTEVAL=1
+# makes its skip a failure, so CI cannot pass without comparing with lighteval.
+test: lint vllm-venv cluster-venv deepspeed-deps system-deps smollm2 lighteval-venv
+	R1REPRO_REQUIRE_LIGHTEVAL=1 $(BIN)/python -m pytest --ignore=$(ZERO3_TESTS) $(PYTEST_ARGS)
 	$(ZERO3_PYTEST) $(PYTEST_ARGS)
 	$(CLUSTER_PYTEST) $(PYTEST_ARGS)
 

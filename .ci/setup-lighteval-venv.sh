@@ -28,5 +28,5 @@ pip=(quiet "$venv/bin/python" -m pip install --quiet --progress-bar off)
 "${pip[@]}" "torch==2.13.0"
 "${pip[@]}" "lighteval==0.13.0"
 
-"$venv/bin/python" -c "import lighteval, math_verify; print('setup-lighteval-venv: lighteval', lighteval.__version__)"
+"$venv/bin/python" -c "import lighteval, latex2sympy2_extended; print('setup-lighteval-venv: lighteval', lighteval.__version__)"
 echo "setup-lighteval-venv: done in $(( $(date +%s) - start )) s"
