@@ -77,15 +77,20 @@ def on_log(self, args, state, control, logs, **kwargs):
     return log(self, args, state, control, logs, **kwargs)
 CallbackHandler.on_step_begin, CallbackHandler.on_step_end, CallbackHandler.on_log = on_step_begin, on_step_end, on_log
 
-# The backward and the optimizer step as spans of their own (TRL times neither).
-import accelerate
+# The backward and the optimizer step as spans of their own (TRL times neither). The backward also records
+# the process's minor page faults (fresh memory touched: each one a page zeroed by the kernel) and torch's
+# intra-op thread count, two things a colocated engine can change under the trainer.
+import accelerate, resource, torch
+def minor_faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 def timed(name, call):
     def run(*args, **kwargs):
-        t = time.perf_counter()
+        t, faults = time.perf_counter(), minor_faults()
         try:
             return call(*args, **kwargs)
         finally:
-            record["spans"].append({"step": len(record["steps"]), "name": name, "s": time.perf_counter() - t})
+            record["spans"].append({"step": len(record["steps"]), "name": name, "s": time.perf_counter() - t,
+                                    "minor_faults": minor_faults() - faults, "threads": torch.get_num_threads()})
     return run
 accelerate.Accelerator.backward = timed("backward", accelerate.Accelerator.backward)
 pre_step, post_step = CallbackHandler.on_pre_optimizer_step, CallbackHandler.on_optimizer_step
@@ -215,9 +220,12 @@ def summarize(mode: str, record: dict, completions_per_step: int) -> dict:
     part["backward"] = per_step({"backward"})
     part["optimizer"] = per_step({"optimizer"})
     part["rest"] = step - prepare - loss - part["backward"] - part["optimizer"]
+    backward = [s for s in spans if s["name"] == "backward"]
+    faults = statistics.median(sum(s["minor_faults"] for s in backward if s["step"] == i) for i in kept)
     lengths = [m["completions/mean_length"] for m in record["logs"][1:] if "completions/mean_length" in m]
     tokens = statistics.median(lengths) * completions_per_step if lengths else None
     return {"mode": mode, "step_s": step, "steps_measured": len(kept), "parts": part, "probe_s": record["probe"],
+            "backward_minor_faults": faults, "backward_threads": sorted({s["threads"] for s in backward}),
             "mean_completion_tokens": statistics.median(lengths) if lengths else None,
             "tokens_per_s": tokens / step if tokens else None,
             "generation_tokens_per_s": tokens / part["generation"] if tokens and part["generation"] else None}
@@ -248,6 +256,9 @@ def main() -> None:
         length = f"{r['mean_completion_tokens']:.0f}" if r["mean_completion_tokens"] else "?"
         print(f"  {r['mode']:10s} {r['step_s']:7.1f} s/step  completions ~{length} tokens  {tps}")
         print("         " + ", ".join(f"{k} {v:.1f} s" for k, v in r["parts"].items()))
+        print(f"         backward: {r['backward_minor_faults']:,.0f} minor page faults a step "
+              f"({r['backward_minor_faults'] * 4 / 1024:,.0f} MiB of fresh pages), "
+              f"torch threads {r['backward_threads']}")
     probes = [p for r in rows for p in r["probe_s"]]
     print("machine speed probe (fixed forward + backward, before / after each mode): "
           + ", ".join(f"{r['mode']} " + " / ".join(f"{p:.2f}" for p in r["probe_s"]) + " s" for r in rows))
