@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from r1repro.check import cli as check
+from r1repro.slurm.plan import trl_batch
 from r1repro.stages.args import at_world_size
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +93,9 @@ def test_the_shape_from_the_command_line_wins_over_the_hardware_line():
 
 def test_cli_overrides_are_checked_too():
     (report,) = check.check_file("recipes/qwen2.5-math-7b/r1zero.yaml", overrides=["--num_generations", "24"])
-    assert len(report.errors) == 1 and "not divisible by num_generations 24" in report.errors[0]
+    # 2 nodes x 8 GPUs, one serving vLLM: 8 training processes x 4 per device x 16 accumulation = 512
+    assert report.errors == ["cluster 2 node(s) x 8 GPU(s): field 'num_generations': generation_batch_size (512) "
+                             "must be divisible by num_generations (24), with 8 training process(es)"]
 
 
 @pytest.mark.parametrize("spelling", ["--run_dir", "--run_dir=", "--run-dir", "--run-dir="])
@@ -115,7 +118,7 @@ def test_trl_derives_the_batch_at_the_cluster_world_size_and_nothing_global_chan
     cpu = {"output_dir": "unused", "bf16": False}  # this machine has no GPU; the cluster's would
     args = grpo(**cpu, per_device_train_batch_size=4, gradient_accumulation_steps=16, num_generations=16)
     assert args.world_size == 16 and args.generation_batch_size == 1024 and args.steps_per_generation == 16
-    assert check.trl_batch("r1zero", args, 16)["prompts_per_generation"] == 64
+    assert trl_batch("r1zero", args, 16)["prompts_per_generation"] == 64
     with pytest.raises(ValueError):  # TRL's own rule: whole groups of num_generations per generation batch
         grpo(**cpu, per_device_train_batch_size=1, num_generations=24, gradient_accumulation_steps=1)
     check.check_file("recipes/qwen2.5-math-7b/r1zero.yaml")

@@ -107,8 +107,8 @@ def test_bad_recipe_fails_the_job_with_one_line(cluster, tmp_path):
     log = log_of(cluster, job)
     assert info["JobState"] == "FAILED" and info["ExitCode"] == "2:0", log
     errors = [line for line in log.splitlines() if line.startswith("r1repro slurm:")]
-    assert errors == ["r1repro slurm: generation batch 4 (per_device_train_batch_size 4 x 1 processes x 1 steps) "
-                      "is not divisible by num_generations 3"], log
+    assert errors == ["r1repro slurm: recipes/tiny/reasoning_rl.yaml: generation_batch_size (4) must be divisible "
+                      "by num_generations (3), with 1 training process(es)"], log
     assert "training:" not in log
 
 

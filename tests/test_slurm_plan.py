@@ -26,6 +26,7 @@ from r1repro.slurm.plan import (
     node_address,
     shape_from_env,
     train_env,
+    trl_batch,
     vllm_command,
 )
 from r1repro.slurm.submit import sbatch_commands, submit
@@ -44,6 +45,7 @@ def recipe(tmp_path):
                 "gradient_accumulation_steps": 1, "num_generations": 8, "use_vllm": True,
                 "vllm_mode": "server", "accelerate_config": str(REPO / "recipes/accelerate/zero3.yaml")}
         data.update(fields)
+        data = {key: value for key, value in data.items() if value is not None}  # None: left to the defaults
         path = tmp_path / "reasoning_rl.yaml"
         path.write_text(yaml.safe_dump(data))
         return str(path)
@@ -97,32 +99,43 @@ def test_cli_overrides_count_in_batch_arithmetic(recipe):
 
 
 def test_indivisible_generation_batch_is_one_clear_error(recipe):
-    with pytest.raises(PlanError, match="not divisible by num_generations 7"):
-        make_plan("reasoning_rl", recipe(num_generations=7), [], Shape(expand("n[1-2]"), 1))
-    # Not a GRPO stage: no such rule.
-    make_plan("cold_start", recipe(num_generations=7, use_vllm=False), [], Shape(["n1"], 1))
+    with pytest.raises(PlanError, match=r"must be divisible by num_generations \(7\), with 2 training process"):
+        make_plan("reasoning_rl", recipe(num_generations=7, use_vllm=False), [], Shape(expand("n[1-2]"), 1))
+    # Not a GRPO stage: no generation batch, no such rule.
+    sft = make_plan("cold_start", recipe(num_generations=None, use_vllm=None, vllm_mode=None), [], Shape(["n1"], 1))
+    assert "num_generations" not in sft.batch and sft.batch["global_batch"] == 4
+
+
+def test_generation_batch_is_checked_at_the_world_size_the_plan_derives(recipe, capsys):
+    """TRL checks the generation batch against a world size; the plan's is the training nodes' (the vLLM
+    node set aside): 4 per device x 2 processes = 8 completions hold one group of 8, but with one of the
+    two nodes serving vLLM, 4 x 1 cannot. One line, naming the recipe file and the fields."""
+    path = recipe(num_generations=8, per_device_train_batch_size=4)
+    assert make_plan("reasoning_rl", path, ["--vllm_mode", "colocate"], Shape(["n1", "n2"], 1)).batch[
+        "generation_batch_size"] == 8
+    assert slurm_main(["dry-run", "reasoning_rl", "--config", path, "--nodes", "2", "--gpus-per-node", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert not out and err == (f"r1repro slurm: {path}: generation_batch_size (4) must be divisible by "
+                               "num_generations (8), with 1 training process(es)\n")
 
 
 @pytest.mark.parametrize("fields", [{}, {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4},
                                     {"steps_per_generation": 3, "num_generations": 6},
                                     {"generation_batch_size": 32, "per_device_train_batch_size": 4}])
-def test_the_light_batch_rule_is_trls(fields):
-    """The plan runs in sbatch scripts before anything imports transformers, so it mirrors GRPOConfig's
-    generation-batch rule and defaults; here TRL (at the same world size, through the subclass
-    `r1repro check` parses with) computes the same numbers."""
-    import dataclasses
-
+def test_the_batch_is_trls_at_the_plans_world_size(recipe, fields):
+    """Every batch number is GRPOConfig's, its defaults included (the recipe leaves out what `fields` does
+    not set), derived at the plan's process count: 2 nodes x 4 GPUs, one serving vLLM = 4 processes."""
     from trl import GRPOConfig
 
-    from r1repro.check.cli import trl_batch
-    from r1repro.slurm.plan import DEFAULTS, batch_arithmetic
     from r1repro.stages.args import at_world_size
 
-    trl_defaults = {f.name: f.default for f in dataclasses.fields(GRPOConfig)}
-    assert DEFAULTS == {key: trl_defaults[key] for key in DEFAULTS}
-    (grpo,) = at_world_size((GRPOConfig,), 8)
+    path = recipe(**{"per_device_train_batch_size": None, "gradient_accumulation_steps": None,
+                     "num_generations": None, **fields})
+    plan = make_plan("r1zero", path, [], Shape(["n1", "n2"], 4))
+    (grpo,) = at_world_size((GRPOConfig,), 4)
     args = grpo(output_dir="unused", bf16=False, **fields)
-    assert batch_arithmetic("r1zero", fields, 8) == trl_batch("r1zero", args, 8)
+    assert plan.num_processes == 4 and plan.batch == trl_batch("r1zero", args, 4)
+    assert plan.batch["generation_batch_size"] == args.generation_batch_size
 
 
 def test_vllm_mode_defaults_to_trl_colocate(recipe, tmp_path):

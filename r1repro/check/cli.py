@@ -38,17 +38,22 @@ import yaml
 
 from r1repro.check.inputs import ERROR, INPUT_CHECKS, NOTE, SUMMARY, Finding, check_dynamic_sampling, note, summary
 from r1repro.check.lengths import check_lengths
-from r1repro.check.summary import describe_schedule, summarise, trl_batch  # noqa: F401  (re-exported)
-from r1repro.config import ConfigError, load_recipe, validate_recipe
+from r1repro.check.summary import describe_schedule, summarise  # noqa: F401  (re-exported)
+from r1repro.config import (
+    ConfigError,
+    expand_run_dir,
+    load_recipe,
+    read_recipe_file,
+    validate_recipe,
+    with_default_output_dir,
+)
 from r1repro.pipeline import load_pipeline, stage_args
 from r1repro.rundir import resolved_config
-from r1repro.slurm.plan import PlanError, Shape, make_plan, parse_overrides, read_recipe
+from r1repro.slurm.plan import HARDWARE_FLAGS, PlanError, Shape, hardware_off, make_plan, parse_overrides
 from r1repro.stages import STAGES, part_types
 from r1repro.stages.args import load_args, parts
 
 HARDWARE_RE = re.compile(r"^#\s*hardware:\s*(\d+)\s*nodes?\s*x\s*(\d+)\s*GPUs?\b", re.IGNORECASE | re.MULTILINE)
-# TrainingArguments checks that need the hardware to exist; a GPU shape is checked on this CPU without them.
-HARDWARE_FLAGS = ("bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval")
 CHECKS = (*INPUT_CHECKS, check_lengths, check_dynamic_sampling)
 
 
@@ -222,7 +227,7 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
         return report
     try:
         raw = read_recipe(path, parse_overrides(overrides), stage)
-    except PlanError as err:
+    except (ConfigError, PlanError) as err:
         _config_error(report, err)
         return report
     try:  # unknown fields and wrong types first: the plan and the parse would trip over them less clearly
@@ -235,8 +240,12 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
     try:
         plan = make_plan(stage, path, overrides, Shape([f"node{i + 1}" for i in range(nodes)], gpus))
     except PlanError as err:
-        prefix = f"cluster {nodes} node(s) x {gpus} GPU(s): " + (f"field '{err.field}': " if err.field else "")
-        _config_error(report, err, prefix)
+        cluster = f"cluster {nodes} node(s) x {gpus} GPU(s): "
+        if isinstance(err.__cause__, ConfigError):  # the stage's own load, inside the plan: named as _load names it
+            found = _field_finding(err, raw, path)
+            report.add(Finding(found.field, cluster + found.message))
+        else:
+            _config_error(report, err, cluster + (f"field '{err.field}': " if err.field else ""))
     # Loaded as the stage will (TRL's own checks, GRPOConfig's generation batch among them) at the plan's
     # process count. Without a plan the cluster line above says what is wrong; a load at the shape's count
     # still gives the input checks the stage's values, its own errors left unsaid (they repeat the plan's).
@@ -256,13 +265,20 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
     return report
 
 
+def read_recipe(path: str, overrides: dict[str, object], stage: str) -> dict:
+    """The stage recipe as written, CLI overrides on top, output_dir defaulting to `${run_dir}/<stage>` and
+    `${run_dir}` expanded, by r1repro.config's functions: the values a problem is matched to its field by,
+    and what the checks read when the recipe does not load."""
+    return expand_run_dir(with_default_output_dir({**read_recipe_file(path), **overrides}, stage))
+
+
 def _load(report: Report | None, stage: str, args_type, path: str, raw: dict, overrides: list[str],
           num_processes: int, gpus: int):
     """The stage's args, loaded as the stage will, but at `num_processes` and without this machine's lack of
     GPUs; None when they do not load (the reason added to `report` when one is given)."""
     argv = ["--config", path, *overrides]
     if gpus:
-        argv += [a for flag in HARDWARE_FLAGS if raw.get(flag) for a in (f"--{flag}", "false")]
+        argv += hardware_off(flag for flag in HARDWARE_FLAGS if raw.get(flag))
     try:
         return load_args(args_type, argv, stage, num_processes)
     except ConfigError as err:

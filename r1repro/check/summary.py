@@ -16,25 +16,12 @@ from r1repro.trainers.dynamic_sampling import cost_line, parse_spec
 from r1repro.trainers.inputs import StageInputs
 
 
-def trl_batch(stage: str, train_args, num_processes: int) -> dict:
-    """The batch numbers TRL derived when it parsed the recipe at num_processes (GRPOConfig's
-    generation_batch_size, its defaults included) from the stage's training args, in the keys of the plan's
-    batch."""
-    per_device, accum = train_args.per_device_train_batch_size, train_args.gradient_accumulation_steps
-    out = {"num_processes": num_processes, "per_device_train_batch_size": per_device,
-           "gradient_accumulation_steps": accum, "global_batch": per_device * num_processes * accum}
-    if stage in GRPO_STAGES:
-        out.update(num_generations=train_args.num_generations, generation_batch_size=train_args.generation_batch_size,
-                   prompts_per_generation=train_args.generation_batch_size // train_args.num_generations)
-    return out
-
-
 def summarise(stage: str, args, inputs: StageInputs, plan: Plan, num_samples: int | None) -> list[Finding]:
     """The summary lines of a stage whose args loaded: cluster, batch, generation, run length, learning rate,
     where it writes."""
     out: list[Finding] = []
     cfg = resolved_config(*parts(args))
-    b = trl_batch(stage, args.train, plan.num_processes)
+    b = plan.batch  # TRL's numbers at the plan's process count (r1repro.slurm.plan.trl_batch)
     where = f"{len(plan.nodes)} node(s) x {plan.gpus_per_node} GPU(s)" if plan.gpus_per_node else "CPU, 1 process"
     server = (f"; vLLM server on {plan.vllm_node} (tensor parallel {plan.vllm_tensor_parallel_size})"
               if plan.vllm_node else "")

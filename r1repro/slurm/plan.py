@@ -1,7 +1,10 @@
 """The cluster plan for one stage: which node does what, and the exact commands each node runs.
 
-Everything the sbatch scripts decide is computed here, from the recipe (read through Python, never
-grepped) and the Slurm allocation, so that `r1repro slurm dry-run` prints exactly what a job runs.
+Everything the sbatch scripts decide is computed here, from the recipe and the Slurm allocation, so that
+`r1repro slurm dry-run` prints exactly what a job runs. The recipe is read by the stages' one loader
+(r1repro/stages/args.py), twice: the layout first (is a node set aside for a vLLM server?), as parsed, since
+TRL checks the generation batch against a world size and the world size is what the layout decides; then the
+stage's args at that world size, from which every training number comes, TRL's defaults and rules included.
 """
 
 from __future__ import annotations
@@ -17,18 +20,15 @@ from pathlib import Path
 
 import yaml
 
-from r1repro.config import ConfigError, expand_run_dir, read_recipe_file, with_default_output_dir
+from r1repro.config import ConfigError
 from r1repro.slurm.hostlist import expand
 from r1repro.stages import GRPO_STAGES
+from r1repro.stages.args import load_stage_args, load_stage_layout
 
-# GRPOConfig's defaults, used when a recipe leaves a field unset. This module runs in the sbatch scripts before
-# anything imports transformers, so it mirrors TRL's generation-batch rule (batch_arithmetic) and these
-# defaults; tests/test_slurm_plan.py checks both against GRPOConfig (`r1repro check` asks TRL itself).
-# It does not load the recipe through the stages' loader (r1repro/stages/args.py) on purpose: TRL's parse
-# validates the generation batch at a world size, and the world size is what this plan derives from the
-# recipe (a vLLM server node is taken out of the training nodes), so the layout has to be read first.
-DEFAULTS = {"per_device_train_batch_size": 8, "gradient_accumulation_steps": 1, "num_generations": 8,
-            "vllm_server_port": 8000, "vllm_tensor_parallel_size": 1}
+# TrainingArguments checks that need the hardware to exist (bf16 without a GPU raises; GRPOConfig's bf16 is on
+# unless a recipe says otherwise): a cluster's plan is made on any machine (a dry-run on a laptop, a CPU batch
+# node) and reads no precision, so it loads with every one of them off.
+HARDWARE_FLAGS = ("bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval")
 
 
 ENV_PREFIX = "R1REPRO_"
@@ -55,7 +55,7 @@ class PlanError(ValueError):
         self.field = field
 
 
-# ---------------------------------------------------------------- recipe + overrides
+# ---------------------------------------------------------------- overrides
 
 def parse_overrides(args: list[str]) -> dict[str, object]:
     """`--field value` / `--field=value` / `--flag` -> {field: value}, values typed as YAML scalars.
@@ -89,19 +89,6 @@ def _yaml_scalar(value: str) -> object:
         return yaml.safe_load(value) if value else value
     except yaml.YAMLError:
         return value  # the stage's parser decides what it means
-
-
-def read_recipe(path: str, overrides: dict[str, object] | None = None, stage: str | None = None) -> dict:
-    """The stage recipe as the stage will see it: YAML, CLI overrides on top (any spelling of a flag), output_dir
-    defaulting to `${run_dir}/<stage>`, then `${run_dir}` expanded once with the resulting run_dir, by the
-    same functions as the stage's own parse (r1repro.config)."""
-    try:
-        recipe = {**read_recipe_file(path), **(overrides or {})}
-    except ConfigError as e:
-        raise PlanError(str(e), e.field) from None
-    if stage:
-        recipe = with_default_output_dir(recipe, stage)
-    return expand_run_dir(recipe)
 
 
 # ---------------------------------------------------------------- cluster shape
@@ -181,47 +168,52 @@ class Plan:
         return asdict(self)
 
 
-def _int(recipe: dict, key: str) -> int:
-    value = recipe.get(key)
-    value = DEFAULTS[key] if value is None else value
-    if not isinstance(value, int) or value < 1:
-        raise PlanError(f"{key} must be a positive integer, got {value!r}", key)
+def hardware_off(flags=HARDWARE_FLAGS) -> list[str]:
+    """`--flag false` for each of `flags` (HARDWARE_FLAGS)."""
+    return [arg for flag in flags for arg in (f"--{flag}", "false")]
+
+
+def _load(stage: str, argv: list[str], num_processes: int | None = None):
+    """The stage's typed args through the stages' loader: as parsed (the layout) without num_processes, else
+    loaded at that world size. Its one-line error becomes the plan's, the process count added to TRL's
+    (its messages name the batch fields, not the world size they were checked at)."""
+    try:
+        if num_processes is None:
+            return load_stage_layout(stage, argv)
+        return load_stage_args(stage, argv, num_processes)
+    except ConfigError as err:
+        where = "" if num_processes is None else f", with {num_processes} training process(es)"
+        raise PlanError(str(err).rstrip(".") + where, err.field) from err
+
+
+def _positive(config: str, args, name: str) -> int:
+    value = getattr(args, name)
+    if value < 1:
+        raise PlanError(f"{config}: {name} must be a positive integer, got {value!r}", name)
     return value
 
 
-def batch_arithmetic(stage: str, recipe: dict, num_processes: int) -> dict:
-    """Global batch sizes; for GRPO, TRL's rule that the generation batch holds whole groups."""
-    per_device = _int(recipe, "per_device_train_batch_size")
-    accum = _int(recipe, "gradient_accumulation_steps")
+def trl_batch(stage: str, train_args, num_processes: int) -> dict:
+    """The batch numbers of the stage's training args as TRL derived them at num_processes (GRPOConfig's
+    generation_batch_size, its defaults included)."""
+    per_device, accum = train_args.per_device_train_batch_size, train_args.gradient_accumulation_steps
     out = {"num_processes": num_processes, "per_device_train_batch_size": per_device,
            "gradient_accumulation_steps": accum, "global_batch": per_device * num_processes * accum}
-    if stage not in GRPO_STAGES:
-        return out
-    gens = _int(recipe, "num_generations")
-    gen_batch, steps = recipe.get("generation_batch_size"), recipe.get("steps_per_generation")
-    if gen_batch is not None and steps is not None:
-        raise PlanError("set generation_batch_size or steps_per_generation, not both")
-    if gen_batch is None:
-        gen_batch = per_device * num_processes * (steps or accum)
-    elif gen_batch % (per_device * num_processes):
-        raise PlanError(f"generation_batch_size {gen_batch} is not a multiple of per_device_train_batch_size "
-                        f"x processes = {per_device * num_processes}")
-    if gen_batch % gens:
-        raise PlanError(
-            f"generation batch {gen_batch} (per_device_train_batch_size {per_device} x {num_processes} processes "
-            f"x {gen_batch // (per_device * num_processes)} steps) is not divisible by num_generations {gens}")
-    out.update(num_generations=gens, generation_batch_size=gen_batch, prompts_per_generation=gen_batch // gens)
+    if stage in GRPO_STAGES:
+        out.update(num_generations=train_args.num_generations, generation_batch_size=train_args.generation_batch_size,
+                   prompts_per_generation=train_args.generation_batch_size // train_args.num_generations)
     return out
 
 
 def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port: int | None = None) -> Plan:
-    recipe = read_recipe(config, parse_overrides(args), stage)
+    argv = ["--config", config, *args]
+    layout = _load(stage, argv)
     nodes, gpus = list(shape.nodes), shape.gpus_per_node
     if not nodes:
         raise PlanError("the allocation has no nodes")
     notes: list[str] = []
-    # TRL's GRPOConfig default is colocate: a recipe that omits vllm_mode gets no server node.
-    server = bool(recipe.get("use_vllm")) and recipe.get("vllm_mode", "colocate") == "server"
+    # A training config without vLLM fields (SFT, DPO) has no server either.
+    server = getattr(layout.train, "use_vllm", False) and layout.train.vllm_mode == "server"
     vllm_node = None
     if server:
         # TRL's vllm-serve owns a whole node; every other node trains.
@@ -233,23 +225,27 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
     num_processes = len(nodes) * max(gpus, 1)
     if gpus == 0 and len(nodes) > 1:
         notes.append(f"no GPUs: {len(nodes)} nodes x 1 process (torchrun, gloo)")
-    accel = recipe.get("accelerate_config")
+    accel = layout.run.accelerate_config
     if accel and gpus == 0:
         notes.append(f"no GPUs: ignoring accelerate_config {accel} (1 CPU process per node)")
         accel = None
     if accel and not Path(accel).is_file():
         raise PlanError(f"accelerate_config not found: {accel}", "accelerate_config")
+    loaded = _load(stage, argv + hardware_off(), num_processes)
+    train = loaded.train
+    for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
+        _positive(config, train, name)
     port = main_port or 20000 + int(shape.job_id or 0) % 10000
     plan = Plan(
         stage=stage, config=config, args=list(args), nodes=list(shape.nodes), gpus_per_node=gpus,
         train_nodes=nodes, vllm_node=vllm_node, num_machines=len(nodes), num_processes=num_processes,
         main_process_ip=nodes[0], main_process_port=port, accelerate_config=accel,
-        output_dir=recipe.get("output_dir"), batch=batch_arithmetic(stage, recipe, num_processes), notes=notes,
+        output_dir=train.output_dir, batch=trl_batch(stage, train, num_processes), notes=notes,
     )
     if server:
-        plan.vllm_port = _int(recipe, "vllm_server_port")
-        plan.vllm_model = recipe.get("model_name_or_path")
-        plan.vllm_tensor_parallel_size = _int(recipe, "vllm_tensor_parallel_size")
+        plan.vllm_port = _positive(config, train, "vllm_server_port")
+        plan.vllm_model = loaded.model.model_name_or_path
+        plan.vllm_tensor_parallel_size = _positive(config, train, "vllm_tensor_parallel_size")
         if not plan.vllm_model:
             raise PlanError("vllm_mode=server needs model_name_or_path for trl vllm-serve", "model_name_or_path")
         plan.extra_args = ["--vllm_server_host", vllm_node, "--vllm_server_port", str(plan.vllm_port)]
