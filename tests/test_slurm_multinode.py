@@ -2,6 +2,7 @@
 slurm/stage0_r1zero.sh, torchrun's static rendezvous (--nnodes 2, each node its --node_rank), gloo between
 the two CPU processes. A 2-node GRPO job completes; a SIGKILLed trainer on n2 fails the job within a
 bounded time with one line naming n2 and its rank; the same sbatch again resumes from the checkpoint.
+`scontrol requeue` of the running 2-node job: Slurm requeues it and the restart resumes on both nodes.
 
 Jobs use the micro model (0.4M parameters), 2 prompts x 4 completions of <= 8 tokens per step.
 """
@@ -195,3 +196,43 @@ def test_a_hung_node_fails_the_job_after_ddp_timeout(cluster, tmp_path, micro_mo
     errors = [line for line in log.splitlines() if line.startswith("r1repro")]
     assert errors[-1] == ("r1repro: training failed on n1 (node rank 0 of 2): its training process exited with "
                           "code 1; the step was then stopped on n2"), log[-4000:]
+
+
+# Enough steps that `scontrol requeue`, sent once the first checkpoint exists, lands mid-training.
+REQUEUE_STEPS = 40
+
+
+def test_scontrol_requeue_of_a_running_two_node_job_resumes_on_both_nodes(cluster, tmp_path, micro_model):
+    """An admin's (or a preemption's) `scontrol requeue` of a running 2-node job: Slurm stops both nodes (TERM:
+    the batch shell asks the trainers to checkpoint), requeues the job itself, and the restart resumes from the
+    newest checkpoint on both nodes and finishes the run once."""
+    run_dir = tmp_path / "run"
+    out = run_dir / "r1zero"
+    job = sbatch(cluster, tmp_path, "--run_dir", str(run_dir), "--model_name_or_path", micro_model, *GRPO_ARGS,
+                 "--save_steps", "2", "--max_steps", str(REQUEUE_STEPS))
+    deadline = time.monotonic() + 300
+    while not list(out.glob("checkpoint-*/trainer_state.json")):
+        assert cluster.job(job)["JobState"] in {"PENDING", "CONFIGURING", "RUNNING"}, log_of(cluster, job)[-4000:]
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.2)
+    cluster.run(["scontrol", "requeue", job])
+    deadline = time.monotonic() + 120
+    while int(cluster.job(job).get("Restarts", 0)) < 1:
+        assert time.monotonic() < deadline, f"job was not requeued: {log_of(cluster, job)[-3000:]}"
+        time.sleep(0.5)
+    info = cluster.wait_job(job, ENDED, 600)
+    log = log_of(cluster, job)
+    assert info["JobState"] == "COMPLETED" and info["Restarts"] == "1", log[-4000:]
+    assert "got TERM" in log, log[-4000:]
+    assert "restart 1: stage r1zero" in log, log[-4000:]
+    assert sorted(node_lines(log)) == ["n1", "n2"], log[-4000:]  # the restart ran on both nodes again
+    resumed = [line for line in log.splitlines() if line.startswith("resuming from ")]
+    # Each node's trainer says it, from the same checkpoint: the one TERM asked for, or an earlier periodic one.
+    assert len(resumed) == 2 and len(set(resumed)) == 1, log[-4000:]
+    step = int(resumed[0].rsplit("checkpoint-", 1)[1])
+    assert 2 <= step < REQUEUE_STEPS, resumed
+    # The restart logged the steps after its checkpoint, once each, to the end.
+    steps = [m["step"] for m in read_metrics(out) if "reward" in m]
+    assert steps[-(REQUEUE_STEPS - step):] == list(range(step + 1, REQUEUE_STEPS + 1)), steps
+    done = json.loads((out / "DONE.json").read_text())
+    assert done["world_size"] == 2, done
