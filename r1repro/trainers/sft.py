@@ -42,16 +42,18 @@ ARGS = TraceSFTStageArgs
 
 
 def inputs(args: TraceSFTStageArgs) -> StageInputs:
-    """Ready traces (source_dataset), or the prompts and gold answers source_model is sampled on; general rows
-    mixed in when general_fraction asks for them."""
-    trace_args, columns = args.traces, {}
-    if trace_args.source_dataset:
+    """Ready traces (source_dataset), or the prompts and gold answers source_model is sampled on, with the
+    answer reward that verifies the samples (as collect_traces: source_dataset first); general rows mixed in
+    when general_fraction asks for them."""
+    columns, answer_reward = {}, None
+    if args.traces.source_dataset:
         columns["source_dataset"] = ["problem", "response"]
-    elif trace_args.source_model:
+    elif args.traces.source_model:
         columns["dataset"] = prompt_columns(args.data, ["solution"])
-    if trace_args.general_dataset and trace_args.general_fraction > 0:
+        answer_reward = args.traces.answer_reward
+    if args.traces.general_dataset and args.traces.general_fraction > 0:
         columns["general_dataset"] = ["problem", "response"]
-    return StageInputs(columns=columns)
+    return StageInputs(columns=columns, answer_reward=answer_reward)
 
 
 def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str,
