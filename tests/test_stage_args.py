@@ -90,5 +90,8 @@ def test_trace_sft_reads_traces_or_the_prompts_it_samples(tmp_path):
     module = STAGES["distill"].load()
     args = load_stage_args("distill", ["--config", "recipes/tiny/distill.yaml", "--run_dir", str(tmp_path)])
     assert "source_dataset" in module.inputs(args).columns
-    args.traces.source_dataset, args.traces.source_model = None, "some/model"
+    args.traces.source_model, args.traces.answer_reward = "some/model", "exact_match"
+    assert module.inputs(args).answer_reward is None  # ready traces win: nothing is sampled, nothing verified
+    args.traces.source_dataset = None
     assert module.inputs(args).columns["dataset"] == [args.data.problem_column, args.data.solution_column]
+    assert module.inputs(args).answer_reward == "exact_match"  # the reward score_samples resolves

@@ -4,9 +4,9 @@ tasks valid. Each check takes (stage, config, fields already reported bad, the s
 Findings: one per problem, naming the field, plus notes; r1repro/check/cli.py renders them.
 
 `config` is the stage's resolved config (defaults included) when its recipe loads, else the recipe as
-written; the stage's inputs (which datasets it reads with which columns, its rewards as it builds them)
-come from the stage's own `inputs(args)` (r1repro/trainers/inputs.py), None when the recipe does not load:
-no stage rule is written here."""
+written; the stage's inputs (which datasets it reads with which columns, its rewards as it builds them, the
+answer reward that verifies the traces it samples) come from the stage's own `inputs(args)`
+(r1repro/trainers/inputs.py), None when the recipe does not load: no stage rule is written here."""
 
 from __future__ import annotations
 
@@ -174,10 +174,9 @@ def check_rewards(stage: str, config: dict, bad: set[str], inputs: StageInputs |
             weights = config.get("reward_weights")
             if isinstance(weights, list) and len(weights) != len(funcs):
                 yield problem("reward_weights", f"{len(weights)} weights for {len(funcs)} rewards")
-    answer = config.get("answer_reward")
-    if answer and config.get("source_model") and "answer_reward" not in bad:
+    if inputs is not None and inputs.answer_reward is not None and "answer_reward" not in bad:
         try:
-            resolve_reward(answer)
+            resolve_reward(inputs.answer_reward)
         except (ValueError, TypeError) as err:
             yield problem("answer_reward", str(err))
 

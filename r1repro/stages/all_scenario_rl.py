@@ -249,14 +249,13 @@ def mixed_rows(data_args, args: AllScenarioArgs, n: int | None, seed: int) -> li
 
 
 def run(stage: str, args: AllScenarioStageArgs) -> dict:
-    scenario, data_args, grpo_args, model_args = args.scenario, args.data, args.train, args.model
-    if not 0 <= scenario.general_fraction < 1:
-        raise ConfigError(f"general_fraction: must be in [0, 1), got {scenario.general_fraction}")
-    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
-    rm_dir = scenario.reward_model_path or train_reward_model(scenario, model_args.model_name_or_path, builder,
-                                                              grpo_args.output_dir, grpo_args.seed)
-    funcs = grpo.build_reward_funcs(routed_rewards(args), grpo_args, builder)  # as inputs() declares them
-    rows = mixed_rows(data_args, scenario, data_args.num_train_samples, grpo_args.seed)
+    if not 0 <= args.scenario.general_fraction < 1:
+        raise ConfigError(f"general_fraction: must be in [0, 1), got {args.scenario.general_fraction}")
+    builder = builder_for(args.data.prompt_template, args.data.system_prompt, args.model.model_name_or_path)
+    rm_dir = args.scenario.reward_model_path or train_reward_model(
+        args.scenario, args.model.model_name_or_path, builder, args.train.output_dir, args.train.seed)
+    funcs = grpo.build_reward_funcs(routed_rewards(args), args.train, builder)  # as inputs() declares them
+    rows = mixed_rows(args.data, args.scenario, args.data.num_train_samples, args.train.seed)
     grpo.run(stage, args, train_rows=rows, reward_funcs=funcs)
     return {"reward_model": rm_dir, "train_rows": len(rows)}
 

@@ -65,27 +65,24 @@ def corpus_dataset(cpt_args, data_args, seed: int):
 
 
 def run(stage: str, args: CptStageArgs) -> dict:
-    # Named as the trainer section below reads them.
-    run_args, data_args, cpt_args, sft_args, model_args = args.run, args.data, args.cpt, args.train, args.model
-    output_dir = sft_args.output_dir
     init_dir = None
-    if cpt_args.init_tiny_model:
-        init_dir = f"{output_dir}/init"
+    if args.cpt.init_tiny_model:
+        init_dir = f"{args.train.output_dir}/init"
         # One writer, the other ranks load after it: they would read a half-written model (measured on 2 ranks:
         # "no file named model.safetensors").
-        with sft_args.main_process_first(local=False, desc="building the tiny model"):
-            if sft_args.process_index == 0:
-                build_tiny_model(init_dir, cpt_args.init_tiny_model, sft_args.seed)
+        with args.train.main_process_first(local=False, desc="building the tiny model"):
+            if args.train.process_index == 0:
+                build_tiny_model(init_dir, args.cpt.init_tiny_model, args.train.seed)
     else:
-        if not model_args.model_name_or_path:
+        if not args.model.model_name_or_path:
             raise ConfigError("model_name_or_path: required unless init_tiny_model is set")
-        require_stage_output(model_args.model_name_or_path, "model_name_or_path")
-    model_path = str(init_dir or model_args.model_name_or_path)
+        require_stage_output(args.model.model_name_or_path, "model_name_or_path")
+    model_path = str(init_dir or args.model.model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=model_args.dtype or "auto")
-    build_trainer = partial(build_cpt_trainer, model, tokenizer, sft_args, cpt_args, data_args)
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=args.model.dtype or "auto")
+    build_trainer = partial(build_cpt_trainer, model, tokenizer, args.train, args.cpt, args.data)
     # No prompt_template: plain text, no chat template to write.
-    train_and_save(build_trainer, sft_args, run_args, stage, tokenizer)
+    train_and_save(build_trainer, args.train, args.run, stage, tokenizer)
     return {}
 
 

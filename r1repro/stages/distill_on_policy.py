@@ -43,22 +43,20 @@ def inputs(args: DistillOnPolicyStageArgs) -> StageInputs:
 
 
 def run(stage: str, args: DistillOnPolicyStageArgs) -> dict:
-    # Named as the trainer section below reads them.
-    run_args, data_args, distill_args, model_args = args.run, args.data, args.train, args.model
-    teacher_path = distill_args.teacher_model_name_or_path
+    teacher_path = args.train.teacher_model_name_or_path
     if not teacher_path:
         raise ConfigError("teacher_model_name_or_path: required (the teacher's stage directory or model id)")
     require_stage_output(teacher_path, "teacher_model_name_or_path")
-    model, tokenizer, peft_config = load_policy(model_args)
-    teacher = AutoModelForCausalLM.from_pretrained(teacher_path, dtype=model_args.dtype or "auto")
+    model, tokenizer, peft_config = load_policy(args.model)
+    teacher = AutoModelForCausalLM.from_pretrained(teacher_path, dtype=args.model.dtype or "auto")
     if teacher.config.vocab_size != model.config.vocab_size:
         raise ConfigError(f"teacher_model_name_or_path: {teacher_path} has vocab size {teacher.config.vocab_size}, "
                           f"the student {model.config.vocab_size}; on-policy distillation needs a shared tokenizer")
-    rows = dataset_rows(data_args, data_args.num_train_samples, distill_args.seed)
-    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path, tokenizer)
+    rows = dataset_rows(args.data, args.data.num_train_samples, args.train.seed)
+    builder = builder_for(args.data.prompt_template, args.data.system_prompt, args.model.model_name_or_path, tokenizer)
     dataset = prompt_dataset(rows, builder).select_columns(["prompt"])
-    build_trainer = partial(DistillationTrainer, model=model, teacher_model=teacher, args=distill_args,
+    build_trainer = partial(DistillationTrainer, model=model, teacher_model=teacher, args=args.train,
                             train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
-    train_and_save(build_trainer, distill_args, run_args, stage, tokenizer, data_args.prompt_template)
+    train_and_save(build_trainer, args.train, args.run, stage, tokenizer, args.data.prompt_template)
     return {}
 

@@ -43,27 +43,25 @@ def inputs(args: DpoStageArgs) -> StageInputs:
 
 
 def run(stage: str, args: DpoStageArgs) -> dict:
-    # Named as the trainer section below reads them.
-    run_args, data_args, dpo_args, dpo_config, model_args = args.run, args.data, args.dpo, args.train, args.model
     try:
-        pairs = read_jsonl(dpo_args.pairs, required=PREFERENCE_COLUMNS)
+        pairs = read_jsonl(args.dpo.pairs, required=PREFERENCE_COLUMNS)
     except FileNotFoundError:
-        raise ConfigError(f"pairs: {dpo_args.pairs} not found (run rejection_sft first)") from None
+        raise ConfigError(f"pairs: {args.dpo.pairs} not found (run rejection_sft first)") from None
     except ValueError as err:
         raise ConfigError(f"pairs: {err}") from None
     if not pairs:
-        raise ConfigError(f"pairs: {dpo_args.pairs} holds no pairs")
+        raise ConfigError(f"pairs: {args.dpo.pairs} holds no pairs")
     for i, pair in enumerate(pairs, 1):
         for column in PREFERENCE_COLUMNS:
             if not isinstance(pair[column], str):
-                raise ConfigError(f"pairs: {dpo_args.pairs}: row {i}: column '{column}' must be a string, "
+                raise ConfigError(f"pairs: {args.dpo.pairs}: row {i}: column '{column}' must be a string, "
                                   f"got {type(pair[column]).__name__}")
-    model, tokenizer, peft_config = load_policy(model_args)
-    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path, tokenizer)
+    model, tokenizer, peft_config = load_policy(args.model)
+    builder = builder_for(args.data.prompt_template, args.data.system_prompt, args.model.model_name_or_path, tokenizer)
     dataset = datasets.Dataset.from_list(
         [builder.preference_example(p["problem"], p["chosen"], p["rejected"]) for p in pairs])
-    build_trainer = partial(DPOTrainer, model=model, args=dpo_config, train_dataset=dataset,
+    build_trainer = partial(DPOTrainer, model=model, args=args.train, train_dataset=dataset,
                             processing_class=tokenizer, peft_config=peft_config)
-    train_and_save(build_trainer, dpo_config, run_args, stage, tokenizer)
+    train_and_save(build_trainer, args.train, args.run, stage, tokenizer)
     return {"pairs": len(pairs)}
 

@@ -40,14 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     try:
         stage_args = load_stage_args(args.stage, rest)
-        data_args, trace_args, sft_args = stage_args.data, stage_args.traces, stage_args.train
-        output_dir, seed = sft_args.output_dir, sft_args.seed
+        output_dir, seed = stage_args.train.output_dir, stage_args.train.seed
         main_process = int(os.environ.get("RANK", "0")) == 0  # one line for a launch of N processes, not N
-        if not trace_args.source_model:
+        if not stage_args.traces.source_model:
             if main_process:
                 print(f"r1repro traces: {args.stage} trains on source_dataset (no source_model): nothing to sample")
             return 0
-        if traces_ready(trace_args, data_args, output_dir, seed):
+        if traces_ready(stage_args.traces, stage_args.data, output_dir, seed):
             if main_process:
                 print(f"r1repro traces: {summary_path(output_dir)} is up to date")
             return 0
@@ -57,20 +56,20 @@ def main(argv: list[str] | None = None) -> int:
             if shard is None and "SLURM_ARRAY_TASK_ID" not in os.environ:
                 # one shard per task of an srun step, or per rank of a torchrun / accelerate launch
                 shard = int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
-            run_sampling(trace_args, data_args, output_dir, seed, args.num_shards, shard)
+            run_sampling(stage_args.traces, stage_args.data, output_dir, seed, args.num_shards, shard)
             return 0
         if world > 1 and not (args.prepare or args.select):
-            sample_over_ranks(trace_args, data_args, sft_args)
+            sample_over_ranks(stage_args.traces, stage_args.data, stage_args.train)
             return 0
         if not main_process:
             return 0  # one writer: the main process runs a single step (--prepare / --select) for the launch
         if not args.select:
-            write_prompts(trace_args, data_args, output_dir, seed)
+            write_prompts(stage_args.traces, stage_args.data, output_dir, seed)
         if args.prepare:
             return 0
         if not args.select:
-            run_sampling(trace_args, data_args, output_dir, seed)
-        select_from_samples(trace_args, data_args, output_dir, seed)
+            run_sampling(stage_args.traces, stage_args.data, output_dir, seed)
+        select_from_samples(stage_args.traces, stage_args.data, output_dir, seed)
     except ConfigError as err:
         print(f"r1repro traces: error: {err}", file=sys.stderr)
         return 2

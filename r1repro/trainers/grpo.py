@@ -64,24 +64,23 @@ def build_reward_funcs(reward_specs: list, grpo_args, builder=None):
 def run(stage: str, args: GRPOStageArgs, train_rows=None, reward_funcs=None) -> dict:
     """Train with GRPO, save the final model into output_dir. `train_rows` and `reward_funcs`: a stage built
     on this trainer (all_scenario_rl) passes its own."""
-    # Named as the trainer section below reads them.
-    run_args, data_args, grpo_args, model_args = args.run, args.data, args.train, args.model
-    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
+    builder = builder_for(args.data.prompt_template, args.data.system_prompt, args.model.model_name_or_path)
     # Fail on a bad reward before loading anything.
-    funcs = reward_funcs or build_reward_funcs(args.reward.rewards, grpo_args, builder)
+    funcs = reward_funcs or build_reward_funcs(args.reward.rewards, args.train, builder)
     dynamic = parse_spec(args.dynamic.dynamic_sampling)
     check_metric(dynamic, [f.__name__ for f in funcs])
     if any(getattr(f, "__name__", "").startswith("accuracy") for f in funcs):
         get_pool().start()  # math-verify workers start while the model loads, not on the first batch
-    model, tokenizer, peft_config = load_policy(model_args)
+    model, tokenizer, peft_config = load_policy(args.model)
     if train_rows is None:
-        train_rows = dataset_rows(data_args, data_args.num_train_samples, grpo_args.seed)
+        train_rows = dataset_rows(args.data, args.data.num_train_samples, args.train.seed)
     dataset = prompt_dataset(train_rows, builder)
-    dataset, dropped = drop_long_grpo_prompts(dataset, model, tokenizer, grpo_args)
+    dataset, dropped = drop_long_grpo_prompts(dataset, model, tokenizer, args.train)
     trainer_cls, extra = (trainer_class(), {"dynamic_sampling": dynamic}) if dynamic else (GRPOTrainer, {})
     build_trainer = partial(build_grpo_trainer, stage, trainer_cls, **extra, model=model, reward_funcs=funcs,
-                            args=grpo_args, train_dataset=dataset, processing_class=tokenizer, peft_config=peft_config)
-    train_and_save(build_trainer, grpo_args, run_args, stage, tokenizer, data_args.prompt_template,
+                            args=args.train, train_dataset=dataset, processing_class=tokenizer,
+                            peft_config=peft_config)
+    train_and_save(build_trainer, args.train, args.run, stage, tokenizer, args.data.prompt_template,
                    callbacks=[RewardStatsCallback()])
     return {"dropped_long_prompts": dropped}
 

@@ -20,6 +20,9 @@ class StageInputs:
     # The reward specs as the stage builds them (all_scenario_rl points reward_model rewards at its model);
     # None: the stage has no rewards.
     rewards: list | None = None
+    # The reward that verifies sampled traces' answers (score_samples, r1repro/trainers/traces.py), as the spec
+    # the stage resolves; None: the stage samples no traces.
+    answer_reward: str | dict | None = None
 
 
 def reward_columns(specs: list) -> list[str]:

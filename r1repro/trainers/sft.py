@@ -42,16 +42,18 @@ ARGS = TraceSFTStageArgs
 
 
 def inputs(args: TraceSFTStageArgs) -> StageInputs:
-    """Ready traces (source_dataset), or the prompts and gold answers source_model is sampled on; general rows
-    mixed in when general_fraction asks for them."""
-    trace_args, columns = args.traces, {}
-    if trace_args.source_dataset:
+    """Ready traces (source_dataset), or the prompts and gold answers source_model is sampled on, with the
+    answer reward that verifies the samples (as collect_traces: source_dataset first); general rows mixed in
+    when general_fraction asks for them."""
+    columns, answer_reward = {}, None
+    if args.traces.source_dataset:
         columns["source_dataset"] = ["problem", "response"]
-    elif trace_args.source_model:
+    elif args.traces.source_model:
         columns["dataset"] = prompt_columns(args.data, ["solution"])
-    if trace_args.general_dataset and trace_args.general_fraction > 0:
+        answer_reward = args.traces.answer_reward
+    if args.traces.general_dataset and args.traces.general_fraction > 0:
         columns["general_dataset"] = ["problem", "response"]
-    return StageInputs(columns=columns)
+    return StageInputs(columns=columns, answer_reward=answer_reward)
 
 
 def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str,
@@ -106,20 +108,18 @@ def read_trace_rows(spec: str, split: str) -> list[dict]:
 
 
 def run(stage: str, args: TraceSFTStageArgs) -> dict:
-    # Named as the trainer section below reads them.
-    run_args, data_args, trace_args, sft_args, model_args = args.run, args.data, args.traces, args.train, args.model
     # The student's template decides the training form; fail on a missing chat template before sampling.
-    builder = builder_for(data_args.prompt_template, data_args.system_prompt, model_args.model_name_or_path)
-    rows, summary = collect_traces(trace_args, data_args, sft_args.output_dir, sft_args.seed)
+    builder = builder_for(args.data.prompt_template, args.data.system_prompt, args.model.model_name_or_path)
+    rows, summary = collect_traces(args.traces, args.data, args.train.output_dir, args.train.seed)
     examples = [builder.sft_example(r["problem"], r["response"]) for r in rows]
-    model, tokenizer, peft_config = load_policy(model_args)
+    model, tokenizer, peft_config = load_policy(args.model)
     # Over-long traces are dropped, not truncated: truncation cuts the answer and the EOS off.
-    examples, summary["dropped_over_max_length"] = drop_long_sft_examples(examples, tokenizer, sft_args.max_length)
-    report_dropped("SFT examples", summary["dropped_over_max_length"], len(rows), sft_args.max_length)
+    examples, summary["dropped_over_max_length"] = drop_long_sft_examples(examples, tokenizer, args.train.max_length)
+    report_dropped("SFT examples", summary["dropped_over_max_length"], len(rows), args.train.max_length)
     if not examples:
-        raise ConfigError(f"max_length: every SFT example is longer than {sft_args.max_length} tokens")
+        raise ConfigError(f"max_length: every SFT example is longer than {args.train.max_length} tokens")
     dataset = datasets.Dataset.from_list(examples)
-    build_trainer = partial(SFTTrainer, model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer,
-                            peft_config=peft_config)
-    train_and_save(build_trainer, sft_args, run_args, stage, tokenizer, data_args.prompt_template)
+    build_trainer = partial(SFTTrainer, model=model, args=args.train, train_dataset=dataset,
+                            processing_class=tokenizer, peft_config=peft_config)
+    train_and_save(build_trainer, args.train, args.run, stage, tokenizer, args.data.prompt_template)
     return {"traces": summary}
