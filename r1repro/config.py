@@ -93,23 +93,7 @@ class RewardArgs:
     )
 
 
-@dataclass
-class EvalArgs:
-    eval_tasks: list[dict] = field(
-        default_factory=lambda: [
-            {"name": "reasoning", "dataset": "tiny:addition", "answer_reward": "accuracy"},
-            {"name": "general", "dataset": "tiny:general",
-             "answer_reward": {"name": "exact_match", "tags_required": False}},
-        ],
-        metadata={"help": "Tasks evaluated after training: {name, dataset, answer_reward, num_samples?}."},
-    )
-    eval_num_problems: int = field(default=100,
-                                   metadata={"help": "Test problems per eval task (0 disables the eval)."})
-    eval_num_samples: int = field(default=4, metadata={"help": "Samples per problem for pass@1 (R1: 64 on AIME)."})
-    eval_temperature: float = 0.6  # DeepSeek-R1 README
-    eval_top_p: float = 0.95  # DeepSeek-R1 README
-    eval_max_new_tokens: int = 256
-    eval_backend: str = "hf"
+# A stage recipe's eval fields (EvalArgs) live beside the one schema they fill: r1repro/evaluation/settings.py.
 
 
 # --------------------------------------------------------------------------------------------------

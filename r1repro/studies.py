@@ -25,7 +25,7 @@ from pathlib import Path
 
 from r1repro.config import ConfigError
 from r1repro.evaluation.cli import run as run_eval
-from r1repro.evaluation.core import EvalSettings
+from r1repro.evaluation.settings import EvalSettings, SettingError
 from r1repro.findings import lookup
 from r1repro.rundir import finish_stage, is_done, read_done
 
@@ -53,13 +53,12 @@ class PassAtKStudy:
             raise ConfigError(f"pass_at_k.checkpoints: expected a non-empty list of checkpoint names, got {ckpts!r}")
         if self.num_problems < 1:
             raise ConfigError(f"pass_at_k.num_problems: must be >= 1, got {self.num_problems}")
+        # The study's own rules, on top of EvalSettings' (a curve needs several samples, drawn by sampling).
         s = self.settings
         if s.num_samples < 2:
             raise ConfigError(f"pass_at_k.num_samples: must be >= 2 for a curve, got {s.num_samples}")
         if s.temperature <= 0:
             raise ConfigError(f"pass_at_k.temperature: must be > 0 (sampling), got {s.temperature}")
-        if not 0 < s.top_p <= 1:
-            raise ConfigError(f"pass_at_k.top_p: must be in (0, 1], got {s.top_p}")
         self.settings = dataclasses.replace(s, pass_k=self.ks)
 
     @property
@@ -90,7 +89,11 @@ def parse_study(spec) -> PassAtKStudy:
         raise ConfigError(f"pass_at_k: unknown field '{unknown[0]}'; expected one of {sorted(study_keys())}")
     own = {k: v for k, v in spec.items() if k not in STUDY_SETTINGS}
     sampling = {k: v for k, v in spec.items() if k in STUDY_SETTINGS}
-    return PassAtKStudy(**own, settings=EvalSettings(**{**STUDY_DEFAULTS, **sampling}))
+    try:
+        settings = EvalSettings(**{**STUDY_DEFAULTS, **sampling})
+    except SettingError as err:
+        raise ConfigError(f"pass_at_k.{err.field}: {err.problem}") from None
+    return PassAtKStudy(**own, settings=settings)
 
 
 def run_pass_at_k_study(run_dir: str | Path, study: PassAtKStudy, checkpoint_dirs: dict[str, str]) -> dict:

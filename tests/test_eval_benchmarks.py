@@ -133,5 +133,10 @@ def test_eval_cli_errors(tmp_path, capsys):
     config.write_text("checkpoints: {base: x}\nbenchmarks: [tiny_addition]\nnum_sample: 3\n")
     assert eval_main(["--config", str(config)]) == 2
     assert "unknown key(s) num_sample" in capsys.readouterr().err
+    config.write_text("checkpoints: {base: x}\nbenchmarks: [tiny_addition]\ntop_p: 1.5\n")
+    assert eval_main(["--config", str(config)]) == 2
+    assert capsys.readouterr().err.strip() == "r1repro eval: top_p must be a number in (0, 1], got 1.5"
+    assert eval_main(["--checkpoint", "base=x", "--benchmark", "tiny_addition", "--num-samples", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "r1repro eval: num_samples must be an integer >= 1, got 0"
     assert eval_main(["--checkpoint", "base=x", "--benchmark", "aime2024"]) == 2
     assert "unknown benchmark 'aime2024'" in capsys.readouterr().err

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from r1repro.config import DataArgs, EvalArgs
+from r1repro.config import ConfigError, DataArgs, parse_config
 from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
+from r1repro.evaluation.settings import RECIPE_FIELDS, EvalArgs, SettingError
 from r1repro.evaluation.stats import point, units_from_records
 from r1repro.generation import Sample
 from r1repro.tiny.tasks import task_rows
@@ -25,7 +26,7 @@ class ReplayEngine:
         return [[Sample(text=t, num_tokens=len(t), finish_reason="stop") for t in row] for row in source]
 
 
-def test_settings_from_recipe_take_every_sampling_field_of_eval_args():
+def test_settings_from_recipe_map_every_sampling_field_of_eval_args():
     eval_args = EvalArgs(eval_num_samples=8, eval_temperature=0.7, eval_top_p=0.9, eval_max_new_tokens=64,
                          eval_backend="vllm")
     data_args = DataArgs(prompt_template="chat", system_prompt="Be brief.")
@@ -33,11 +34,35 @@ def test_settings_from_recipe_take_every_sampling_field_of_eval_args():
     assert settings == EvalSettings(template="chat", system_prompt="Be brief.", num_samples=8, temperature=0.7,
                                     top_p=0.9, max_new_tokens=64, seed=3, backend="vllm")
     assert EvalSettings.from_recipe(EvalArgs(), DataArgs()) == EvalSettings()  # one set of defaults
-    # a new eval_<name> field reaches the settings or is one of the fields that choose the rows
-    names = {f.name for f in dataclasses.fields(EvalSettings)}
-    rows_fields = {"eval_tasks", "eval_num_problems"}
-    assert all(f.name.removeprefix("eval_") in names
-               for f in dataclasses.fields(EvalArgs) if f.name not in rows_fields)
+    # every EvalArgs field is a setting in the map, or one of the fields that choose the rows
+    settings_fields = {f.name for f in dataclasses.fields(EvalSettings)}
+    assert set(RECIPE_FIELDS.values()) <= settings_fields
+    assert {f.name for f in dataclasses.fields(EvalArgs)} == {*RECIPE_FIELDS, "eval_tasks", "eval_num_problems"}
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"num_samples": 0}, "num_samples must be an integer >= 1, got 0"),
+    ({"top_p": 1.5}, "top_p must be a number in (0, 1], got 1.5"),
+    ({"temperature": -0.1}, "temperature must be a number >= 0 (0 samples greedily), got -0.1"),
+    ({"backend": "vlm"}, "backend must be one of hf, vllm, server, got 'vlm'"),
+    ({"pass_k": [1, 0]}, "pass_k must be a non-empty list of integers >= 1, got (1, 0)"),
+    ({"max_new_tokens": True}, "max_new_tokens must be an integer >= 1, got True"),
+])
+def test_settings_rules_name_the_setting(values, message):
+    with pytest.raises(SettingError) as err:
+        EvalSettings(**values)
+    assert str(err.value) == message and err.value.field == next(iter(values))
+    assert EvalSettings(pass_k=[1, 2]).pass_k == (1, 2)  # YAML's list, as the tuple the metrics use
+
+
+def test_recipe_eval_fields_fail_at_parse_under_their_recipe_names(tmp_path):
+    with pytest.raises(ConfigError, match=r"^field 'eval_top_p' must be a number in \(0, 1\], got 1.5$"):
+        EvalArgs(eval_top_p=1.5)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("eval_num_samples: 0\n")
+    with pytest.raises(ConfigError, match="^field 'eval_num_samples' must be an integer >= 1, got 0$") as err:
+        parse_config((DataArgs, EvalArgs), ["--config", str(recipe)])
+    assert err.value.field == "eval_num_samples"
 
 
 def answer(x):

@@ -3,7 +3,8 @@
 import pytest
 from trl import DistillationConfig, DPOConfig, GRPOConfig, ModelConfig, SFTConfig
 
-from r1repro.config import DataArgs, EvalArgs, RewardArgs, RunArgs, parse_config
+from r1repro.config import DataArgs, RewardArgs, RunArgs, parse_config
+from r1repro.evaluation.settings import EvalArgs
 from r1repro.pipeline import load_pipeline, stage_argv, state_of
 from r1repro.rundir import fingerprint, resolved_config
 from r1repro.stages import STAGES, all_scenario_rl

@@ -136,8 +136,11 @@ def test_study_spec_validates_and_lists_powers_of_two():
     assert parse_study({"num_samples": 64}).ks == (1, 2, 4, 8, 16, 32, 64)
     study = parse_study({"num_samples": 24})
     assert study.ks == study.settings.pass_k == (1, 2, 4, 8, 16, 24)
-    with pytest.raises(ConfigError, match="pass_at_k.top_p"):
+    # EvalSettings' rules, named as studies.yaml spells the field; then the study's own
+    with pytest.raises(ConfigError, match=r"^pass_at_k\.top_p: must be a number in \(0, 1\], got 1\.5$"):
         parse_study({"top_p": 1.5})
+    with pytest.raises(ConfigError, match=r"^pass_at_k\.num_samples: must be >= 2 for a curve, got 1$"):
+        parse_study({"num_samples": 1})
     with pytest.raises(ConfigError, match="unknown field 'samples'"):
         parse_study({"samples": 64})
     with pytest.raises(ConfigError, match="pass_at_k.checkpoints"):

@@ -5,7 +5,8 @@ language consistency; a benchmark registry; JSON / markdown / PNG reports.
     evaluate_model("runs/tiny/r1zero", [EvalTask("reasoning", rows)], EvalSettings(template="tiny"))
 """
 
-from r1repro.evaluation.core import EvalSettings, EvalTask, evaluate_model
+from r1repro.evaluation.core import EvalTask, evaluate_model
 from r1repro.evaluation.metrics import cons_at_k, pass_at_k
+from r1repro.evaluation.settings import EvalSettings
 
 __all__ = ["EvalSettings", "EvalTask", "cons_at_k", "evaluate_model", "pass_at_k"]

@@ -30,9 +30,10 @@ from pathlib import Path
 import yaml
 
 from r1repro.evaluation.benchmarks import BENCHMARKS, load_benchmark
-from r1repro.evaluation.core import EvalSettings, evaluate_model
+from r1repro.evaluation.core import evaluate_model
 from r1repro.evaluation.protocols import PROTOCOLS, ProtocolRun
 from r1repro.evaluation.report import markdown_table, plot_pass_at_k
+from r1repro.evaluation.settings import EvalSettings
 from r1repro.evaluation.stats import bands, consistent, units_from_records
 from r1repro.files import write_json_atomic, write_text_atomic
 from r1repro.jsonl import read_jsonl
@@ -90,10 +91,8 @@ def load_config(args) -> dict:
     settings.update({k: getattr(args, k) for k in SETTINGS_FIELDS if getattr(args, k, None) is not None})
     if args.pass_k:
         settings["pass_k"] = args.pass_k
-    if isinstance(settings.get("pass_k"), str):
+    if isinstance(settings.get("pass_k"), str):  # "1,2,4" (EvalSettings checks the values)
         settings["pass_k"] = [int(k) for k in settings["pass_k"].split(",") if k.strip()]
-    if "pass_k" in settings:
-        settings["pass_k"] = tuple(int(k) for k in settings["pass_k"])
     options = dict(settings.get("engine_options") or {})
     for item in args.engine_option:
         key, sep, value = item.partition("=")

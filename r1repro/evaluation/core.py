@@ -9,13 +9,12 @@ agree on what "correct" means.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from r1repro.config import DataArgs, EvalArgs
 from r1repro.evaluation.metrics import cons_at_k, mean, pass_at_k
+from r1repro.evaluation.settings import EvalSettings
 from r1repro.generation import SamplingParams, get_engine
 from r1repro.jsonl import write_jsonl
 from r1repro.prompts import builder_for
@@ -37,45 +36,13 @@ class EvalTask:
     answer_reward: str | dict = "accuracy"  # the reward spec that checks an answer (exact_match for general)
 
 
-@dataclass
-class EvalSettings:
-    # Defaults are the recipe's (EvalArgs.eval_<name>, DataArgs.prompt_template), stated there once.
-    template: str = DataArgs.prompt_template
-    num_samples: int = EvalArgs.eval_num_samples
-    temperature: float = EvalArgs.eval_temperature
-    top_p: float = EvalArgs.eval_top_p
-    max_new_tokens: int = EvalArgs.eval_max_new_tokens
-    seed: int = 0
-    backend: str = EvalArgs.eval_backend
-    batch_size: int = 256
-    pass_k: tuple[int, ...] = (1, 2, 4)
-    language: str = "en"  # expected language when a row has no `lang` column
-    engine_options: dict = field(default_factory=dict)  # extra get_engine options (server: base_url, ...)
-    system_prompt: str | None = None  # only for template "chat"
-
-    @classmethod
-    def from_recipe(cls, eval_args: EvalArgs, data_args: DataArgs, seed: int = 0) -> EvalSettings:
-        """A stage recipe's eval settings: every EvalArgs field `eval_<name>` whose <name> is a field here
-        (eval_tasks and eval_num_problems choose the rows, not how they are sampled), the recipe's prompt
-        template and system prompt, and the stage's seed."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        recipe = {f.name.removeprefix("eval_"): getattr(eval_args, f.name) for f in dataclasses.fields(eval_args)}
-        return cls(**{k: v for k, v in recipe.items() if k in names}, template=data_args.prompt_template,
-                   system_prompt=data_args.system_prompt, seed=seed)
-
-
 def evaluate_model(model_path: str, tasks: list[EvalTask], settings: EvalSettings, samples_path: str | None = None,
                    engine=None) -> dict[str, dict[str, float]]:
     """Metrics per task name. `engine`: reuse an engine already built for `model_path`."""
-    if settings.num_samples < 1:
-        raise ValueError(f"eval num_samples must be >= 1, got {settings.num_samples}")
     for task in tasks:
         _check_rows(task)
     if engine is None:
-        options = dict(settings.engine_options)
-        if settings.backend == "hf":
-            options.setdefault("batch_size", settings.batch_size)
-        engine = get_engine(settings.backend, model_path, **options)
+        engine = engine_for(model_path, settings)
     greedy = SamplingParams(n=1, temperature=0.0, max_tokens=settings.max_new_tokens, seed=settings.seed)
     sampled = SamplingParams(n=settings.num_samples, temperature=settings.temperature, top_p=settings.top_p,
                              max_tokens=settings.max_new_tokens, seed=settings.seed)
@@ -93,6 +60,14 @@ def evaluate_model(model_path: str, tasks: list[EvalTask], settings: EvalSetting
     if samples_path:
         write_jsonl(samples_path, records)
     return results
+
+
+def engine_for(model_path: str, settings: EvalSettings):
+    """The engine `settings` ask for: their backend and engine_options (hf: batched by batch_size)."""
+    options = dict(settings.engine_options)
+    if settings.backend == "hf":
+        options.setdefault("batch_size", settings.batch_size)
+    return get_engine(settings.backend, model_path, **options)
 
 
 def _check_rows(task: EvalTask) -> None:
@@ -164,7 +139,7 @@ def _score_task(task, settings, prompts, greedy_out, sampled_out, builder):
     parse_answer = _answer_reader(task.answer_reward)
     answers = [parse_answer(s.text) for s in sampled_flat]
 
-    pass_ks = [p for p in settings.pass_k if 1 <= p <= k]
+    pass_ks = [p for p in settings.pass_k if p <= k]
     per_k = {p: [] for p in pass_ks}
     pass1, cons = [], []
     for i in range(len(task.rows)):

@@ -24,8 +24,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from r1repro.evaluation.core import EvalSettings, EvalTask, evaluate_model
-from r1repro.generation import get_engine
+from r1repro.evaluation.core import EvalTask, engine_for, evaluate_model
+from r1repro.evaluation.settings import EvalSettings
 from r1repro.jsonl import read_jsonl, write_jsonl
 from r1repro.rewards.text import THINK_OPEN
 
@@ -34,24 +34,22 @@ R1_README = "https://github.com/deepseek-ai/DeepSeek-R1#usage-recommendations"
 OPEN_R1_README = "https://github.com/huggingface/open-r1#evaluating-models"
 
 
+# What DeepSeek-R1's README states for its evaluation, as EvalSettings fields.
+R1_SETTINGS = {"template": "chat", "system_prompt": None, "temperature": 0.6, "top_p": 0.95,
+               "max_new_tokens": 32768, "num_samples": 64}
+
+
 @dataclass(frozen=True)
 class Protocol:
     name: str
     source: str
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_new_tokens: int = 32768
-    num_samples: int = 64
+    settings: dict = field(default_factory=lambda: dict(R1_SETTINGS))  # the EvalSettings fields it fixes
     samples_per_benchmark: dict[str, int] = field(default_factory=dict)  # registry name -> n
-    template: str = "chat"
-    system_prompt: str | None = None
     math_instruction: str = R1_MATH_INSTRUCTION  # appended to the user turn of `accuracy`-scored tasks
     response_prefix: str = THINK_OPEN + "\n"
 
-    def settings(self) -> dict:
-        """The EvalSettings fields the protocol fixes."""
-        return {"template": self.template, "system_prompt": self.system_prompt, "temperature": self.temperature,
-                "top_p": self.top_p, "max_new_tokens": self.max_new_tokens, "num_samples": self.num_samples}
+    def __post_init__(self):
+        EvalSettings(**self.settings)  # the one schema's names and rules
 
     def samples_for(self, benchmark: str, default: int) -> int:
         return self.samples_per_benchmark.get(benchmark, default)
@@ -91,7 +89,7 @@ class ProtocolRun:
     def start(cls, name: str, explicit: dict) -> tuple[ProtocolRun, dict]:
         """(the run, the settings to build EvalSettings from): the protocol's, then `explicit` on top."""
         protocol = get_protocol(name)
-        fixed = protocol.settings()
+        fixed = protocol.settings
         overrides = {k: v for k, v in explicit.items() if k in fixed and v != fixed[k]}
         return cls(protocol, overrides), {**fixed, **explicit}
 
@@ -123,10 +121,7 @@ class ProtocolRun:
                  samples_path: str | None = None) -> dict[str, dict]:
         """evaluate_model per task (each with its own n), through one engine whose responses start with
         the protocol's prefix; adds pass@1_stderr and num_samples to each task's metrics."""
-        options = dict(settings.engine_options)
-        if settings.backend == "hf":
-            options.setdefault("batch_size", settings.batch_size)
-        engine = ForcedStart(get_engine(settings.backend, model_path, **options), self.protocol.response_prefix)
+        engine = ForcedStart(engine_for(model_path, settings), self.protocol.response_prefix)
         results, records = {}, []
         with tempfile.TemporaryDirectory() as tmp:
             for task in tasks:

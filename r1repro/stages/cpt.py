@@ -14,8 +14,9 @@ import datasets
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import ModelConfig, SFTConfig, SFTTrainer
 
-from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+from r1repro.config import ConfigError, DataArgs, RunArgs
 from r1repro.data import load_rows
+from r1repro.evaluation.settings import EvalArgs
 from r1repro.rundir import require_stage_output
 from r1repro.tiny.corpus import build_corpus
 from r1repro.tiny.model import build_tiny_model

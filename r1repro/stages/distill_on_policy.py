@@ -17,8 +17,9 @@ from functools import partial
 from transformers import AutoModelForCausalLM
 from trl import DistillationConfig, DistillationTrainer, ModelConfig
 
-from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+from r1repro.config import ConfigError, DataArgs, RunArgs
 from r1repro.data import dataset_rows, prompt_dataset
+from r1repro.evaluation.settings import EvalArgs
 from r1repro.prompts import builder_for
 from r1repro.rundir import require_stage_output
 from r1repro.trainers.inputs import StageInputs, prompt_columns

@@ -12,7 +12,8 @@ from functools import partial
 import datasets
 from trl import DPOConfig, DPOTrainer, ModelConfig
 
-from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+from r1repro.config import ConfigError, DataArgs, RunArgs
+from r1repro.evaluation.settings import EvalArgs
 from r1repro.jsonl import read_jsonl
 from r1repro.prompts import builder_for
 from r1repro.trainers.inputs import PREFERENCE_COLUMNS, StageInputs

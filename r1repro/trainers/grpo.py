@@ -14,8 +14,9 @@ from functools import partial
 import datasets
 from trl import GRPOConfig, GRPOTrainer, ModelConfig
 
-from r1repro.config import ConfigError, DataArgs, EvalArgs, RewardArgs, RunArgs
+from r1repro.config import ConfigError, DataArgs, RewardArgs, RunArgs
 from r1repro.data import dataset_rows, prompt_dataset
+from r1repro.evaluation.settings import EvalArgs
 from r1repro.generation.vllm_sync import use_reload_sync_where_needed
 from r1repro.lengths import drop_long_prompts, prompt_token_limit, report_dropped
 from r1repro.prompts import builder_for

@@ -16,8 +16,9 @@ from pathlib import Path
 import datasets
 from trl import ModelConfig, SFTConfig, SFTTrainer
 
-from r1repro.config import ConfigError, DataArgs, EvalArgs, RunArgs
+from r1repro.config import ConfigError, DataArgs, RunArgs
 from r1repro.data import LOCAL_SUFFIXES, load_rows
+from r1repro.evaluation.settings import EvalArgs
 from r1repro.jsonl import iter_jsonl, write_jsonl
 from r1repro.lengths import drop_long_sft_examples, report_dropped
 from r1repro.prompts import builder_for, trace_row
