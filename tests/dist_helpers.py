@@ -1,5 +1,6 @@
-"""What the 2-rank tests (tests/test_dist.py, tests/test_dist_more.py) share: the torchrun launch, the
-"finished once" checks, the probe reward, and the handles to kill or stop one rank of a running launch.
+"""What the 2-rank tests (tests/test_dist*.py) share: the torchrun launch, the "finished once" checks, the probe
+reward, the handles to kill or stop one rank of a running launch, and the inputs of DPO and on-policy
+distillation runs.
 The 2-rank cpt base they all start from is the session fixture `dist_base` (tests/conftest.py)."""
 
 import json
@@ -10,6 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from r1repro.report import read_metrics
+from r1repro.tiny.tasks import addition_rows
 
 REPO = Path(__file__).resolve().parents[1]
 # Small and fast: every run is a few steps of the micro model; no end-of-stage eval.
@@ -62,10 +69,6 @@ def free_port() -> int:
 def assert_finished_once(result, stage: str, out: Path, world_size: int = 2, metrics_from: int = 0) -> list[dict]:
     """The run finished; the main process alone printed the done line and wrote DONE.json and the metrics
     (from line `metrics_from`: a resumed run appends); the saved model loads and generates. Returns them."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from r1repro.report import read_metrics
-
     assert result.returncode == 0, result.log[-3000:]
     assert result.log.count(f"[{stage}] done in") == 1, result.log[-3000:]
     assert json.loads((out / "DONE.json").read_text())["world_size"] == world_size
@@ -140,3 +143,34 @@ def kill_rank_after_checkpoint(stage: str, args: list[str], out: Path, log_path:
             kill_workers(pids.values())
     assert proc.returncode != 0 and not (out / "DONE.json").exists(), log_path.read_text()[-3000:]
     return ended
+
+
+def noisy_teacher(base: Path, tmp_path: Path) -> Path:
+    """The cpt base with noise on its weights: a teacher equal to the student gives loss 0 and no gradient."""
+    teacher = tmp_path / "teacher"
+    model = AutoModelForCausalLM.from_pretrained(base)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.5 * torch.randn_like(param))
+    model.save_pretrained(teacher)
+    AutoTokenizer.from_pretrained(base).save_pretrained(teacher)
+    return teacher
+
+
+def distill_on_policy_args(dist_base, tmp_path: Path, out: Path) -> list[str]:
+    """The tiny recipe from the 2-rank cpt base, with a noisy copy of it as the teacher (tests/test_dist_zero3.py
+    runs these too)."""
+    return ["--config", "recipes/tiny/distill_on_policy.yaml", "--run_dir", str(dist_base.run_dir), "--output_dir",
+            str(out), "--model_name_or_path", str(dist_base.run_dir / "cpt"), "--teacher_model_name_or_path",
+            str(noisy_teacher(dist_base.run_dir / "cpt", tmp_path)), "--per_device_train_batch_size", "4",
+            "--max_completion_length", "16"]
+
+
+def dpo_pairs(tmp_path: Path, n: int = 32) -> Path:
+    pairs = tmp_path / "dpo_pairs.jsonl"
+    pairs.write_text("".join(
+        json.dumps({"problem": r["problem"], "chosen": r["response"],
+                    "rejected": r["response"].replace(r["solution"], str(int(r["solution"]) + 1))}) + "\n"
+        for r in addition_rows("train", n)))
+    return pairs

@@ -1,9 +1,9 @@
 """More stages on two CPU ranks for real (`torchrun --nproc_per_node 2`, gloo; see tests/test_dist.py for cpt,
 GRPO, SFT, all_scenario_rl and the killed / hung rank): DPO, on-policy distillation, trace sampling sharded
-over the ranks (and resumed after a killed rank), and SFT, DPO and all_scenario_rl runs resumed on two ranks
-after a killed rank.
-Each starts from the session's 2-rank cpt base (`dist_base`, tests/conftest.py) and runs a few steps of the
-micro model.
+over the ranks (and resumed after a killed rank), and cpt, SFT, DPO, all_scenario_rl and on-policy distillation
+runs resumed on two ranks after a killed rank.
+Each (but cpt's, which builds its own) starts from the session's 2-rank cpt base (`dist_base`,
+tests/conftest.py) and runs a few steps of the micro model.
 
 Marked dist and slow."""
 
@@ -15,9 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
-from dist_helpers import assert_finished_once, kill_rank_after_checkpoint, kill_workers, launch, wait_for, worker_pids
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from dist_helpers import (
+    CPT,
+    assert_finished_once,
+    distill_on_policy_args,
+    dpo_pairs,
+    kill_rank_after_checkpoint,
+    kill_workers,
+    launch,
+    wait_for,
+    worker_pids,
+)
 
 from r1repro.jsonl import read_jsonl
 from r1repro.report import read_metrics
@@ -50,20 +58,9 @@ def test_distill_on_policy_on_two_ranks(dist_base, tmp_path):
     """DistillationTrainer: each rank samples its own prompts with the student and scores them with its
     replica of the teacher (the cpt base with noise on its weights: a teacher equal to the student gives
     loss 0 and no gradient, which would prove nothing)."""
-    teacher = tmp_path / "teacher"
-    model = AutoModelForCausalLM.from_pretrained(dist_base.run_dir / "cpt")
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(0.5 * torch.randn_like(param))
-    model.save_pretrained(teacher)
-    AutoTokenizer.from_pretrained(dist_base.run_dir / "cpt").save_pretrained(teacher)
     out = tmp_path / "distill_on_policy"
-    result = launch("distill_on_policy", "--config", "recipes/tiny/distill_on_policy.yaml", "--run_dir",
-                    str(dist_base.run_dir), "--output_dir", str(out), "--model_name_or_path",
-                    str(dist_base.run_dir / "cpt"), "--teacher_model_name_or_path", str(teacher),
-                    "--num_train_samples", "32", "--max_steps", "3", "--per_device_train_batch_size", "4",
-                    "--max_completion_length", "16", *FEW_STEPS)
+    result = launch("distill_on_policy", *distill_on_policy_args(dist_base, tmp_path, out), "--num_train_samples",
+                    "32", "--max_steps", "3", *FEW_STEPS)
     logged = [m for m in assert_finished_once(result, "distill_on_policy", out) if "loss" in m]
     assert len(logged) == 3 and all(m["loss"] > 0 and m["grad_norm"] > 0 for m in logged), logged
 
@@ -152,15 +149,6 @@ def test_sft_killed_rank_then_two_ranks_resume(dist_base, tmp_path):
     assert_finished_once(resumed, "distill", out, metrics_from=before)
 
 
-def dpo_pairs(tmp_path: Path, n: int = 32) -> Path:
-    pairs = tmp_path / "dpo_pairs.jsonl"
-    pairs.write_text("".join(
-        json.dumps({"problem": r["problem"], "chosen": r["response"],
-                    "rejected": r["response"].replace(r["solution"], str(int(r["solution"]) + 1))}) + "\n"
-        for r in addition_rows("train", n)))
-    return pairs
-
-
 def resume_after_killed_rank(stage: str, args: list[str], out: Path, tmp_path: Path, logged: str):
     """Kill rank 1 after a checkpoint, then the same command on 2 ranks for 2 more steps: it resumes from the
     last complete checkpoint and logs (metric `logged`) the steps after it once. The resumed launch's result."""
@@ -197,3 +185,18 @@ def test_all_scenario_rl_killed_rank_then_two_ranks_resume(dist_base, tmp_path):
     assert "reward model:" in (tmp_path / "killed.log").read_text() and "reward model:" not in resumed.log
     assert {"config.json", "model.safetensors"} <= {p.name for p in (out / "reward_model").iterdir()}
     assert not (out / ".reward_model.partial").exists()
+
+
+def test_cpt_killed_rank_then_two_ranks_resume(tmp_path):
+    """cpt building its tiny model (rank 0 writes it, the others wait): the resumed run builds it again, the
+    same from the same seed, and continues from the checkpoint."""
+    out = tmp_path / "run" / "cpt"
+    args = [*CPT, "--run_dir", str(tmp_path / "run"), "--max_steps", "400", "--save_steps", "3"]
+    resume_after_killed_rank("cpt", args, out, tmp_path, "loss")
+
+
+def test_distill_on_policy_killed_rank_then_two_ranks_resume(dist_base, tmp_path):
+    out = tmp_path / "distill_on_policy"
+    args = [*distill_on_policy_args(dist_base, tmp_path, out), "--num_train_samples", "1600", "--max_steps", "400",
+            "--save_steps", "3", *FEW_STEPS[:2], *FEW_STEPS[4:]]
+    resume_after_killed_rank("distill_on_policy", args, out, tmp_path, "loss")

@@ -110,6 +110,8 @@ def test_r1zero_grpo_raises_the_format_reward(run_dir):
     trained, untrained = sum(rewards[-5:]) / 5, sum(baseline) / 5
     assert trained > untrained + 0.3, f"mean format reward {untrained:.2f} at lr 0, {trained:.2f} trained"
     assert (run_dir / "r1zero" / "DONE.json").is_file()
+    # RewardStatsCallback's counts reach metrics.jsonl (they did not while it ran after the writer).
+    assert all(m["rewards/format/errors"] == 0 for m in read_metrics(run_dir / "r1zero") if "reward" in m)
 
 
 def test_signal_checkpoints_and_the_rerun_resumes(run_dir):

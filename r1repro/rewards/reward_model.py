@@ -6,8 +6,8 @@ inference_mode, on the trainer's device (cuda if available unless `device` says 
 
 Under DeepSpeed ZeRO-3, `from_pretrained` would partition the weights across ranks (zero.Init) for an
 engine that never exists here, leaving each rank a module with empty parameters. The reward model
-is therefore loaded as a full replica on each rank with ZeRO-3 init switched off (accelerate's own
-switch), in the checkpoint's dtype (bf16 for a reward model trained in bf16): the replica TRL itself
+is therefore loaded as a full replica on each rank with ZeRO-3 init switched off (`without_zero3_init`),
+in the checkpoint's dtype (bf16 for a reward model trained in bf16): the replica TRL itself
 uses for reward models without ZeRO-3. A replica needs no collective, so routing rows by task (some
 ranks scoring none) cannot hang the job. For a model too big to replicate, serve it separately.
 """
@@ -47,14 +47,34 @@ def load(model: str, device: str | None = None):
 
 
 def without_zero3_init():
-    """A context in which from_pretrained loads whole weights even when the running trainer uses
-    DeepSpeed ZeRO-3 (accelerate's DeepSpeedPlugin.zero3_init_context_manager); a no-op otherwise."""
-    from accelerate.state import AcceleratorState  # on use, see load()
+    """A context in which from_pretrained loads whole weights even when the running trainer uses DeepSpeed
+    ZeRO-3; a no-op otherwise.
 
-    if not AcceleratorState._shared_state:  # no accelerate state: not inside a trainer
-        return contextlib.nullcontext()
-    plugin = getattr(AcceleratorState(), "deepspeed_plugin", None)
-    return plugin.zero3_init_context_manager(enable=False) if plugin is not None else contextlib.nullcontext()
+    transformers decides on zero.Init by its global DeepSpeed config (`is_deepspeed_zero3_enabled`), which
+    every TrainingArguments made under an `accelerate launch` DeepSpeed config registers. accelerate's own
+    switch (DeepSpeedPlugin.zero3_init_context_manager(enable=False)) registers the same stage-3 config
+    again in accelerate 1.15, so it no longer switches anything off: under it the reward model came out
+    partitioned on 2 ranks and every score failed ("'weight' must be 2-D"). So the config is unregistered for
+    the load and registered again after it."""
+    # On use, see load().
+    from transformers.integrations import deepspeed_config, is_deepspeed_zero3_enabled
+
+    return _unregistered(deepspeed_config()) if is_deepspeed_zero3_enabled() else contextlib.nullcontext()
+
+
+# The DeepSpeed config registered again after a load: transformers holds it by a weak reference only.
+_REREGISTERED: list = []
+
+
+@contextlib.contextmanager
+def _unregistered(config: dict):
+    from transformers.integrations import HfDeepSpeedConfig, unset_hf_deepspeed_config  # on use, see load()
+
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        _REREGISTERED[:] = [HfDeepSpeedConfig(config)]  # registers itself
 
 
 def scored_text(tokenizer, prompt, response: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import datasets
 import torch
+from accelerate.state import AcceleratorState
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from trl import RewardConfig, RewardTrainer
 
@@ -223,7 +224,20 @@ def train_reward_model(args: AllScenarioArgs, init_model: str, builder, output_d
         tokenizer.save_pretrained(str(staging))
         os.replace(staging, rm_dir)
     trainer.accelerator.wait_for_everyone()  # the other ranks load it on their first general row
+    release_deepspeed_state(trainer)
     return rm_dir
+
+
+def release_deepspeed_state(trainer) -> None:
+    """Let the GRPO trainer that follows in this process bring its own DeepSpeed plugin: accelerate refuses a
+    second Accelerator with one ("You cannot pass in a `deepspeed_plugin` when creating a second
+    `Accelerator`", measured under ZeRO-3 on 2 ranks), and every TrainingArguments makes one under an
+    `accelerate launch` DeepSpeed config. Clearing accelerate's shared state after the reward model's trainer
+    is what transformers itself does between DeepSpeed hyperparameter trials (Trainer._hp_search_setup); the
+    process group (PartialState) stays."""
+    if trainer.is_deepspeed_enabled:
+        trainer.accelerator.free_memory()
+        AcceleratorState._reset_state()
 
 
 def _on_cpu() -> bool:

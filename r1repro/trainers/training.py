@@ -100,7 +100,9 @@ def train_and_save(build_trainer, training_args, run_args, stage: str, tokenizer
     output_dir = training_args.output_dir
     setup_tracking(training_args, run_args, stage)
     preemption = PreemptionCallback()
-    trainer = build_trainer(callbacks=[MetricsJsonlCallback(output_dir), preemption, *callbacks])
+    # The stage's callbacks first: one that adds to the logs (RewardStatsCallback's reward error counts) must run
+    # before the one that writes them, or metrics.jsonl never has what it adds.
+    trainer = build_trainer(callbacks=[*callbacks, MetricsJsonlCallback(output_dir), preemption])
     train_with_resume(trainer, output_dir, preemption)
     save_final_model(trainer, tokenizer, output_dir, prompt_template)
     return trainer
