@@ -19,7 +19,7 @@ TOOLS = {
     "eval": ("r1repro.evaluation.cli", "evaluate checkpoints on benchmarks (pass@1, cons@k, pass@k)"),
     "sample": ("r1repro.generation.cli", "sample completions to JSONL with hf / vllm / server"),
     "traces": ("r1repro.stages.traces",
-               "sample, score and filter the traces a cold_start / rejection_sft stage trains on"),
+               "sample a trace-SFT stage's traces from its source_model, score and filter them"),
     "stage-eval": ("r1repro.stages.evaluate", "evaluate a finished stage's model on its recipe's eval tasks"),
     "rewards": ("r1repro.rewards.cli", "list rewards, or score a JSONL file with one"),
     "check": ("r1repro.check.cli", "validate a recipe without downloading anything"),

@@ -38,6 +38,7 @@ from r1repro.stages import STAGES, checkpoint_name
 from r1repro.stages.args import load_stage_args, parts
 from r1repro.stages.evaluate import STAGE_EVAL_ENV, eval_wanted
 from r1repro.studies import parse_study, run_pass_at_k_study
+from r1repro.trainers.traces import samples_traces
 
 PIPELINE_KEYS = {"run_dir", "stages", "description", "pass_at_k"}
 
@@ -95,9 +96,10 @@ def state_of(args) -> tuple[str, dict]:
     return args.train.output_dir, resolved_config(*parts(args))
 
 
-def samples_traces(stage: dict, args) -> bool:
-    """Whether the stage samples its traces in a step of their own first (a trace stage with a source_model)."""
-    return STAGES[stage["stage"]].samples_traces and bool(args.traces.source_model)
+def stage_steps(stage: str, args) -> list[list[str]]:
+    """The `r1repro` commands that run a stage (before its eval), in order: `traces STAGE` first when it
+    samples its traces from source_model (trace_source, r1repro/trainers/traces.py), then the stage itself."""
+    return [["traces", stage], [stage]] if samples_traces(args) else [[stage]]
 
 
 def _call(name: str, step: str, args: list[str]) -> int:
@@ -114,7 +116,7 @@ def _eval_needed(output_dir: str, eval_args) -> bool:
 
 def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None = None,
                  only: list[str] | None = None) -> int:
-    """Each stage as separate processes: trace sampling (cold_start / rejection_sft with a
+    """Each stage as separate processes: trace sampling (a trace-SFT stage whose traces come from its
     source_model), training, then its eval, so no engine ever shares a process with a trainer and a
     failed eval leaves the stage done (the chain goes on; the exit code is then 3)."""
     run_dir, stages, recipe = load_pipeline_recipe(path, run_dir)
@@ -135,11 +137,10 @@ def run_pipeline(path: str, run_dir: str | None = None, extra: list[str] | None 
                               "output_dir": output_dir, "skipped": True}
         else:
             started = time.time()
-            code = 0
-            if samples_traces(stage, args):
-                code = _call(name, "traces", [stage["stage"], *argv])
-            if code == 0:
-                code = _call(name, stage["stage"], argv)
+            for command, *words in stage_steps(stage["stage"], args):
+                code = _call(name, command, [*words, *argv])
+                if code != 0:
+                    break
             wall = round(time.time() - started, 1)
             if code != 0:
                 status = "preempted" if code == PREEMPTED_EXIT_CODE else "failed"

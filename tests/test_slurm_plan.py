@@ -102,7 +102,8 @@ def test_indivisible_generation_batch_is_one_clear_error(recipe):
     with pytest.raises(PlanError, match=r"must be divisible by num_generations \(7\), with 2 training process"):
         make_plan("reasoning_rl", recipe(num_generations=7, use_vllm=False), [], Shape(expand("n[1-2]"), 1))
     # Not a GRPO stage: no generation batch, no such rule.
-    sft = make_plan("cold_start", recipe(num_generations=None, use_vllm=None, vllm_mode=None), [], Shape(["n1"], 1))
+    sft = make_plan("cold_start", recipe(num_generations=None, use_vllm=None, vllm_mode=None,
+                                         source_dataset="${run_dir}/traces.jsonl"), [], Shape(["n1"], 1))
     assert "num_generations" not in sft.batch and sft.batch["global_batch"] == 4
 
 

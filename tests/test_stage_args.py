@@ -3,7 +3,7 @@
 import pytest
 from trl import DistillationConfig, DPOConfig, GRPOConfig, ModelConfig, SFTConfig
 
-from r1repro.config import DataArgs, RewardArgs, RunArgs, parse_config
+from r1repro.config import ConfigError, DataArgs, RewardArgs, RunArgs, parse_config
 from r1repro.evaluation.settings import EvalArgs
 from r1repro.pipeline import load_pipeline, stage_argv, state_of
 from r1repro.rundir import fingerprint, resolved_config
@@ -90,9 +90,14 @@ def test_all_scenario_rl_reads_what_its_reward_model_needs(tmp_path, cli, genera
 def test_trace_sft_reads_traces_or_the_prompts_it_samples(tmp_path):
     module = STAGES["distill"].load()
     args = load_stage_args("distill", ["--config", "recipes/tiny/distill.yaml", "--run_dir", str(tmp_path)])
-    assert "source_dataset" in module.inputs(args).columns
+    ready = module.inputs(args)
+    assert "source_dataset" in ready.columns and ready.answer_reward is None  # nothing sampled, nothing verified
+    assert ready.template_models == ["model_name_or_path"]
     args.traces.source_model, args.traces.answer_reward = "some/model", "exact_match"
-    assert module.inputs(args).answer_reward is None  # ready traces win: nothing is sampled, nothing verified
+    with pytest.raises(ConfigError, match="'source_model' and 'source_dataset' are both set"):
+        module.inputs(args)  # neither wins: r1repro/trainers/traces.py:trace_source
     args.traces.source_dataset = None
-    assert module.inputs(args).columns["dataset"] == [args.data.problem_column, args.data.solution_column]
-    assert module.inputs(args).answer_reward == "exact_match"  # the reward score_samples resolves
+    sampled = module.inputs(args)
+    assert sampled.columns["dataset"] == [args.data.problem_column, args.data.solution_column]
+    assert sampled.answer_reward == "exact_match"  # the reward score_samples resolves
+    assert sampled.template_models == ["model_name_or_path", "source_model"]  # its tokenizer renders the prompts

@@ -193,17 +193,19 @@ def check_template(stage: str, config: dict, bad: set[str], inputs: StageInputs 
     if isinstance(rendered, str) and "What is 2 + 3" not in rendered:
         yield problem("prompt_template", f"{config['prompt_template']} does not show the problem")
     if not isinstance(rendered, str):
-        yield from _check_chat_template(config)
+        # The stage says which models render prompts (the one traces are sampled from, when it samples);
+        # a recipe that does not load is checked for its trained model alone.
+        yield from _check_chat_template(config, inputs.template_models if inputs else ["model_name_or_path"])
 
 
-def _check_chat_template(config: dict) -> Iterator[Finding]:
-    """prompt_template: chat needs a chat template in every model whose tokenizer renders prompts (the
-    trained model, the one traces are sampled from). Read from the model's files, never downloaded: a
+def _check_chat_template(config: dict, names: list[str]) -> Iterator[Finding]:
+    """prompt_template: chat needs a chat template in every model whose tokenizer renders prompts (`names`:
+    the trained model, the one traces are sampled from). Read from the model's files, never downloaded: a
     local directory, or a hub model already in the local HF cache; otherwise a note says it was not verified."""
     run_dir = run_dir_of(config)
-    for name in ("model_name_or_path", "source_model"):
+    for name in names:
         value = config.get(name)
-        if not isinstance(value, str) or not value or (name == "source_model" and config.get("source_dataset")):
+        if not isinstance(value, str) or not value:
             continue
         where = where_is(value, run_dir)
         if where == "local" and Path(value).expanduser().is_dir():

@@ -44,7 +44,6 @@ from r1repro.slurm.plan import (
     train_env,
     vllm_command,
 )
-from r1repro.stages import TRACE_STAGES
 
 # The job-level options the stage scripts set with #SBATCH (shown in dry runs).
 SBATCH_DEFAULTS = ["--ntasks-per-node=1", "--exclusive", "--requeue", "--signal=B:USR1@900",
@@ -105,7 +104,7 @@ def cmd_dry_run(argv: list[str]) -> int:
         print(f"# note: {note}")
     print(quote(["sbatch", f"--nodes={len(plan.nodes)}", *gres, *SBATCH_DEFAULTS, *ns.sbatch_arg,
                  *_stage_script(plan.stage), "--config", plan.config, *plan.args]))
-    if plan.stage in TRACE_STAGES:
+    if plan.samples_traces:
         print("# traces first, each step its own process: prompts, one sampling shard per GPU, select")
         traces = ["python", "-m", "r1repro.cli", "traces", plan.stage]
         print(quote([*traces, "--prepare", "--config", plan.config, *plan.args]))
@@ -159,7 +158,7 @@ def cmd_prepare(argv: list[str]) -> int:
     print(f"R1REPRO_TRAIN_CMD=({quote(srun_command(plan, 'train'))})")
     print(f"R1REPRO_VLLM_CMD=({quote(srun_command(plan, 'vllm')) if plan.vllm_node else ''})")
     # Trace stages sample before training, the eval runs after it: job steps of their own.
-    print(f"R1REPRO_TRACES_CMD=({quote(trace_sample_command(plan)) if plan.stage in TRACE_STAGES else ''})")
+    print(f"R1REPRO_TRACES_CMD=({quote(trace_sample_command(plan)) if plan.samples_traces else ''})")
     print(f"R1REPRO_EVAL_CMD=({quote(eval_command(plan))})")
     return 0
 

@@ -24,6 +24,7 @@ from r1repro.config import ConfigError
 from r1repro.slurm.hostlist import expand
 from r1repro.stages import GRPO_STAGES
 from r1repro.stages.args import load_stage_args, load_stage_layout
+from r1repro.trainers.traces import samples_traces
 
 # TrainingArguments checks that need the hardware to exist (bf16 without a GPU raises; GRPOConfig's bf16 is on
 # unless a recipe says otherwise): a cluster's plan is made on any machine (a dry-run on a laptop, a CPU batch
@@ -163,6 +164,7 @@ class Plan:
     extra_args: list[str] = field(default_factory=list)   # what the plan adds (vLLM host)
     batch: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    samples_traces: bool = False  # trace steps before training: traces from source_model (trace_source)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -241,6 +243,7 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
         train_nodes=nodes, vllm_node=vllm_node, num_machines=len(nodes), num_processes=num_processes,
         main_process_ip=nodes[0], main_process_port=port, accelerate_config=accel,
         output_dir=train.output_dir, batch=trl_batch(stage, train, num_processes), notes=notes,
+        samples_traces=samples_traces(loaded),
     )
     if server:
         plan.vllm_port = _positive(config, train, "vllm_server_port")

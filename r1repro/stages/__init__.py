@@ -37,7 +37,6 @@ class Stage:
     slurm_script: str = GENERIC_SLURM_SCRIPT  # file in slurm/; users call the numbered ones by name
     checkpoint: str = ""  # the model's name in the run report; default: the stage name
     grpo: bool = False  # trained with GRPOTrainer: a generation batch must hold whole prompt groups
-    samples_traces: bool = False  # with a source_model, samples its traces in steps of their own first
 
     def __post_init__(self):
         if not self.checkpoint:
@@ -70,11 +69,11 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in [
           help="continued pre-training on plain text; on CPU it builds the tiny base model"),
     Stage("r1zero", GRPO_TRAINER, grpo=True, slurm_script="stage0_r1zero.sh",
           help="stage 0: GRPO from a base model, R1-Zero template, rule rewards (format + accuracy)"),
-    Stage("cold_start", TRACE_SFT_TRAINER, samples_traces=True, slurm_script="stage1_cold_start.sh",
+    Stage("cold_start", TRACE_SFT_TRAINER, slurm_script="stage1_cold_start.sh",
           help="stage 1: readable long-CoT traces (from the R1-Zero model or a dataset), SFT of the base"),
     Stage("reasoning_rl", GRPO_TRAINER, grpo=True, slurm_script="stage2_grpo.sh",
           help="stage 2: GRPO from the cold-start model: accuracy + format + language consistency"),
-    Stage("rejection_sft", TRACE_SFT_TRAINER, samples_traces=True, slurm_script="stage3_rejection_sft.sh",
+    Stage("rejection_sft", TRACE_SFT_TRAINER, slurm_script="stage3_rejection_sft.sh",
           help="stage 3: sample k, verify, keep <= m correct, mix general data, SFT of the base"),
     Stage("dpo", "r1repro.stages.dpo",
           help="optional: DPO on stage 3's correct-vs-incorrect pairs"),
@@ -87,8 +86,9 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in [
 ]}
 
 GRPO_STAGES = frozenset(name for name, stage in STAGES.items() if stage.grpo)
-TRACE_STAGES = tuple(name for name, stage in STAGES.items() if stage.samples_traces)
-# SFT on problem/response traces (the trainer drops examples longer than max_length at load).
+# SFT on problem/response traces (the trainer drops examples longer than max_length at load): ready ones
+# (source_dataset), or sampled from source_model first by `r1repro traces STAGE` (trace_source,
+# r1repro/trainers/traces.py, decides which; distill samples as cold_start and rejection_sft do).
 TRACE_SFT_STAGES = tuple(name for name, stage in STAGES.items() if stage.module == TRACE_SFT_TRAINER)
 
 

@@ -1,4 +1,7 @@
-"""`r1repro traces STAGE`: sample, score and filter the traces a cold_start / rejection_sft stage trains on.
+"""`r1repro traces STAGE`: sample, score and filter the traces a trace-SFT stage trains on.
+
+The stages are cold_start, rejection_sft and distill; one whose traces come from its source_model samples
+them here (trace_source, r1repro/trainers/traces.py), one on a source_dataset has nothing to sample.
 
 The steps themselves (prompts, sampling in a child process, selection; sharded over the ranks of a launch) are
 r1repro/trainers/trace_steps.py; this command loads the stage's recipe and runs them, once or step by step.
@@ -11,7 +14,7 @@ import os
 import sys
 
 from r1repro.config import ConfigError
-from r1repro.stages import TRACE_STAGES
+from r1repro.stages import TRACE_SFT_STAGES
 from r1repro.stages.args import load_stage_args
 from r1repro.trainers.trace_steps import (
     run_sampling,
@@ -21,6 +24,7 @@ from r1repro.trainers.trace_steps import (
     traces_ready,
     write_prompts,
 )
+from r1repro.trainers.traces import samples_traces
 from r1repro.trainers.training import collective_failure
 
 
@@ -31,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     over its ranks (`sample_over_ranks`). A Slurm job runs --prepare once, then --num-shards N on every node
     (or as a job array), then --select."""
     parser = argparse.ArgumentParser(prog="r1repro traces", description=__doc__.split("\n")[0], allow_abbrev=False)
-    parser.add_argument("stage", choices=TRACE_STAGES)
+    parser.add_argument("stage", choices=TRACE_SFT_STAGES)
     step = parser.add_mutually_exclusive_group()
     step.add_argument("--prepare", action="store_true", help="only write the prompts (step 1)")
     step.add_argument("--num-shards", type=int, help="only sample this process's shard of N (step 2)")
@@ -42,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         stage_args = load_stage_args(args.stage, rest)
         output_dir, seed = stage_args.train.output_dir, stage_args.train.seed
         main_process = int(os.environ.get("RANK", "0")) == 0  # one line for a launch of N processes, not N
-        if not stage_args.traces.source_model:
+        if not samples_traces(stage_args):
             if main_process:
-                print(f"r1repro traces: {args.stage} trains on source_dataset (no source_model): nothing to sample")
+                print(f"r1repro traces: {args.stage} trains on its source_dataset: nothing to sample")
             return 0
         if traces_ready(stage_args.traces, stage_args.data, output_dir, seed):
             if main_process:

@@ -23,6 +23,9 @@ class StageInputs:
     # The reward that verifies sampled traces' answers (score_samples, r1repro/trainers/traces.py), as the spec
     # the stage resolves; None: the stage samples no traces.
     answer_reward: str | dict | None = None
+    # Recipe fields naming the models whose tokenizers render prompt_template: the trained model, and the one
+    # traces are sampled from when the stage samples (r1repro check reads their chat templates).
+    template_models: list[str] = field(default_factory=lambda: ["model_name_or_path"])
 
 
 def reward_columns(specs: list) -> list[str]:

@@ -25,7 +25,7 @@ from r1repro.prompts import builder_for, trace_row
 from r1repro.rundir import is_main_process, require_stage_output
 from r1repro.trainers.inputs import StageInputs, prompt_columns
 from r1repro.trainers.trace_steps import ensure_traces
-from r1repro.trainers.traces import TraceArgs
+from r1repro.trainers.traces import TraceArgs, trace_source
 from r1repro.trainers.training import load_policy, train_and_save
 
 
@@ -38,38 +38,42 @@ class TraceSFTStageArgs:
     train: SFTConfig
     model: ModelConfig
 
+    def __post_init__(self):
+        # Every loader (the stage, `r1repro check`, `r1repro traces`, the pipeline, the Slurm plan) builds the
+        # args here: a recipe naming both trace sources, or neither, fails with one line before anything runs.
+        trace_source(self.traces)
+
 
 ARGS = TraceSFTStageArgs
 
 
 def inputs(args: TraceSFTStageArgs) -> StageInputs:
     """Ready traces (source_dataset), or the prompts and gold answers source_model is sampled on, with the
-    answer reward that verifies the samples (as collect_traces: source_dataset first); general rows mixed in
-    when general_fraction asks for them."""
-    columns, answer_reward = {}, None
-    if args.traces.source_dataset:
+    answer reward that verifies the samples and the model that renders them (trace_source decides, as for
+    collect_traces); general rows mixed in when general_fraction asks for them."""
+    columns, answer_reward, template_models = {}, None, ["model_name_or_path"]
+    if trace_source(args.traces) == "source_dataset":
         columns["source_dataset"] = ["problem", "response"]
-    elif args.traces.source_model:
+    else:
         columns["dataset"] = prompt_columns(args.data, ["solution"])
         answer_reward = args.traces.answer_reward
+        template_models.append("source_model")
     if args.traces.general_dataset and args.traces.general_fraction > 0:
         columns["general_dataset"] = ["problem", "response"]
-    return StageInputs(columns=columns, answer_reward=answer_reward)
+    return StageInputs(columns=columns, answer_reward=answer_reward, template_models=template_models)
 
 
 def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str,
                    seed: int) -> tuple[list[dict], dict]:
     """The SFT rows (`problem`, `response`, ...) and a summary of what was kept and dropped.
     Writes traces.jsonl (kept) and dpo_pairs.jsonl (correct vs incorrect) into output_dir."""
-    if trace_args.source_dataset:
+    if trace_source(trace_args) == "source_dataset":
         rows = read_trace_rows(trace_args.source_dataset, data_args.train_split)
         summary = {"source": trace_args.source_dataset, "kept": len(rows)}
-    elif trace_args.source_model:
+    else:
         require_stage_output(trace_args.source_model, "source_model")
         # Sampled in steps of their own (never in this training process): r1repro/trainers/trace_steps.py.
         rows, summary = ensure_traces(trace_args, data_args, output_dir, seed)
-    else:
-        raise ConfigError("source_model or source_dataset: one of them is required")
     if trace_args.general_dataset and trace_args.general_fraction > 0:
         n = int(len(rows) * trace_args.general_fraction)
         general = load_rows(trace_args.general_dataset, data_args.train_split, n, seed,

@@ -1,8 +1,10 @@
-"""Trace sampling for cold_start / rejection_sft as steps of their own, never inside a trainer.
+"""Trace sampling for the trace-SFT stages (cold_start, rejection_sft, distill) as steps of their own, never
+inside a trainer.
 
 Sampling (vLLM on a cluster) must not run in the `accelerate launch` processes: every rank would
 build its own engine on the same GPU and write the same file, and the trainer's memory would still
-be held. So a trace-SFT stage with `source_model` runs in three steps:
+be held. So a trace-SFT stage whose traces come from `source_model` (trace_source, trainers/traces.py) runs
+in three steps:
 
 1. prompts: the recipe's training prompts, written to <output_dir>/samples/prompts.jsonl;
 2. sample: `r1repro sample` on them in its own process: one shard, or one per node / job-array

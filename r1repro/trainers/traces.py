@@ -6,6 +6,9 @@ The sampling itself runs outside the training process (r1repro/trainers/trace_st
 Used by stage 1 (cold start from R1-Zero samples) and stage 3 (rejection sampling). The R1 paper's
 filters: keep correct answers only, drop mixed-language chains of thought, long paragraphs and
 repetition, keep a few correct samples per prompt, and rewrite what is kept into a readable pattern.
+
+Where a trace-SFT stage's traces come from is one rule, `trace_source`, next to the fields it reads: the
+trainer, its inputs for `r1repro check`, `r1repro traces`, the pipeline and the Slurm plan all ask it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from r1repro.config import ConfigError
 from r1repro.rewards import resolve_reward
 from r1repro.rewards.text import with_think_opened
 
@@ -21,9 +25,10 @@ THINK_ANSWER = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*
 
 @dataclass
 class TraceArgs:
-    source_model: str | None = field(default=None, metadata={"help": "Model (stage directory) to sample traces from."})
+    source_model: str | None = field(default=None, metadata={
+        "help": "Model (stage directory) to sample traces from. Set this or source_dataset, not both."})
     source_dataset: str | None = field(default=None, metadata={
-        "help": "Or: a JSONL of ready traces with `problem` and `response` columns."})
+        "help": "Or: ready traces (`problem` and `response`, or `messages` rows), trained on as they are."})
     num_prompts: int = field(default=500, metadata={"help": "Training prompts to sample for."})
     samples_per_prompt: int = field(default=4, metadata={"help": "k: samples drawn per prompt."})
     keep_per_prompt: int = field(default=1, metadata={"help": "m: at most this many correct samples kept per prompt."})
@@ -43,6 +48,31 @@ class TraceArgs:
         "help": "Non-reasoning rows (with `response`) mixed into the SFT set."})
     general_fraction: float = field(default=0.0, metadata={
         "help": "General rows as a fraction of the reasoning traces kept."})
+
+
+def trace_source(args: TraceArgs) -> str:
+    """The field a trace-SFT stage's traces come from: "source_dataset" (ready traces, trained on as they
+    are) or "source_model" (sampled, scored and filtered first, in steps of their own: r1repro/trainers/
+    trace_steps.py). Exactly one must be set; an empty string is unset (`--source_dataset ''` clears a
+    recipe's). Both set would sample a model only to train on the dataset, so it is refused, not ranked."""
+    if args.source_model and args.source_dataset:
+        raise ConfigError("fields 'source_model' and 'source_dataset' are both set: keep one, source_dataset to "
+                          "train on its ready traces or source_model to sample new ones (`--source_dataset ''` "
+                          "unsets a recipe's)", "source_model")
+    if args.source_dataset:
+        return "source_dataset"
+    if args.source_model:
+        return "source_model"
+    raise ConfigError("fields 'source_model' and 'source_dataset' are both unset: set source_model (a model to "
+                      "sample traces from) or source_dataset (ready traces)", "source_model")
+
+
+def samples_traces(stage_args) -> bool:
+    """Whether a stage, by its loaded args, samples its traces from source_model before training (the
+    `r1repro traces STAGE` steps, which the pipeline and the Slurm scripts run first): a trace-SFT stage (its
+    args hold TraceArgs) whose trace_source is source_model."""
+    traces = getattr(stage_args, "traces", None)
+    return isinstance(traces, TraceArgs) and trace_source(traces) == "source_model"
 
 
 def canonical_response(text: str, think_opened: bool = False) -> str | None:
