@@ -23,7 +23,7 @@ import os
 
 import pytest
 import torch
-from dist_helpers import GRPO, assert_finished_once, distill_on_policy_args, dpo_pairs, launch
+from dist_helpers import CPT, GRPO, assert_finished_once, distill_on_policy_args, dpo_pairs, launch
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 from transformers.integrations import HfDeepSpeedConfig, is_deepspeed_zero3_enabled, unset_hf_deepspeed_config
 
@@ -123,6 +123,15 @@ def zero3_and_ddp(stage: str, args: list[str], tmp_path, *ddp_args: str) -> tupl
     ddp = launch(stage, *args, *ddp_args, "--output_dir", str(tmp_path / "ddp"))
     return ([m for m in assert_finished_once(sharded, stage, tmp_path / "zero3") if "loss" in m],
             [m for m in assert_finished_once(ddp, stage, tmp_path / "ddp") if "loss" in m])
+
+
+def test_cpt_under_zero3_on_two_ranks(tmp_path):
+    """cpt building its tiny model (rank 0 writes it, the others load it after) and training it from scratch:
+    the same losses as DDP's."""
+    args = [*CPT, "--run_dir", str(tmp_path / "run"), "--max_steps", "3"]
+    sharded, ddp = zero3_and_ddp("cpt", args, tmp_path)
+    losses = [m["loss"] for m in sharded]
+    assert len(losses) == 3 and len(set(losses)) == 3 and losses == pytest.approx([m["loss"] for m in ddp], rel=RTOL)
 
 
 def test_dpo_under_zero3_on_two_ranks(dist_base, tmp_path):
