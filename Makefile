@@ -57,7 +57,8 @@ test-dist: install
 # DeepSpeed ZeRO-3 on 2 CPU ranks (tests/test_dist_zero3.py). deepspeed stays out of the main venv (accelerate
 # and transformers behave differently when it imports): .ci/setup-deepspeed.sh puts it in DS_DEPS, which this
 # pass alone has on PYTHONPATH (its bin/ on PATH: the ninja that builds deepspeed's shm op, with system-deps'
-# g++). R1REPRO_REQUIRE_DEEPSPEED=1 turns the tests' skip into a failure if deepspeed does not import.
+# g++). R1REPRO_REQUIRE_DEEPSPEED=1 turns the tests' skip into a failure if deepspeed does not import. Its vLLM
+# colocate test runs the stage under .venv-vllm's python with the same DS_DEPS on PYTHONPATH (same torch).
 DS_DEPS     := $(abspath .deps-deepspeed)
 ZERO3_TESTS := tests/test_dist_zero3.py
 ZERO3_PYTEST = PATH=$(DS_DEPS)/bin:$$PATH PYTHONPATH=$(DS_DEPS)$${PYTHONPATH:+:$$PYTHONPATH} R1REPRO_REQUIRE_DEEPSPEED=1 \
@@ -65,7 +66,7 @@ ZERO3_PYTEST = PATH=$(DS_DEPS)/bin:$$PATH PYTHONPATH=$(DS_DEPS)$${PYTHONPATH:+:$
 deepspeed-deps: install
 	PYTHON=$(abspath $(BIN))/python bash .ci/setup-deepspeed.sh $(DS_DEPS)
 
-test-zero3: deepspeed-deps system-deps
+test-zero3: deepspeed-deps system-deps vllm-venv
 	$(ZERO3_PYTEST) $(PYTEST_ARGS)
 
 test-slurm: install system-deps

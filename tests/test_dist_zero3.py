@@ -1,7 +1,8 @@
 """DeepSpeed ZeRO-3 on two CPU ranks: `accelerate launch --config_file recipes/accelerate/zero3.yaml
---num_processes 2 --mixed_precision no` (DeepSpeed's CPU accelerator, gloo) runs distill SFT, r1zero GRPO with HF
-generation, dpo, distill_on_policy and all_scenario_rl with its reward model; each run finishes once and saves a
-full model that loads, and all but r1zero log the losses a DDP run of the same arguments logs.
+--num_processes 2 --mixed_precision no` (DeepSpeed's CPU accelerator, gloo) runs cpt, distill SFT, r1zero GRPO with
+HF generation and with vLLM colocate rollouts, dpo, distill_on_policy and all_scenario_rl with its reward model; each
+run finishes once and saves a full model that loads, and all but r1zero log the losses a DDP run of the same
+arguments logs (r1zero with vLLM: its engines sample the policy being trained).
 
 deepspeed is not a dependency (pyproject's `cluster` extra has it for GPUs) and stays out of the main venv:
 `make test-zero3` installs it into .deps-deepspeed (.ci/setup-deepspeed.sh) and runs this file alone with that
@@ -14,20 +15,23 @@ FSDP has no counterpart here: accelerate runs it on GPUs only (r1repro refuses `
 tests/test_config.py). Each rank runs the stage through a wrapper that records, at its first training step,
 what accelerate built: the distributed type, the engine class and the share of the parameters the rank holds.
 
-Marked dist and slow."""
+Marked dist and slow (the vLLM colocate test vllm too)."""
 
 import importlib.util
 import json
 import math
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
-from dist_helpers import GRPO, assert_finished_once, distill_on_policy_args, dpo_pairs, launch
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+from dist_helpers import CPT, GRPO, REPO, assert_finished_once, distill_on_policy_args, dpo_pairs, launch
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 from transformers.integrations import HfDeepSpeedConfig, is_deepspeed_zero3_enabled, unset_hf_deepspeed_config
 
 from r1repro.rewards.reward_model import without_zero3_init
+from r1repro.templates import render_prompt
 from r1repro.tiny.tasks import addition_rows
 
 HAVE_DEEPSPEED = importlib.util.find_spec("deepspeed") is not None
@@ -39,6 +43,7 @@ pytestmark = [pytest.mark.dist, pytest.mark.slow,
               pytest.mark.skipif(not HAVE_DEEPSPEED, reason="deepspeed is not installed")]
 
 ZERO3 = "recipes/accelerate/zero3.yaml"
+VLLM_PYTHON = Path(os.environ.get("R1REPRO_VLLM_VENV", REPO / ".venv-vllm")) / "bin" / "python"
 # ZeRO-3 against DDP, relative: 30x the largest difference measured (docs/architecture.md, measured facts).
 RTOL = 2e-5
 FEW_STEPS = ["--logging_steps", "1", "--save_steps", "1000", "--eval_num_problems", "0", "--disable_tqdm", "true"]
@@ -68,12 +73,13 @@ if __name__ == "__main__":
 '''
 
 
-def zero3(stage: str, args: list[str], tmp_path):
-    """The stage on 2 ranks under ZeRO-3, asserted sharded on both ranks; the launch's result."""
+def zero3(stage: str, args: list[str], tmp_path, python: str = sys.executable, env: dict | None = None):
+    """The stage on 2 ranks under ZeRO-3 (under `python`, with `env` added), asserted sharded on both ranks; the
+    launch's result."""
     (tmp_path / "probed_cli.py").write_text(PROBED_CLI)
     (tmp_path / "probe").mkdir()
     result = launch(stage, *args, accelerate_config=ZERO3, entry=(str(tmp_path / "probed_cli.py"),),
-                    env={"PROBE_DIR": str(tmp_path / "probe")})
+                    python=python, env={"PROBE_DIR": str(tmp_path / "probe"), **(env or {})})
     assert result.returncode == 0, result.log[-3000:]
     for rank in (0, 1):
         seen = json.loads((tmp_path / "probe" / f"rank{rank}.json").read_text())
@@ -116,6 +122,60 @@ def test_r1zero_under_zero3_on_two_ranks(dist_base, tmp_path):
 
 
 
+LOGP_DIFF = "sampling/sampling_logp_difference/mean"
+
+
+def policy_shift(initial_dir: Path, trained_dir: Path, n: int = 4) -> float:
+    """Mean |log p_trained - log p_initial| of the tokens the trained policy picks greedily on n held-out problems:
+    how far the policy moved, where it samples (tests/test_real_r1zero.py measures it the same way)."""
+    tokenizer = AutoTokenizer.from_pretrained(trained_dir)
+    initial, policy = (AutoModelForCausalLM.from_pretrained(path) for path in (initial_dir, trained_dir))
+    diffs = []
+    with torch.inference_mode():
+        for row in addition_rows("test", n):
+            ids = tokenizer(render_prompt("tiny", row["problem"]), return_tensors="pt").input_ids
+            out = policy.generate(ids, max_new_tokens=16, do_sample=False)
+            chosen = out[0, ids.shape[1]:, None]
+            logps = [torch.log_softmax(m(out).logits[0, ids.shape[1] - 1:-1], -1).gather(1, chosen)
+                     for m in (policy, initial)]
+            diffs += (logps[0] - logps[1]).abs()[:, 0].tolist()
+    return sum(diffs) / len(diffs)
+
+
+@pytest.mark.vllm
+def test_r1zero_vllm_colocate_under_zero3_on_two_ranks(dist_base, tmp_path):
+    """GRPO with vLLM colocate rollouts (one engine per rank) under ZeRO-3: each rank's engine must receive the
+    whole policy, gathered one parameter at a time (TRL's `_iter_named_params`, fed to vLLM's in-place reload by
+    r1repro/generation/vllm_sync.py), not its shard. TRL logs per step the mean |vLLM logprob - policy logprob| of
+    the sampled tokens: at step 1 the float floor, later as small while the policy moves far (with the sync
+    switched off the later steps read ~2-3, as far as the policy moved: docs/architecture.md, measured facts).
+
+    Runs under .venv-vllm's interpreter with deepspeed from the side folder on PYTHONPATH (this file's pass); its
+    shm op is built into a cache folder of its own (the main venv's build would be redone: other include paths)."""
+    if not VLLM_PYTHON.exists():
+        (pytest.fail if REQUIRED else pytest.skip)(f"{VLLM_PYTHON} is absent: create it with `make vllm-venv`")
+    (tmp_path / "digits.py").write_text("def digits(completions, **kwargs):\n"
+                                        "    return [sum(ch.isdigit() for ch in c) / 4 for c in completions]\n")
+    out, base = tmp_path / "r1zero", dist_base.run_dir / "cpt"
+    extensions = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "torch_extensions" / "venv-vllm"
+    result = zero3("r1zero", ["--config", "recipes/tiny/r1zero.yaml", "--run_dir", str(dist_base.run_dir),
+                              "--output_dir", str(out), *GRPO, "--max_steps", "3", "--num_generations", "4",
+                              "--per_device_train_batch_size", "8", "--learning_rate", "0.05",
+                              "--mask_truncated_completions", "false", "--use_vllm", "true", "--vllm_mode", "colocate",
+                              "--vllm_gpu_memory_utilization", "0.2", "--vllm_max_model_length", "256",
+                              "--rewards", f"[{{name: format}}, {{name: {tmp_path / 'digits.py'}:digits}}]"],
+                   tmp_path, python=str(VLLM_PYTHON),
+                   env={"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+                        "TOKENIZERS_PARALLELISM": "false", "TORCH_EXTENSIONS_DIR": str(extensions)})
+    logged = [m for m in assert_finished_once(result, "r1zero", out) if "loss" in m]
+    assert result.log.count("syncing the policy through vLLM's in-place reload") == 2  # one engine per rank
+    assert [m["step"] for m in logged] == [1, 2, 3]
+    assert all(math.isfinite(m[key]) for m in logged for key in ("loss", "grad_norm", LOGP_DIFF)), logged
+    floor, later, moved = logged[0][LOGP_DIFF], max(m[LOGP_DIFF] for m in logged[1:]), policy_shift(base, out)
+    assert moved > 10 * floor, f"the policy moved {moved:.3g}, not clearly above the float floor {floor:.3g}"
+    assert later < 0.1 * moved, f"vLLM samples {later:.3g} from the policy (floor {floor:.3g}, moved {moved:.3g})"
+
+
 def zero3_and_ddp(stage: str, args: list[str], tmp_path, *ddp_args: str) -> tuple[list[dict], list[dict]]:
     """The stage under ZeRO-3 and under DDP (torchrun, plus `ddp_args`), both on 2 ranks, each asserted
     finished once: their logged training steps."""
@@ -123,6 +183,15 @@ def zero3_and_ddp(stage: str, args: list[str], tmp_path, *ddp_args: str) -> tupl
     ddp = launch(stage, *args, *ddp_args, "--output_dir", str(tmp_path / "ddp"))
     return ([m for m in assert_finished_once(sharded, stage, tmp_path / "zero3") if "loss" in m],
             [m for m in assert_finished_once(ddp, stage, tmp_path / "ddp") if "loss" in m])
+
+
+def test_cpt_under_zero3_on_two_ranks(tmp_path):
+    """cpt building its tiny model (rank 0 writes it, the others load it after) and training it from scratch:
+    the same losses as DDP's."""
+    args = [*CPT, "--run_dir", str(tmp_path / "run"), "--max_steps", "3"]
+    sharded, ddp = zero3_and_ddp("cpt", args, tmp_path)
+    losses = [m["loss"] for m in sharded]
+    assert len(losses) == 3 and len(set(losses)) == 3 and losses == pytest.approx([m["loss"] for m in ddp], rel=RTOL)
 
 
 def test_dpo_under_zero3_on_two_ranks(dist_base, tmp_path):

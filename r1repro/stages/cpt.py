@@ -17,6 +17,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer
 from r1repro.config import ConfigError, DataArgs, RunArgs
 from r1repro.data import load_rows
 from r1repro.evaluation.settings import EvalArgs
+from r1repro.rewards.reward_model import without_zero3_init
 from r1repro.rundir import require_stage_output
 from r1repro.tiny.corpus import build_corpus
 from r1repro.tiny.model import build_tiny_model
@@ -70,10 +71,13 @@ def run(stage: str, args: CptStageArgs) -> dict:
     if args.cpt.init_tiny_model:
         init_dir = f"{args.train.output_dir}/init"
         # One writer, the other ranks load after it: they would read a half-written model (measured on 2 ranks:
-        # "no file named model.safetensors").
+        # "no file named model.safetensors"). The writer builds a whole model even under ZeRO-3: zero.Init would
+        # partition it with a broadcast per parameter that the other ranks, waiting here, never join (measured:
+        # both ranks hung until the launch's timeout, rank 0 in deepspeed's broadcast, rank 1 in the barrier).
         with args.train.main_process_first(local=False, desc="building the tiny model"):
             if args.train.process_index == 0:
-                build_tiny_model(init_dir, args.cpt.init_tiny_model, args.train.seed)
+                with without_zero3_init():
+                    build_tiny_model(init_dir, args.cpt.init_tiny_model, args.train.seed)
     else:
         if not args.model.model_name_or_path:
             raise ConfigError("model_name_or_path: required unless init_tiny_model is set")
