@@ -49,9 +49,9 @@ from r1repro.config import (
 )
 from r1repro.pipeline import load_pipeline, stage_args
 from r1repro.rundir import resolved_config
-from r1repro.slurm.plan import HARDWARE_FLAGS, PlanError, Shape, hardware_off, make_plan, parse_overrides
+from r1repro.slurm.plan import PlanError, Shape, parse_overrides, plan_and_args, stage_args_at
 from r1repro.stages import STAGES, part_types
-from r1repro.stages.args import load_args, parts
+from r1repro.stages.args import parts
 
 HARDWARE_RE = re.compile(r"^#\s*hardware:\s*(\d+)\s*nodes?\s*x\s*(\d+)\s*GPUs?\b", re.IGNORECASE | re.MULTILINE)
 CHECKS = (*INPUT_CHECKS, check_lengths, check_dynamic_sampling)
@@ -236,21 +236,21 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
         _config_error(report, err)
         return report
     nodes, gpus = shape or hardware(path) or (1, 0)
-    plan = None
+    plan = args = None
+    # The stage's args as the plan loads them: TRL's own checks at the plan's process count (GRPOConfig's
+    # generation batch among them), the hardware flags off (r1repro.slurm.plan.HARDWARE_FLAGS).
     try:
-        plan = make_plan(stage, path, overrides, Shape([f"node{i + 1}" for i in range(nodes)], gpus))
+        plan, args = plan_and_args(stage, path, overrides, Shape([f"node{i + 1}" for i in range(nodes)], gpus))
     except PlanError as err:
         cluster = f"cluster {nodes} node(s) x {gpus} GPU(s): "
-        if isinstance(err.__cause__, ConfigError):  # the stage's own load, inside the plan: named as _load names it
+        if isinstance(err.__cause__, ConfigError):  # the stage's own load, inside the plan: its field named
             found = _field_finding(err, raw, path)
             report.add(Finding(found.field, cluster + found.message))
         else:
             _config_error(report, err, cluster + (f"field '{err.field}': " if err.field else ""))
-    # Loaded as the stage will (TRL's own checks, GRPOConfig's generation batch among them) at the plan's
-    # process count. Without a plan the cluster line above says what is wrong; a load at the shape's count
-    # still gives the input checks the stage's values, its own errors left unsaid (they repeat the plan's).
-    num_processes = plan.num_processes if plan else nodes * max(gpus, 1)
-    args = _load(report if plan else None, stage, module.ARGS, path, raw, overrides, num_processes, gpus)
+        # The cluster line says what is wrong; a load at the shape's process count still gives the input
+        # checks the stage's values, its own errors left unsaid (they repeat the plan's).
+        args = _values_without_plan(stage, path, overrides, nodes * max(gpus, 1))
     # The stage's values, defaults included; a recipe that does not load is checked on what it says.
     config = resolved_config(*parts(args)) if args is not None else raw
     stage_inputs = module.inputs(args) if args is not None else None
@@ -272,18 +272,11 @@ def read_recipe(path: str, overrides: dict[str, object], stage: str) -> dict:
     return expand_run_dir(with_default_output_dir({**read_recipe_file(path), **overrides}, stage))
 
 
-def _load(report: Report | None, stage: str, args_type, path: str, raw: dict, overrides: list[str],
-          num_processes: int, gpus: int):
-    """The stage's args, loaded as the stage will, but at `num_processes` and without this machine's lack of
-    GPUs; None when they do not load (the reason added to `report` when one is given)."""
-    argv = ["--config", path, *overrides]
-    if gpus:
-        argv += hardware_off(flag for flag in HARDWARE_FLAGS if raw.get(flag))
+def _values_without_plan(stage: str, path: str, overrides: list[str], num_processes: int):
+    """The stage's args as a plan loads them (stage_args_at) at `num_processes`; None when they do not load."""
     try:
-        return load_args(args_type, argv, stage, num_processes)
-    except ConfigError as err:
-        if report is not None:
-            report.add(_field_finding(err, raw, path))
+        return stage_args_at(stage, path, overrides, num_processes)
+    except PlanError:
         return None
 
 

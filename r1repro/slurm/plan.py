@@ -5,6 +5,8 @@ Everything the sbatch scripts decide is computed here, from the recipe and the S
 (r1repro/stages/args.py), twice: the layout first (is a node set aside for a vLLM server?), as parsed, since
 TRL checks the generation batch against a world size and the world size is what the layout decides; then the
 stage's args at that world size, from which every training number comes, TRL's defaults and rules included.
+`r1repro check` reads its values from that second load too (plan_and_args): one load, one rule for the
+hardware flags.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from r1repro.trainers.traces import samples_traces
 
 # TrainingArguments checks that need the hardware to exist (bf16 without a GPU raises; GRPOConfig's bf16 is on
 # unless a recipe says otherwise): a cluster's plan is made on any machine (a dry-run on a laptop, a CPU batch
-# node) and reads no precision, so it loads with every one of them off.
+# node, `r1repro check`) and reads no precision, so it loads with every one of them off.
 HARDWARE_FLAGS = ("bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval")
+HARDWARE_OFF = [arg for flag in HARDWARE_FLAGS for arg in (f"--{flag}", "false")]
 
 
 ENV_PREFIX = "R1REPRO_"
@@ -170,11 +173,6 @@ class Plan:
         return asdict(self)
 
 
-def hardware_off(flags=HARDWARE_FLAGS) -> list[str]:
-    """`--flag false` for each of `flags` (HARDWARE_FLAGS)."""
-    return [arg for flag in flags for arg in (f"--{flag}", "false")]
-
-
 def _load(stage: str, argv: list[str], num_processes: int | None = None):
     """The stage's typed args through the stages' loader: as parsed (the layout) without num_processes, else
     loaded at that world size. Its one-line error becomes the plan's, the process count added to TRL's
@@ -186,6 +184,12 @@ def _load(stage: str, argv: list[str], num_processes: int | None = None):
     except ConfigError as err:
         where = "" if num_processes is None else f", with {num_processes} training process(es)"
         raise PlanError(str(err).rstrip(".") + where, err.field) from err
+
+
+def stage_args_at(stage: str, config: str, args: list[str], num_processes: int):
+    """The stage's typed args at `num_processes` training processes, as a plan loads them: TRL's defaults and
+    rules at that world size, every HARDWARE_FLAGS flag off. Raises PlanError."""
+    return _load(stage, ["--config", config, *args, *HARDWARE_OFF], num_processes)
 
 
 def _positive(config: str, args, name: str) -> int:
@@ -208,8 +212,12 @@ def trl_batch(stage: str, train_args, num_processes: int) -> dict:
 
 
 def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port: int | None = None) -> Plan:
-    argv = ["--config", config, *args]
-    layout = _load(stage, argv)
+    return plan_and_args(stage, config, args, shape, main_port)[0]
+
+
+def plan_and_args(stage: str, config: str, args: list[str], shape: Shape, main_port: int | None = None):
+    """The plan, and the stage's typed args it was made from (stage_args_at its process count)."""
+    layout = _load(stage, ["--config", config, *args])
     nodes, gpus = list(shape.nodes), shape.gpus_per_node
     if not nodes:
         raise PlanError("the allocation has no nodes")
@@ -233,7 +241,7 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
         accel = None
     if accel and not Path(accel).is_file():
         raise PlanError(f"accelerate_config not found: {accel}", "accelerate_config")
-    loaded = _load(stage, argv + hardware_off(), num_processes)
+    loaded = stage_args_at(stage, config, args, num_processes)
     train = loaded.train
     for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
         _positive(config, train, name)
@@ -252,7 +260,7 @@ def make_plan(stage: str, config: str, args: list[str], shape: Shape, main_port:
         if not plan.vllm_model:
             raise PlanError("vllm_mode=server needs model_name_or_path for trl vllm-serve", "model_name_or_path")
         plan.extra_args = ["--vllm_server_host", vllm_node, "--vllm_server_port", str(plan.vllm_port)]
-    return plan
+    return plan, loaded
 
 
 # ---------------------------------------------------------------- commands

@@ -11,6 +11,7 @@ goes through load_stage_args and reads those attributes: nobody unpacks a tuple 
 from __future__ import annotations
 
 import dataclasses
+from functools import partial
 
 from r1repro.config import parse_config
 from r1repro.stages import STAGES, part_types
@@ -53,21 +54,22 @@ def as_parsed(types) -> tuple:
     return _training_args_with(types, {"__post_init__": keep_as_parsed})
 
 
-def load_args(args_type, argv: list[str] | None, stage: str, num_processes: int | None = None):
+def load_args(args_type, argv: list[str] | None, stage: str, retype=None):
     """`--config recipe.yaml [--field value ...]` parsed into an `args_type` (r1repro.config.parse_config:
-    TRL's parser, `${run_dir}` expanded once, output_dir defaulting to `${run_dir}/<stage>`). With
-    num_processes, TRL's batch rules are checked at that process count (`r1repro check` and the Slurm plan of
-    a cluster shape). Raises ConfigError with one line on any problem."""
+    TRL's parser, `${run_dir}` expanded once, output_dir defaulting to `${run_dir}/<stage>`). `retype`, when
+    given, maps the args' config dataclasses to the ones this parse fills instead (at_world_size, as_parsed):
+    the one parse every loader goes through. Raises ConfigError with one line on any problem."""
     types = part_types(args_type)
-    if num_processes is not None:
-        types = at_world_size(types, num_processes)
-    instances, _ = parse_config(types, argv, stage=stage)
+    instances, _ = parse_config(retype(types) if retype else types, argv, stage=stage)
     return args_type(*instances)
 
 
 def load_stage_args(stage: str, argv: list[str] | None, num_processes: int | None = None):
-    """The typed args of stage `stage` (a name in STAGES) from its recipe and command line."""
-    return load_args(STAGES[stage].args_type(), argv, stage, num_processes)
+    """The typed args of stage `stage` (a name in STAGES) from its recipe and command line. With num_processes,
+    TRL's batch rules are checked at that process count (at_world_size: the Slurm plan of a cluster shape,
+    which `r1repro check` reads too)."""
+    retype = None if num_processes is None else partial(at_world_size, num_processes=num_processes)
+    return load_args(STAGES[stage].args_type(), argv, stage, retype)
 
 
 def load_stage_layout(stage: str, argv: list[str] | None):
@@ -75,6 +77,4 @@ def load_stage_layout(stage: str, argv: list[str] | None):
     the Slurm plan reads the job's layout from (vLLM server mode, accelerate config) to find the world size
     at which it then loads them for real (load_stage_args with num_processes). Unknown fields, wrong types and
     bad flags fail here already; what TRL derives (generation_batch_size, ...) and checks waits for that load."""
-    args_type = STAGES[stage].args_type()
-    instances, _ = parse_config(as_parsed(part_types(args_type)), argv, stage=stage)
-    return args_type(*instances)
+    return load_args(STAGES[stage].args_type(), argv, stage, as_parsed)
