@@ -156,7 +156,8 @@ def test_server_mode_needs_a_second_node(recipe):
 def test_cpu_nodes_train_across_every_node_through_torchrun(recipe):
     """No GPUs: 1 process per node on every training node, torchrun's static rendezvous at the first one
     (`accelerate launch --cpu` would start one plain process per node without mpirun: r1repro.slurm.plan)."""
-    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4), [], Shape(["a", "b", "c"], 0, "7"))
+    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4, use_cpu=True), [],
+                     Shape(["a", "b", "c"], 0, "7"))
     assert plan.train_nodes == ["a", "b", "c"] and (plan.num_machines, plan.num_processes) == (3, 3)
     assert plan.batch["generation_batch_size"] == 4 * 3 and plan.accelerate_config is None
     assert any("3 nodes x 1 process" in note for note in plan.notes)
@@ -169,19 +170,19 @@ def test_cpu_nodes_train_across_every_node_through_torchrun(recipe):
         assert flags == ["3", "1", str(rank), "a", "20007", "static"]
         assert cmd[cmd.index("-m"):][:3] == ["-m", "r1repro.cli", "reasoning_rl"]
     # Server mode on CPU nodes: the last node serves, the others train.
-    server = make_plan("reasoning_rl", recipe(num_generations=4), [], Shape(["a", "b", "c"], 0))
+    server = make_plan("reasoning_rl", recipe(num_generations=4, use_cpu=True), [], Shape(["a", "b", "c"], 0))
     assert server.train_nodes == ["a", "b"] and _flag(accelerate_command(server, 1), "--nnodes") == "2"
 
 
 def test_one_cpu_node_keeps_accelerate_cpu(recipe):
-    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4), [], Shape(["a"], 0))
+    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4, use_cpu=True), [], Shape(["a"], 0))
     cmd = accelerate_command(plan, 0)
     assert cmd[:4] == ["accelerate", "launch", "--cpu", "--num_processes"] and "--config_file" not in cmd
     assert train_env(plan) == {} and plan.train_nodes == ["a"]
 
 
 def test_dry_run_on_cpu_nodes_prints_each_nodes_torchrun(recipe, capsys):
-    assert slurm_main(["dry-run", "reasoning_rl", "--config", recipe(use_vllm=False, num_generations=4),
+    assert slurm_main(["dry-run", "reasoning_rl", "--config", recipe(use_vllm=False, num_generations=4, use_cpu=True),
                        "--nodes", "2"]) == 0
     out = capsys.readouterr().out
     assert "train on 2 node(s) = 2 process(es)" in out and "# note: no GPUs: 2 nodes x 1 process" in out
@@ -197,7 +198,8 @@ def test_node_address_keeps_a_name_that_resolves():
 def test_failure_line_names_the_node_whose_trainer_died_first(recipe, tmp_path, monkeypatch):
     """Each node of a failed multi-node step records its exit; the batch shell's line names the node killed
     by a signal (its peer exits 1 a moment later, possibly earlier on the clock), else the earliest."""
-    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4), [], Shape(["n1", "n2", "n3"], 0))
+    plan = make_plan("reasoning_rl", recipe(use_vllm=False, num_generations=4, use_cpu=True), [],
+                     Shape(["n1", "n2", "n3"], 0))
     monkeypatch.setenv("SLURM_JOB_ID", "5")
     assert failure_line(plan) is None
     for rank, rc, stopped in [(0, 1, False), (1, 137, False), (2, 143, True)]:
@@ -476,6 +478,16 @@ def test_health_url_is_the_one_trl_polls(recipe):
     assert health_url(plan) == f"http://gpu02:{plan.vllm_port}/health"
 
 
+def test_a_cpu_shape_checks_precision_as_its_nodes_will_and_a_gpu_shape_leaves_it_to_them(recipe):
+    """A plan is made on any machine: for GPU nodes it cannot check bf16 here and leaves it to the nodes; CPU
+    nodes are what this machine is, so a bf16 recipe without use_cpu fails in the plan as it would on them."""
+    config = recipe(use_vllm=False, num_generations=4, bf16=True)
+    assert make_plan("reasoning_rl", config, [], Shape(["g1"], 8)).num_processes == 8
+    with pytest.raises(PlanError, match="bf16/gpu.*use_cpu"):
+        make_plan("reasoning_rl", config, [], Shape(["n1", "n2"], 0))
+    assert make_plan("reasoning_rl", config, ["--use_cpu", "true", "--bf16", "false"], Shape(["n1", "n2"], 0))
+
+
 def test_trace_stages_sample_in_steps_of_their_own_one_shard_per_gpu(tmp_path, capsys):
     """Issue 12: sampling never runs in the training processes; one shard per GPU of every node."""
     from r1repro.slurm.plan import eval_command, trace_sample_command
@@ -488,7 +500,7 @@ def test_trace_stages_sample_in_steps_of_their_own_one_shard_per_gpu(tmp_path, c
     assert "CUDA_VISIBLE_DEVICES=$SLURM_LOCALID" in cmd[7]
     tail = cmd[cmd.index("traces"):]
     assert tail == ["traces", "cold_start", "--num-shards", "16", "--config", str(recipe), "--num_prompts", "64"]
-    cpu = make_plan("cold_start", str(recipe), [], Shape(expand("n[1-3]"), 0))
+    cpu = make_plan("cold_start", str(recipe), ["--use_cpu", "true"], Shape(expand("n[1-3]"), 0))
     assert trace_sample_command(cpu)[:4] == ["srun", "--nodes=3", "--ntasks=3", "--ntasks-per-node=1"]
     assert "bash" not in trace_sample_command(cpu)
     assert eval_command(plan)[-5:] == ["cold_start", "--config", str(recipe), "--num_prompts", "64"]

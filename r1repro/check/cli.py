@@ -238,7 +238,7 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
     nodes, gpus = shape or hardware(path) or (1, 0)
     plan = args = None
     # The stage's args as the plan loads them: TRL's own checks at the plan's process count (GRPOConfig's
-    # generation batch among them), the hardware flags off (r1repro.slurm.plan.HARDWARE_FLAGS).
+    # generation batch among them); on a GPU shape the hardware flags off (r1repro.slurm.plan.stage_args_at).
     try:
         plan, args = plan_and_args(stage, path, overrides, Shape([f"node{i + 1}" for i in range(nodes)], gpus))
     except PlanError as err:
@@ -250,7 +250,7 @@ def check_stage(path: str, stage: str, shape, overrides: list[str], num_samples=
             _config_error(report, err, cluster + (f"field '{err.field}': " if err.field else ""))
         # The cluster line says what is wrong; a load at the shape's process count still gives the input
         # checks the stage's values, its own errors left unsaid (they repeat the plan's).
-        args = _values_without_plan(stage, path, overrides, nodes * max(gpus, 1))
+        args = _values_without_plan(stage, path, overrides, nodes * max(gpus, 1), gpus)
     # The stage's values, defaults included; a recipe that does not load is checked on what it says.
     config = resolved_config(*parts(args)) if args is not None else raw
     stage_inputs = module.inputs(args) if args is not None else None
@@ -272,10 +272,10 @@ def read_recipe(path: str, overrides: dict[str, object], stage: str) -> dict:
     return expand_run_dir(with_default_output_dir({**read_recipe_file(path), **overrides}, stage))
 
 
-def _values_without_plan(stage: str, path: str, overrides: list[str], num_processes: int):
+def _values_without_plan(stage: str, path: str, overrides: list[str], num_processes: int, gpus: int):
     """The stage's args as a plan loads them (stage_args_at) at `num_processes`; None when they do not load."""
     try:
-        return stage_args_at(stage, path, overrides, num_processes)
+        return stage_args_at(stage, path, overrides, num_processes, gpus)
     except PlanError:
         return None
 

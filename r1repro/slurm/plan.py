@@ -30,7 +30,8 @@ from r1repro.trainers.traces import samples_traces
 
 # TrainingArguments checks that need the hardware to exist (bf16 without a GPU raises; GRPOConfig's bf16 is on
 # unless a recipe says otherwise): a cluster's plan is made on any machine (a dry-run on a laptop, a CPU batch
-# node, `r1repro check`) and reads no precision, so it loads with every one of them off.
+# node, `r1repro check`) and reads no precision, so for a GPU shape it loads with every one of them off; a CPU
+# shape is what the machine it runs on can check exactly (stage_args_at).
 HARDWARE_FLAGS = ("bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval")
 HARDWARE_OFF = [arg for flag in HARDWARE_FLAGS for arg in (f"--{flag}", "false")]
 
@@ -186,10 +187,12 @@ def _load(stage: str, argv: list[str], num_processes: int | None = None):
         raise PlanError(str(err).rstrip(".") + where, err.field) from err
 
 
-def stage_args_at(stage: str, config: str, args: list[str], num_processes: int):
+def stage_args_at(stage: str, config: str, args: list[str], num_processes: int, gpus: int):
     """The stage's typed args at `num_processes` training processes, as a plan loads them: TRL's defaults and
-    rules at that world size, every HARDWARE_FLAGS flag off. Raises PlanError."""
-    return _load(stage, ["--config", config, *args, *HARDWARE_OFF], num_processes)
+    rules at that world size. On a GPU shape every HARDWARE_FLAGS flag is off (the plan is made on any machine,
+    the GPU nodes check them when the stage loads); on a CPU shape they stay as set, so bf16 without use_cpu
+    fails here as it would on the nodes. Raises PlanError."""
+    return _load(stage, ["--config", config, *args, *(HARDWARE_OFF if gpus else [])], num_processes)
 
 
 def _positive(config: str, args, name: str) -> int:
@@ -241,7 +244,7 @@ def plan_and_args(stage: str, config: str, args: list[str], shape: Shape, main_p
         accel = None
     if accel and not Path(accel).is_file():
         raise PlanError(f"accelerate_config not found: {accel}", "accelerate_config")
-    loaded = stage_args_at(stage, config, args, num_processes)
+    loaded = stage_args_at(stage, config, args, num_processes, gpus)
     train = loaded.train
     for name in ("per_device_train_batch_size", "gradient_accumulation_steps"):
         _positive(config, train, name)
