@@ -195,7 +195,7 @@ def check_template(stage: str, config: dict, bad: set[str], inputs: StageInputs 
     if not isinstance(rendered, str):
         # The stage says which models render prompts (the one traces are sampled from, when it samples);
         # a recipe that does not load is checked for its trained model alone.
-        yield from _check_chat_template(config, inputs.template_models if inputs else ["model_name_or_path"])
+        yield from _check_chat_template(config, (inputs or StageInputs()).template_models)
 
 
 def _check_chat_template(config: dict, names: list[str]) -> Iterator[Finding]:

@@ -51,16 +51,16 @@ def inputs(args: TraceSFTStageArgs) -> StageInputs:
     """Ready traces (source_dataset), or the prompts and gold answers source_model is sampled on, with the
     answer reward that verifies the samples and the model that renders them (trace_source decides, as for
     collect_traces); general rows mixed in when general_fraction asks for them."""
-    columns, answer_reward, template_models = {}, None, ["model_name_or_path"]
+    found = StageInputs()
     if trace_source(args.traces) == "source_dataset":
-        columns["source_dataset"] = ["problem", "response"]
+        found.columns["source_dataset"] = ["problem", "response"]
     else:
-        columns["dataset"] = prompt_columns(args.data, ["solution"])
-        answer_reward = args.traces.answer_reward
-        template_models.append("source_model")
+        found.columns["dataset"] = prompt_columns(args.data, ["solution"])
+        found.answer_reward = args.traces.answer_reward
+        found.template_models.append("source_model")  # the sampled model renders the prompts too
     if args.traces.general_dataset and args.traces.general_fraction > 0:
-        columns["general_dataset"] = ["problem", "response"]
-    return StageInputs(columns=columns, answer_reward=answer_reward, template_models=template_models)
+        found.columns["general_dataset"] = ["problem", "response"]
+    return found
 
 
 def collect_traces(trace_args: TraceArgs, data_args: DataArgs, output_dir: str,
