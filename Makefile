@@ -41,7 +41,11 @@ lint: install
 # the unit tests (with `r1repro check` on every recipe) again under the versions a cluster install resolves to.
 # The lighteval parity test runs in the main pass (lighteval from its own venv); R1REPRO_REQUIRE_LIGHTEVAL=1
 # makes its skip a failure, so CI cannot pass without comparing with lighteval.
-test: lint vllm-venv cluster-venv deepspeed-deps system-deps smollm2 lighteval-venv
+# The side installs write separate folders and need only the main venv (lint's), so they run side by side:
+# they wait on the network and on unpacking more than on the 2 cores; --output-sync keeps each one's log whole.
+TEST_DEPS := vllm-venv cluster-venv deepspeed-deps system-deps smollm2 lighteval-venv
+test: lint
+	$(MAKE) --no-print-directory -j4 --output-sync=target $(TEST_DEPS)
 	R1REPRO_REQUIRE_LIGHTEVAL=1 $(BIN)/python -m pytest --ignore=$(ZERO3_TESTS) $(PYTEST_ARGS)
 	$(ZERO3_PYTEST) $(PYTEST_ARGS)
 	$(CLUSTER_PYTEST) $(PYTEST_ARGS)

@@ -10,6 +10,7 @@ trains, runs Slurm, vLLM, two ranks or a real model gets MARKED_TIMEOUT_S instea
 setup, so the test that builds a session fixture (a real model's run, a cluster) has that time too; both are
 several times the slowest test in CI (docs/architecture.md, measured facts)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,11 @@ from transformers import AutoTokenizer
 from r1repro.tiny.model import build_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
+# vLLM's own switch for its CPU CI: trace with dynamo once, then run eager instead of compiling with inductor.
+# Every vLLM process the tests start inherits it. SmolLM2's engine is ready in ~3 s instead of ~130 s (AMD EPYC,
+# 2026-12-04), while its steps run about as fast. The inductor path users run stays under test in
+# tests/test_vllm_grpo.py's weight-sync check, which sets it to 0.
+os.environ.setdefault("VLLM_CPU_CI_ENV", "1")
 MARKED_TIMEOUT_S = 1800
 LONG_MARKERS = ("slow", "slurm", "vllm", "dist", "real", "lighteval")
 CHATML = ("{% for m in messages %}"

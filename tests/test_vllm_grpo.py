@@ -93,7 +93,10 @@ if __name__ == "__main__":
 @pytest.fixture(scope="module")
 def grpo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grpo_vllm")
-    env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "TOKENIZERS_PARALLELISM": "false"}
+    # Inductor, as users run it (tests/conftest.py sets vLLM's eager CI mode for every other vLLM test): the weight
+    # sync must reach the compiled model too.
+    env = {**os.environ, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0", "TOKENIZERS_PARALLELISM": "false",
+           "VLLM_CPU_CI_ENV": "0"}
     proc = subprocess.run([str(PYTHON), "-c", SCRIPT, str(tmp), "0"], capture_output=True, text=True, timeout=900,
                           env=env, cwd=tmp)
     line = next((out_line for out_line in proc.stdout.splitlines() if out_line.startswith("RESULT ")), None)
