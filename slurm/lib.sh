@@ -169,8 +169,12 @@ r1_run_stage() {
   # the stage is done (DONE.json), so the afterok chain goes on; rerun it with slurm/eval.sh or
   # `r1repro stage-eval STAGE --config ...`.
   if [[ $rc -eq 0 && ${R1REPRO_DRY_EXEC:-0} != 1 ]]; then
-    r1_log "eval: ${R1REPRO_EVAL_CMD[*]}"
-    "${R1REPRO_EVAL_CMD[@]}" || r1_log "eval of stage $stage failed (the stage itself is done): r1repro stage-eval $stage $*"
+    if (( ${#R1REPRO_EVAL_CMD[@]} )); then
+      r1_log "eval: ${R1REPRO_EVAL_CMD[*]}"
+      "${R1REPRO_EVAL_CMD[@]}" || r1_log "eval of stage $stage failed (the stage itself is done): r1repro stage-eval $stage $*"
+    else
+      r1_log "no eval step (eval_num_problems 0 or no eval_tasks)"
+    fi
   fi
   exit "$rc"
 }

@@ -302,6 +302,22 @@ def test_accelerate_configs_load():
             assert cfg.deepspeed_config["deepspeed_multinode_launcher"] == "standard"
 
 
+def test_a_stage_with_nothing_to_evaluate_gets_no_eval_step(recipe, monkeypatch, capsys):
+    """eval_num_problems 0: no `srun ... stage-eval` job step (it would only start Python and import the stack);
+    dry-run says so, and prepare hands lib.sh an empty R1REPRO_EVAL_CMD, as it does R1REPRO_TRACES_CMD."""
+    assert slurm_main(["dry-run", "reasoning_rl", "--config", recipe(), "--nodes", "2", "--gpus-per-node", "8",
+                       "--eval_num_problems", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "stage-eval" not in out and out.splitlines()[-1] == \
+        "# no eval step: eval_num_problems is 0 or there are no eval_tasks"
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "n[1-2]")
+    monkeypatch.setenv("R1REPRO_GPUS_PER_NODE", "8")
+    for extra, eval_cmd in (([], "stage-eval reasoning_rl"), (["--eval_num_problems", "0"], None)):
+        assert slurm_main(["prepare", "reasoning_rl", "--config", recipe(), *extra]) == 0
+        line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("R1REPRO_EVAL_CMD="))
+        assert (eval_cmd in line) if eval_cmd else line == "R1REPRO_EVAL_CMD=()"
+
+
 def test_prepare_hands_the_batch_shell_the_preemption_code_and_old_names_still_work(recipe, monkeypatch, capsys):
     """lib.sh requeues on the exit code prepare prints (r1repro.rundir's, which node-exec and the stages
     use); R1_MAIN_PORT / R1_GPUS_PER_NODE, the old names, still count, with one line each on stderr."""

@@ -117,8 +117,11 @@ def cmd_dry_run(argv: list[str]) -> int:
     print(quote(srun_command(plan, "train")))
     for rank, node in enumerate(plan.train_nodes):
         print(f"#   on {node}: {quote(_env_words(plan) + accelerate_command(plan, rank))}")
-    print("# after the training step has exited (a failed eval leaves the stage done):")
-    print(quote(eval_command(plan)))
+    if plan.evaluates:
+        print("# after the training step has exited (a failed eval leaves the stage done):")
+        print(quote(eval_command(plan)))
+    else:
+        print("# no eval step: eval_num_problems is 0 or there are no eval_tasks")
     return 0
 
 
@@ -159,7 +162,8 @@ def cmd_prepare(argv: list[str]) -> int:
     print(f"R1REPRO_VLLM_CMD=({quote(srun_command(plan, 'vllm')) if plan.vllm_node else ''})")
     # Trace stages sample before training, the eval runs after it: job steps of their own.
     print(f"R1REPRO_TRACES_CMD=({quote(trace_sample_command(plan)) if plan.samples_traces else ''})")
-    print(f"R1REPRO_EVAL_CMD=({quote(eval_command(plan))})")
+    # No eval step when the stage would evaluate nothing: it would only start Python and import the stack.
+    print(f"R1REPRO_EVAL_CMD=({quote(eval_command(plan)) if plan.evaluates else ''})")
     return 0
 
 

@@ -26,6 +26,7 @@ from r1repro.config import ConfigError
 from r1repro.slurm.hostlist import expand
 from r1repro.stages import GRPO_STAGES
 from r1repro.stages.args import load_stage_args, load_stage_layout
+from r1repro.stages.evaluate import eval_wanted
 from r1repro.trainers.traces import samples_traces
 
 # TrainingArguments checks that need the hardware to exist (bf16 without a GPU raises; GRPOConfig's bf16 is on
@@ -169,6 +170,7 @@ class Plan:
     batch: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     samples_traces: bool = False  # trace steps before training: traces from source_model (trace_source)
+    evaluates: bool = True        # an eval step after training (eval_wanted: eval_num_problems > 0, eval_tasks)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -254,7 +256,7 @@ def plan_and_args(stage: str, config: str, args: list[str], shape: Shape, main_p
         train_nodes=nodes, vllm_node=vllm_node, num_machines=len(nodes), num_processes=num_processes,
         main_process_ip=nodes[0], main_process_port=port, accelerate_config=accel,
         output_dir=train.output_dir, batch=trl_batch(stage, train, num_processes), notes=notes,
-        samples_traces=samples_traces(loaded),
+        samples_traces=samples_traces(loaded), evaluates=eval_wanted(loaded.eval),
     )
     if server:
         plan.vllm_port = _positive(config, train, "vllm_server_port")
