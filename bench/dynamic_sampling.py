@@ -155,6 +155,46 @@ def report(args) -> str:
     return "\n".join(lines)
 
 
+def running_mean(values: list[float], w: int = 5) -> list[float]:
+    return [sum(values[max(0, i - w + 1):i + 1]) / len(values[max(0, i - w + 1):i + 1]) for i in range(len(values))]
+
+
+def plot(args, path: Path) -> bool:
+    """Training accuracy reward (mean over every sample generated, all draws) against optimizer steps and
+    against generated tokens, per arm and seed, plus dynamic's generation batches per step."""
+    try:  # matplotlib is not in .venv-vllm, where the SmolLM2 arm runs: rerun with --report-only elsewhere
+        import matplotlib
+    except ImportError:
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
+    colors = {"plain": "tab:blue", "dynamic": "tab:orange", "tokens": "tab:green"}
+    for seed, style in zip(args.seeds, ("-", "--", ":", "-.")):
+        for arm in ARMS:
+            rows = [m for m in read_metrics(stage_dir(args.out, seed, arm, args.stage))
+                    if args.curve in m and "num_tokens" in m]
+            if not rows:
+                continue
+            acc = running_mean([m[args.curve] for m in rows])
+            label = f"{arm}, seed {seed}"
+            axes[0].plot([m["step"] for m in rows], acc, style, color=colors[arm], label=label)
+            axes[1].plot([m["num_tokens"] / 1e3 for m in rows], acc, style, color=colors[arm], label=label)
+            draws = [m.get("dynamic_sampling/generation_batches", 1) for m in rows]
+            axes[2].plot([m["step"] for m in rows], draws, style, color=colors[arm], label=label)
+    for ax, x, title in ((axes[0], "optimizer step", f"{args.curve} (running mean of 5 steps)"),
+                         (axes[1], "generated tokens, thousands (TRL num_tokens)", f"{args.curve} vs generation"),
+                         (axes[2], "optimizer step", "generation batches a step")):
+        ax.set_xlabel(x)
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--recipe", default="recipes/tiny/r1zero.yaml")
@@ -166,6 +206,7 @@ def main(argv=None) -> int:
     p.add_argument("--dynamic", default="{metric: reward, max_generation_batches: 4}")
     p.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     p.add_argument("--task", default="reasoning")
+    p.add_argument("--curve", default="rewards/accuracy/mean", help="the training metric plotted")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more stage flags, after everything else")
     args = p.parse_args(argv)
@@ -176,6 +217,8 @@ def main(argv=None) -> int:
     text = report(args)
     print(text)
     (args.out / "dynamic_sampling.md").write_text(text + "\n")
+    if plot(args, args.out / "dynamic_sampling.png"):
+        print(f"plot: {args.out / 'dynamic_sampling.png'}")
     return 0
 
 
