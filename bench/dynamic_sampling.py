@@ -69,6 +69,9 @@ def run(args, seed: int, arm: str, extra: list[str]) -> None:
     print(f"[bench] seed {seed} {arm}: rc {proc.returncode} in {time.time() - started:.0f}s", flush=True)
     if proc.returncode:
         raise SystemExit(f"run failed: see {d.parent / 'bench.log'}")
+    if not (d / "eval.json").is_file():  # a failed end-of-stage eval leaves the stage done (exit 0)
+        raise SystemExit(f"{d}: trained but no eval.json (its eval failed: see {d.parent / 'bench.log'}); "
+                         "rerun the bench to evaluate it")
 
 
 def token_steps(args, seed: int) -> int | None:
