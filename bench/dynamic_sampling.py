@@ -11,7 +11,8 @@ For each seed, three runs of one GRPO recipe's stage (default: the tiny r1zero) 
 Each run's end-of-stage eval (eval.json, eval_samples.jsonl) gives greedy accuracy and pass@1 per problem;
 differences are paired over problems (same test problems in every run) with r1repro.evaluation.stats'
 bootstrap, per seed and pooled over seeds (problems of each seed as units; seeds themselves are not
-resampled: 3 seeds show the spread, they do not bound it). Wall time is DONE.json's training wall_s.
+resampled), and across seeds (the per-seed differences as units, a t interval: the one that counts how much
+training runs differ). Wall time is DONE.json's training wall_s.
 
     taskset -c 1 env OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python bench/dynamic_sampling.py \\
         --base /path/to/cpt --out runs/bench_ds [--recipe recipes/tiny/r1zero.yaml] [--seeds 0 1 2]
@@ -118,6 +119,21 @@ def pooled(results: dict, a: str, b: str, metric: str) -> dict | None:
     return paired_diff(ua, ub) if ua else None
 
 
+# Student's t, 97.5% quantile, by degrees of freedom (seeds - 1): the across-seed interval below.
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def across_seeds(diffs: list[float]) -> dict | None:
+    """Seeds as the units: the mean of the per-seed differences and its 95% t interval. Unlike the pooled
+    bootstrap (problems as units, seeds fixed), this counts the spread between training runs, so it is the
+    interval a claim "dynamic helps" has to clear; wide with few seeds."""
+    if len(diffs) < 2:
+        return None
+    mean = statistics.mean(diffs)
+    half = T975.get(len(diffs) - 1, 1.96) * statistics.stdev(diffs) / len(diffs) ** 0.5
+    return {"diff": mean, "ci95": (mean - half, mean + half)}
+
+
 def fmt_ci(d: dict | None) -> str:
     if d is None:
         return "n/a"
@@ -138,17 +154,18 @@ def report(args) -> str:
                              f"{r['draws']:.2f} | {r['frac_zero_std']:.3f} | {r['eval']['accuracy_greedy']:.3f} | "
                              f"{r['eval']['pass@1']:.3f} |")
     lines += ["", "Paired differences over problems, 95% bootstrap interval (verdict: holds = interval above 0):", "",
-              "| comparison | metric | " + " | ".join(f"seed {s}" for s in results) + " | pooled |",
-              "|---|---|" + "---|" * (len(results) + 1)]
+              "| comparison | metric | " + " | ".join(f"seed {s}" for s in results) + " | pooled | across seeds (t) |",
+              "|---|---|" + "---|" * (len(results) + 2)]
     for a, b, label in (("dynamic", "plain", "dynamic - plain, equal optimizer steps"),
                         ("dynamic", "tokens", "dynamic - plain, equal generation tokens")):
         for metric in METRICS:
             per_seed = []
             for arms in results.values():
                 ra, rb = arms.get(a), arms.get(b)
-                per_seed.append(fmt_ci(paired_diff(ra["units"][metric], rb["units"][metric]) if ra and rb else None))
+                per_seed.append(paired_diff(ra["units"][metric], rb["units"][metric]) if ra and rb else None)
             both = fmt_ci(pooled(results, a, b, metric))
-            lines.append(f"| {label} | {metric} | " + " | ".join(per_seed) + f" | {both} |")
+            spread = fmt_ci(across_seeds([d["diff"] for d in per_seed if d]))
+            lines.append(f"| {label} | {metric} | " + " | ".join(map(fmt_ci, per_seed)) + f" | {both} | {spread} |")
     walls = {arm: [arms[arm]["wall_s"] for arms in results.values() if arms.get(arm)] for arm in ARMS}
     ratios = [arms["dynamic"]["wall_s"] / arms["plain"]["wall_s"] for arms in results.values()
               if arms.get("dynamic") and arms.get("plain")]

@@ -52,6 +52,14 @@ def args_for(ds, out: Path):
                                  dynamic="{metric: reward, max_generation_batches: 4}")
 
 
+def test_across_seeds_interval_counts_the_spread_between_runs(ds):
+    assert ds.across_seeds([0.1]) is None  # one seed: no spread to measure
+    d = ds.across_seeds([-0.09, 0.03, 0.13])  # signs disagree: the interval spans 0
+    assert d["diff"] == pytest.approx(0.0233, abs=1e-3)
+    lo, hi = d["ci95"]
+    assert lo < 0 < hi and hi - lo == pytest.approx(2 * 4.303 * 0.1102 / 3 ** 0.5, rel=1e-2)
+
+
 def test_equal_token_run_gets_the_steps_of_dynamics_generation(ds, tmp_path):
     args = args_for(ds, tmp_path)
     assert ds.token_steps(args, 0) is None  # nothing measured yet: not sized
@@ -71,8 +79,9 @@ def test_report_pairs_arms_per_seed_and_pooled_and_draws_the_curves(ds, tmp_path
     steps_row = next(line for line in text.splitlines()
                      if line.startswith("| dynamic - plain, equal optimizer steps | pass@1"))
     cells = [c.strip() for c in steps_row.strip("|").split("|")]
-    assert all(c.startswith("+0.250 [") and c.endswith("(holds)") for c in cells[2:]), cells  # 2 seeds, pooled
-    assert "equal generation tokens | pass@1 | n/a | n/a | n/a" in text  # no tokens arm run
+    assert all(c.startswith("+0.250 [") and c.endswith("(holds)") for c in cells[2:5]), cells  # 2 seeds, pooled
+    assert cells[5] == "+0.250 [+0.250, +0.250] (holds)"  # across seeds: both seeds gained exactly 0.25
+    assert "equal generation tokens | pass@1 | n/a | n/a | n/a | n/a" in text  # no tokens arm run
     assert "dynamic / plain per seed: 1.50, 1.50" in text
     pytest.importorskip("matplotlib")
     assert ds.plot(args, tmp_path / "curves.png") and (tmp_path / "curves.png").stat().st_size > 0
