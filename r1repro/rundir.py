@@ -95,6 +95,19 @@ def is_done(output_dir: str | Path, config: dict) -> bool:
     return bool(done) and done.get("fingerprint") == fingerprint(config)
 
 
+# What torchrun / accelerate launch set for a rank (TRL's vLLM colocate mode sets the same in a one-process
+# trainer, whose torch.distributed store keeps listening on MASTER_PORT until it exits).
+LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
+              "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT")
+
+
+def env_without_launch() -> dict:
+    """os.environ less the launch variables, for a child that is one process of its own: one that inherited them
+    would take itself for a rank of the launch (vLLM reads them) or start a process group on the parent's
+    MASTER_PORT (accelerate; EADDRINUSE)."""
+    return {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV and not k.startswith("TORCHELASTIC_")}
+
+
 def is_main_process() -> bool:
     """Rank 0 of a distributed launch (accelerate/torchrun set RANK); the only writer of markers."""
     return int(os.environ.get("RANK", "0")) == 0

@@ -12,7 +12,7 @@ from r1repro.config import ConfigError
 from r1repro.data import load_rows
 from r1repro.evaluation import EvalSettings, EvalTask, evaluate_model
 from r1repro.files import write_json_atomic
-from r1repro.rundir import is_main_process
+from r1repro.rundir import env_without_launch, is_main_process
 from r1repro.stages import STAGES
 from r1repro.stages.args import load_stage_args
 
@@ -41,10 +41,6 @@ def evaluate_stage(model_dir: str, eval_args, data_args, seed: int = 0) -> dict:
 # finished stage its DONE.json (the afterok chain and reruns depend on it).
 
 STAGE_EVAL_ENV = "R1REPRO_STAGE_EVAL"  # "0": the caller (pipeline, Slurm script) runs the eval itself
-# torch.distributed's rendezvous. TRL's vLLM colocate mode sets these in the trainer's own process, whose store
-# listens on MASTER_PORT until it exits; the eval child (one process, eval_here) inheriting them would make
-# accelerate start a process group on that same port and fail with EADDRINUSE.
-RENDEZVOUS_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
 def eval_wanted(eval_args) -> bool:
@@ -67,9 +63,10 @@ def run_eval_child(stage: str, argv: list[str]) -> int:
     torch = sys.modules.get("torch")  # only a process that imported torch holds a CUDA cache
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
-    env = {k: v for k, v in os.environ.items() if k not in RENDEZVOUS_ENV}
+    # One process of its own (eval_here), even after a one-process trainer in TRL's vLLM colocate mode, which
+    # sets the launch variables: without env_without_launch the child's accelerate met the trainer's MASTER_PORT.
     code = subprocess.call([sys.executable, "-m", "r1repro.cli", "stage-eval", stage, *argv],
-                           env={**env, STAGE_EVAL_ENV: "0"})
+                           env={**env_without_launch(), STAGE_EVAL_ENV: "0"})
     if code != 0:
         print(f"[{stage}] eval failed (exit {code}); the stage itself is done. Rerun the eval alone with: "
               f"r1repro stage-eval {stage} {' '.join(argv)}", file=sys.stderr, flush=True)

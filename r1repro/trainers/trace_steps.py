@@ -42,6 +42,7 @@ from r1repro.data import dataset_rows
 from r1repro.files import write_json_atomic
 from r1repro.jsonl import read_jsonl, write_jsonl
 from r1repro.prompts import builder_for
+from r1repro.rundir import env_without_launch
 from r1repro.trainers.traces import preference_pairs, score_samples, select_traces
 from r1repro.trainers.training import sync_ranks
 
@@ -178,16 +179,10 @@ def ensure_traces(trace_args, data_args, output_dir: str, seed: int) -> tuple[li
     return read_jsonl(samples_dir(output_dir) / "selected.jsonl"), summary
 
 
-# What torchrun / accelerate launch set for a worker: the sampling child is one process of its own, and an
-# engine that reads them (vLLM does) must not take itself for a rank of the launch.
-LAUNCH_ENV = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
-              "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT")
-
-
 def rank_child_env() -> dict:
     """The sampling child's environment on one rank of a launch: no launch variables, and the rank's own GPU
     (the LOCAL_RANK-th visible one), else every rank's engine would start on GPU 0."""
-    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_ENV and not k.startswith("TORCHELASTIC_")}
+    env = env_without_launch()
     local = int(os.environ.get("LOCAL_RANK", "0"))
     visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
     if not visible and "CUDA_VISIBLE_DEVICES" not in os.environ:
