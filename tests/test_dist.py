@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from dist_helpers import (
     GRPO,
     REPO,
@@ -32,8 +34,22 @@ from dist_helpers import (
 
 from r1repro.report import read_metrics
 from r1repro.tiny.tasks import addition_rows
+from r1repro.trainers.training import release_ranks
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
+
+def _release_on(rank: int, store: str, seen: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    release_ranks()
+    Path(f"{seen}{rank}").write_text(str(dist.is_initialized()))
+
+
+def test_a_finished_stage_tears_its_process_group_down(tmp_path):
+    """Each rank leaves the group before exiting (runner.run_stage calls release_ranks): exit-time destructors
+    once aborted a rank of a finished ZeRO-3 run with SIGABRT."""
+    mp.spawn(_release_on, args=(str(tmp_path / "store"), str(tmp_path / "rank")), nprocs=2)
+    assert [(tmp_path / f"rank{r}").read_text() for r in (0, 1)] == ["False", "False"]
+
 
 def test_cpt_on_two_ranks(dist_base):
     assert_finished_once(dist_base.cpt, "cpt", dist_base.run_dir / "cpt")

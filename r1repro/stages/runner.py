@@ -15,7 +15,7 @@ from r1repro.rundir import finish_stage, is_main_process, resolved_config, start
 from r1repro.stages import STAGES
 from r1repro.stages.args import load_stage_args, parts
 from r1repro.stages.evaluate import eval_here, run_eval_child
-from r1repro.trainers.training import collective_failure, sync_ranks
+from r1repro.trainers.training import collective_failure, release_ranks, sync_ranks
 
 
 def run_stage(stage: str, argv: list[str] | None = None) -> int:
@@ -44,6 +44,7 @@ def run_stage(stage: str, argv: list[str] | None = None) -> int:
             return 1
         if finish_stage(output_dir, config, started, extra):  # the main process only: one line, one DONE.json
             print(f"[{stage}] done in {time.time() - started:.0f}s -> {output_dir}", flush=True)
+        release_ranks()
     # The eval runs after training, in its own process; a failure there is reported but leaves the
     # finished stage (DONE.json, exit 0) alone.
     if is_main_process() and eval_here(args.eval, output_dir):
