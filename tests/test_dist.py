@@ -20,6 +20,7 @@ import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from dist_helpers import (
+    CPT,
     GRPO,
     REPO,
     assert_finished_once,
@@ -38,6 +39,7 @@ from r1repro.trainers.training import release_ranks
 
 pytestmark = [pytest.mark.dist, pytest.mark.slow]
 
+
 def _release_on(rank: int, store: str, seen: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
     release_ranks()
@@ -53,6 +55,13 @@ def test_a_finished_stage_tears_its_process_group_down(tmp_path):
 
 def test_cpt_on_two_ranks(dist_base):
     assert_finished_once(dist_base.cpt, "cpt", dist_base.run_dir / "cpt")
+
+
+def test_a_done_stage_on_two_ranks_is_skipped_and_the_launch_ends_cleanly(dist_base):
+    """The same cpt again: both ranks find its DONE.json, skip, meet in release_ranks and exit 0."""
+    again = launch("cpt", *CPT, "--run_dir", str(dist_base.run_dir))
+    assert again.returncode == 0, again.log[-3000:]
+    assert again.log.count("[cpt] already done with this config") == 2, again.log[-3000:]
 
 
 def test_r1zero_on_two_ranks_generates_what_one_rank_does(dist_base, tmp_path):

@@ -44,7 +44,7 @@ def run_stage(stage: str, argv: list[str] | None = None) -> int:
             return 1
         if finish_stage(output_dir, config, started, extra):  # the main process only: one line, one DONE.json
             print(f"[{stage}] done in {time.time() - started:.0f}s -> {output_dir}", flush=True)
-        release_ranks()
+    release_ranks()  # trained or skipped as done: every rank leaves the process group before it exits
     # The eval runs after training, in its own process; a failure there is reported but leaves the
     # finished stage (DONE.json, exit 0) alone.
     if is_main_process() and eval_here(args.eval, output_dir):

@@ -47,11 +47,11 @@ def sync_ranks(args: TrainingArguments) -> None:
 
 
 def release_ranks() -> None:
-    """In a multi-process launch whose stage has finished: wait for every rank, then tear the process group
-    down before the interpreter exits. Left to the exit-time destructors, a rank that is done while its peer
-    still writes can abort the launch after the work is saved (CI, ZeRO-3 cpt on 2 CPU ranks: rank 1 died
-    with "terminate called without an active exception", SIGABRT, once in many runs); torch asks every
-    program to call destroy_process_group on a normal exit."""
+    """In a multi-process launch whose stage has finished (or was skipped as done): wait for every rank, then
+    tear the process group down before the interpreter exits. Left to the exit-time destructors, a rank that is
+    done while its peer still writes can abort the launch after the work is saved (CI, ZeRO-3 cpt on 2 CPU
+    ranks: rank 1 died with "terminate called without an active exception", SIGABRT, once in many runs); torch
+    asks every program to call destroy_process_group on a normal exit."""
     if dist.is_initialized() and dist.get_world_size() > 1:
         dist.barrier()
         dist.destroy_process_group()
